@@ -1,0 +1,26 @@
+/*
+ * shim.h -- declarations shared by the C shim's files (src/shim/).
+ *
+ * The shim is everything PostgreSQL calls and everything that calls
+ * PostgreSQL; the logic it delegates lives in the C++ core behind
+ * locality_core.h.
+ */
+#ifndef LOCALITY_SHIM_H
+#define LOCALITY_SHIM_H
+
+#include "postgres.h"
+
+#include "locality_core.h"
+
+/* GUC locality.region (postmaster): this server's region, as configured. */
+extern char *LocalityRegionSetting;
+
+/* core_status.c */
+extern void LocalityRaiseStatus(const LocalityStatus *status, const char *parsed_text);
+extern void LocalityInitStatus(LocalityStatus *status);
+
+/* gateway.c */
+extern const char *LocalityGatewayRegion(void);
+extern void LocalityDefineGatewayGucs(void);
+
+#endif							/* LOCALITY_SHIM_H */

@@ -1,0 +1,126 @@
+# LocalityCluster.pm -- the multi-region test cluster helper for TAP tests.
+#
+# Starts N PostgreSQL servers, one per region, each configured like a
+# pg_locality region's primary (scripts/server_conf.sh) and listening on
+# 127.0.0.1, on top of PostgreSQL::Test::Cluster.  Puts a latency proxy
+# (latency_proxy.pl: a delaying TCP relay, since there is no netem here)
+# in front of any server, so traffic between two regions can be made slow.
+#
+#   my @r = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
+#   my $proxy = LocalityCluster::start_proxy($r[1], delay_ms => 50);
+#   ... connect to 127.0.0.1:$proxy->{port} ...
+#   $proxy->stop;
+package LocalityCluster;
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep time);
+
+my $here = dirname(abs_path(__FILE__));
+my $top  = abs_path("$here/../..");
+
+# server_conf($region): the postgresql.conf lines of a region's primary.
+sub server_conf
+{
+	my ($region) = @_;
+	my $bindir = `pg_config --bindir`;
+	chomp $bindir;
+	my $conf = `'$top/scripts/server_conf.sh' '$region' '$bindir'`;
+	die "server_conf.sh failed" if $? != 0;
+	return $conf;
+}
+
+# new_region($name, %opts): an initialised, not yet started server for region
+# $name.  opts: region => value for locality.region (default $name; undef to
+# leave it unset), conf => extra postgresql.conf text.
+sub new_region
+{
+	my ($name, %opts) = @_;
+	my $region = exists $opts{region} ? $opts{region} : $name;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => 'logical');
+	my $conf = server_conf(defined $region ? $region : 'unset');
+	$conf =~ s/^locality\.region.*\n//m unless defined $region;
+	$node->append_conf('postgresql.conf', $conf);
+	$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\n");
+	$node->append_conf('postgresql.conf', $opts{conf}) if $opts{conf};
+	# Replication and forwarding connect over TCP as the test's OS user.
+	$node->append_conf('pg_hba.conf',
+		"host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n");
+	return $node;
+}
+
+# start_regions(@names): one started server per region, pg_locality created
+# in database postgres.
+sub start_regions
+{
+	my @nodes;
+	for my $name (@_)
+	{
+		my $node = new_region($name);
+		$node->start;
+		$node->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
+		push @nodes, $node;
+	}
+	return @nodes;
+}
+
+# connstr($node, %opts): a libpq conninfo reaching $node over TCP, through
+# port => $p instead of the server's own port when given.
+sub connstr
+{
+	my ($node, %opts) = @_;
+	my $port = $opts{port} // $node->port;
+	my $db   = $opts{dbname} // 'postgres';
+	return "host=127.0.0.1 port=$port dbname=$db";
+}
+
+# start_proxy($node, delay_ms => D): a latency proxy in front of $node.
+# Returns an object with {port}, {pid} and ->stop.
+sub start_proxy
+{
+	my ($node, %opts) = @_;
+	my $delay = $opts{delay_ms} // 0;
+	my $ready = PostgreSQL::Test::Utils::tempdir() . "/proxy.ready";
+	my $pid = fork();
+	die "fork failed: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		exec($^X, "$here/latency_proxy.pl",
+			'--target' => '127.0.0.1:' . $node->port,
+			'--delay-ms' => $delay,
+			'--ready-file' => $ready) or die "exec failed: $!";
+	}
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	until (-s $ready)
+	{
+		die "latency proxy did not start" if time > $deadline;
+		usleep(10_000);
+	}
+	open my $fh, '<', $ready or die;
+	my ($port) = split ' ', scalar <$fh>;
+	close $fh;
+	return bless { port => $port, pid => $pid, delay_ms => $delay }, 'LocalityCluster::Proxy';
+}
+
+package LocalityCluster::Proxy;
+
+sub port { $_[0]{port} }
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{pid};
+	kill 'TERM', $self->{pid};
+	waitpid($self->{pid}, 0);
+	$self->{pid} = undef;
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;

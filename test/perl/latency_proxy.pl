@@ -1,0 +1,172 @@
+#!/usr/bin/perl
+# latency_proxy.pl -- a TCP relay on 127.0.0.1 that delays every byte by a
+# fixed one-way delay, to simulate the WAN between two regions (this kernel
+# has no netem).
+#
+#   latency_proxy.pl --target 127.0.0.1:5433 --delay-ms 35 \
+#                    [--listen 127.0.0.1:0] [--ready-file FILE]
+#
+# Each chunk read from one side is written to the other side delay-ms after it
+# was read, in order, in both directions.  Chunks are pipelined (a chunk's
+# delay starts when it arrives), so the link behaves like a long wire: one-way
+# latency D, round trip 2D, no bandwidth limit.  The TCP handshake itself is
+# local.  Once listening it writes "PORT PID" to --ready-file.  SIGTERM or
+# SIGINT stops it.
+use strict;
+use warnings;
+use Getopt::Long;
+use IO::Select;
+use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time);
+use Errno qw(EAGAIN EWOULDBLOCK EINTR);
+
+my ($listen, $target, $delay_ms, $ready_file) = ('127.0.0.1:0', undef, 0, undef);
+GetOptions(
+	'listen=s'     => \$listen,
+	'target=s'     => \$target,
+	'delay-ms=f'   => \$delay_ms,
+	'ready-file=s' => \$ready_file) or die "usage: $0 --target HOST:PORT --delay-ms N\n";
+die "--target is required\n" unless $target;
+my ($lhost, $lport) = split /:/, $listen;
+die "only loopback addresses may be used\n"
+  unless $lhost eq '127.0.0.1' || $lhost eq 'localhost';
+my $delay = $delay_ms / 1000.0;
+
+my $listener = IO::Socket::INET->new(
+	LocalAddr => $lhost,
+	LocalPort => $lport,
+	Listen    => 128,
+	ReuseAddr => 1,
+	Blocking  => 0) or die "cannot listen on $listen: $!\n";
+
+my $running = 1;
+$SIG{TERM} = $SIG{INT} = sub { $running = 0 };
+$SIG{PIPE} = 'IGNORE';
+
+if ($ready_file)
+{
+	open my $fh, '>', "$ready_file.tmp" or die "cannot write $ready_file: $!\n";
+	print $fh $listener->sockport, " $$\n";
+	close $fh;
+	rename "$ready_file.tmp", $ready_file or die "cannot rename: $!\n";
+}
+
+# One entry per socket: its peer, and the chunks waiting to be written to it
+# as [due time, bytes]; bytes undef means "shut down writing".
+my %end;
+my $select = IO::Select->new($listener);
+
+sub add_pair
+{
+	my ($a, $b) = @_;
+	for my $s ($a, $b)
+	{
+		$s->blocking(0);
+		setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
+		$select->add($s);
+	}
+	$end{$a} = { sock => $a, peer => $b, queue => [], eof_in => 0, closed_out => 0 };
+	$end{$b} = { sock => $b, peer => $a, queue => [], eof_in => 0, closed_out => 0 };
+}
+
+sub drop_pair
+{
+	my ($s) = @_;
+	my $e = $end{$s} or return;
+	for my $x ($s, $e->{peer})
+	{
+		next unless $end{$x};
+		$select->remove($x);
+		close $x;
+		delete $end{$x};
+	}
+}
+
+while ($running)
+{
+	# Sleep until the next chunk is due or a socket is readable.
+	my $now = time;
+	my $timeout = 0.5;
+	for my $e (values %end)
+	{
+		next unless @{ $e->{queue} };
+		my $wait = $e->{queue}[0][0] - $now;
+		$timeout = $wait if $wait < $timeout;
+	}
+	$timeout = 0 if $timeout < 0;
+	my @readable = $select->can_read($timeout);
+
+	for my $s (@readable)
+	{
+		if ($s == $listener)
+		{
+			while (my $client = $listener->accept)
+			{
+				my $server = IO::Socket::INET->new(PeerAddr => $target, Proto => 'tcp');
+				if (!$server)
+				{
+					print STDERR "latency_proxy: cannot reach $target: $!\n";
+					close $client;
+					next;
+				}
+				add_pair($client, $server);
+			}
+			next;
+		}
+		my $e = $end{$s} or next;
+		my $n = sysread($s, my $buf, 65536);
+		if (!defined $n)
+		{
+			next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+			drop_pair($s);
+			next;
+		}
+		my $peer = $end{ $e->{peer} };
+		if ($n == 0)
+		{
+			# Pass the end of the stream on, delayed like data.
+			$select->remove($s);
+			$e->{eof_in} = 1;
+			push @{ $peer->{queue} }, [ time + $delay, undef ];
+			next;
+		}
+		push @{ $peer->{queue} }, [ time + $delay, $buf ];
+	}
+
+	# Write every chunk that is due.
+	$now = time;
+	for my $key (keys %end)
+	{
+		my $e = $end{$key} or next;
+		while (@{ $e->{queue} } && $e->{queue}[0][0] <= $now)
+		{
+			my $chunk = $e->{queue}[0];
+			if (!defined $chunk->[1])
+			{
+				shutdown($e->{sock}, 1);
+				$e->{closed_out} = 1;
+				shift @{ $e->{queue} };
+				last;
+			}
+			my $w = syswrite($e->{sock}, $chunk->[1]);
+			if (!defined $w)
+			{
+				last if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+				drop_pair($e->{sock});
+				last;
+			}
+			substr($chunk->[1], 0, $w, '');
+			last if length $chunk->[1];    # socket full: try again later
+			shift @{ $e->{queue} };
+		}
+		next unless $end{$key};
+		my $peer = $end{ $e->{peer} };
+		drop_pair($e->{sock})
+		  if $e->{closed_out} && $peer && $peer->{closed_out};
+	}
+}
+
+close $_ for map { $_->{sock} } values %end;
+close $listener;
+exit 0;
