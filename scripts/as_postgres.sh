@@ -21,6 +21,8 @@ chown -R postgres: "$scratch"
 chmod 755 "$scratch"
 
 cd "$scratch"
+# Ctrl-C reaches CMD too; wait for it to clean up rather than dying first.
+trap 'echo "as_postgres: interrupted" >&2' INT TERM
 runuser -u postgres -- env HOME="$scratch" PATH="$PATH" "$@"
 rc=$?
 
