@@ -9,7 +9,10 @@
 
 EXTENSION = pg_locality
 MODULE_big = pg_locality
-DATA = $(wildcard src/sql/pg_locality--*.sql)
+# The install script is assembled from src/sql/<version>/*.sql, one file per
+# concern, in name order.
+EXTVERSION = 0.1
+DATA_built = pg_locality--$(EXTVERSION).sql
 PGFILEDESC = "pg_locality - multi-region table localities for PostgreSQL"
 
 SHIM_SRCS = $(sort $(wildcard src/shim/*.c))
@@ -48,6 +51,9 @@ CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -fvisibility=hidden \
 	-Wall -Wextra -Wpedantic -Werror=return-type \
 	-Isrc/include -Isrc/core/include
 override CFLAGS += -MMD -MP
+
+pg_locality--$(EXTVERSION).sql: $(sort $(wildcard src/sql/$(EXTVERSION)/*.sql))
+	cat $^ > $@
 
 src/core/%.o: src/core/%.cpp
 	$(CXX) $(CORE_CXXFLAGS) -MMD -MP -c -o $@ $<
@@ -98,5 +104,5 @@ demo: setup
 
 clean: clean-local
 clean-local:
-	rm -rf build tmp_check results regression.diffs regression.out log
+	rm -rf build tmp_check pg_locality--*.sql results regression.diffs regression.out log
 	rm -f src/shim/*.d src/core/*.d

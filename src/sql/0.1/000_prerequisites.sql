@@ -8,7 +8,3 @@ CREATE FUNCTION locality._check_prerequisites() RETURNS void
     LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_check_prerequisites';
 SELECT locality._check_prerequisites();
 
--- This server's region: the value of locality.region.
-CREATE FUNCTION locality.gateway_region() RETURNS text
-    LANGUAGE C STABLE STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'locality_gateway_region';

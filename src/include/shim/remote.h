@@ -1,0 +1,51 @@
+/*
+ * remote.h -- libpq connections from a backend to other regions' primaries
+ * (src/shim/remote.c).
+ *
+ * One connection per (region, role) per backend, cached.  Connect, send and
+ * receive are non-blocking and wait on the latch, so query cancel and
+ * backend termination work, and each call is bounded by
+ * locality.forward_timeout.  The remote session runs as the current role.
+ */
+#ifndef LOCALITY_SHIM_REMOTE_H
+#define LOCALITY_SHIM_REMOTE_H
+
+#include "postgres.h"
+
+#include "libpq-fe.h"
+#include "shim/catalog.h"
+
+/* Timeout of one remote call in ms (GUC locality.forward_timeout). */
+extern int	LocalityForwardTimeoutMs;
+
+/*
+ * LocalityRemoteConnection: the cached connection to region as the current
+ * role, connecting when there is none (08006 `region "x" is unavailable`
+ * when it cannot).  startup_sql, when not NULL, runs once on a new
+ * connection.
+ */
+extern PGconn *LocalityRemoteConnection(const LocalityRegion *region);
+
+/*
+ * LocalityConnectTo: a new, uncached connection to conninfo as the current
+ * role (add_region uses it before the region is in the catalog).  Close it
+ * with PQfinish.  label names the target in errors.
+ */
+extern PGconn *LocalityConnectTo(const char *conninfo, const char *label);
+
+/*
+ * LocalityRemoteExec: runs sql on conn and returns its result (PQclear it),
+ * or raises the remote error with its SQLSTATE, message, detail and hint,
+ * and a context line `on region "x"`.
+ */
+extern PGresult *LocalityRemoteExec(PGconn *conn, const char *sql, const char *label);
+
+/* Runs sql and discards the result (errors as above). */
+extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
+
+/* Drops a cached connection that failed (broken or in an unknown state). */
+extern void LocalityRemoteForget(PGconn *conn);
+
+extern void LocalityInitRemote(void);
+
+#endif							/* LOCALITY_SHIM_REMOTE_H */
