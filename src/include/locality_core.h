@@ -59,6 +59,108 @@ typedef struct LocalityStatus
 int			locality_region_name_validate(const char *name,
 										  LocalityStatus *status) LOCALITY_NOEXCEPT;
 
+/* ----------------------------------------------------------------
+ * Table localities and CockroachDB DDL (SPEC.md section 3)
+ * ----------------------------------------------------------------
+ */
+
+typedef enum LocalityKind
+{
+	LOCALITY_GLOBAL = 1,
+	LOCALITY_REGIONAL_BY_TABLE = 2,
+	LOCALITY_REGIONAL_BY_ROW = 3
+} LocalityKind;
+
+/* Longest identifier in bytes, as NAMEDATALEN - 1. */
+#define LOCALITY_IDENT_MAX 63
+
+/*
+ * LocalitySpec: one table locality.  REGIONAL BY TABLE has either
+ * in_primary_region = 1 and region "" or in_primary_region = 0 and a region;
+ * column is set for REGIONAL BY ROW only.
+ */
+typedef struct LocalitySpec
+{
+	int			kind;			/* LocalityKind */
+	int			in_primary_region;	/* REGIONAL BY TABLE following the
+									 * primary region */
+	char		region[LOCALITY_REGION_NAME_MAX + 1];	/* REGIONAL BY TABLE IN
+														 * region, else "" */
+	char		column[LOCALITY_IDENT_MAX + 1];	/* REGIONAL BY ROW column,
+												 * "region" by default */
+} LocalitySpec;
+
+/*
+ * locality_spec_parse: parses a locality text (GLOBAL, REGIONAL BY TABLE
+ * [IN PRIMARY REGION | IN <region>], REGIONAL BY ROW [AS <column>], and
+ * CockroachDB's REGIONAL [IN <region>]), case-insensitive.  out is zeroed
+ * first and filled on success.  Errors: 22023 `invalid locality "..."` with
+ * the accepted forms as hint and the offending token's position, 22023
+ * `invalid region name`, 42622 for a column name over 63 bytes.  text may be
+ * NULL, which counts as empty.
+ */
+int			locality_spec_parse(const char *text, LocalitySpec *out,
+								LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_spec_format: writes the canonical upper-case text of spec into
+ * buf, NUL-terminated: GLOBAL, REGIONAL BY TABLE IN PRIMARY REGION,
+ * REGIONAL BY TABLE IN "eu-west1", REGIONAL BY ROW (column "region" or ""),
+ * REGIONAL BY ROW AS "col".  When it does not fit in size bytes: 0 with
+ * 54000 and buf "".  An inconsistent spec is 22023.
+ */
+int			locality_spec_format(const LocalitySpec *spec, char *buf, size_t size,
+								 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+typedef enum LocalityDdlKind
+{
+	LOCALITY_DDL_SET_LOCALITY = 1,
+	LOCALITY_DDL_SET_PRIMARY_REGION,
+	LOCALITY_DDL_ADD_REGION,
+	LOCALITY_DDL_DROP_REGION
+} LocalityDdlKind;
+
+/* Conninfo buffer, NUL included. */
+#define LOCALITY_CONNINFO_MAX 2048
+
+/*
+ * LocalityDdlStatement: one statement for locality.execute().  Names are
+ * folded to lower case unless they were double-quoted.
+ */
+typedef struct LocalityDdlStatement
+{
+	int			kind;			/* LocalityDdlKind */
+	char		schema_name[LOCALITY_IDENT_MAX + 1];	/* "" when the table name
+														 * was unqualified */
+	char		table_name[LOCALITY_IDENT_MAX + 1];
+	char		database_name[LOCALITY_IDENT_MAX + 1];	/* ALTER DATABASE's, or
+														 * the catalog of a
+														 * db.schema.table name */
+	char		region[LOCALITY_REGION_NAME_MAX + 1];
+	int			missing_ok;		/* DROP REGION IF EXISTS / ADD REGION IF NOT
+								 * EXISTS / ALTER TABLE IF EXISTS */
+	LocalitySpec locality;		/* SET LOCALITY */
+	char		conninfo[LOCALITY_CONNINFO_MAX];	/* ADD REGION ... CONNECTION */
+} LocalityDdlStatement;
+
+/*
+ * locality_ddl_parse: parses one CockroachDB multi-region statement (one
+ * optional trailing semicolon):
+ *	 ALTER TABLE [IF EXISTS] [[db.]schema.]table SET LOCALITY <locality>
+ *	 ALTER DATABASE d [SET] PRIMARY REGION r
+ *	 ALTER DATABASE d ADD REGION [IF NOT EXISTS] r CONNECTION 'conninfo'
+ *	 ALTER DATABASE d DROP REGION [IF EXISTS] r
+ * out is zeroed first and stays zeroed on failure.  Errors: 42601 syntax
+ * errors with position and an "Expected ..." hint, 42622 identifiers over
+ * 63 bytes, 22023 invalid region names and conninfos over
+ * LOCALITY_CONNINFO_MAX - 1 bytes (never truncated), 0A000 any other
+ * statement (SHOW REGIONS included) and \u escapes in e'' strings, 22021 a
+ * NUL escape.  Positions count UTF-8 characters.  sql may be NULL, which
+ * counts as empty.
+ */
+int			locality_ddl_parse(const char *sql, LocalityDdlStatement *out,
+							   LocalityStatus *status) LOCALITY_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,11 +42,15 @@ class Error : public std::runtime_error {
 
 // Well-known SQLSTATEs the core raises (PostgreSQL's errcodes.txt names).
 namespace sqlstate {
+inline constexpr const char* kFeatureNotSupported = "0A000";
+inline constexpr const char* kCharacterNotInRepertoire = "22021";
 inline constexpr const char* kInvalidParameterValue = "22023";
 inline constexpr const char* kSyntaxError = "42601";
+inline constexpr const char* kNameTooLong = "42622";
 inline constexpr const char* kUndefinedObject = "42704";
-inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kOutOfMemory = "53200";
+inline constexpr const char* kProgramLimitExceeded = "54000";
+inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kInternalError = "XX000";
 }  // namespace sqlstate
 
