@@ -13,6 +13,8 @@
 #include "utils/guc.h"
 
 #include "shim.h"
+#include "shim/dist_xact.h"
+#include "shim/remote.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +30,8 @@ void
 _PG_init(void)
 {
 	LocalityDefineGatewayGucs();
+	LocalityInitRemote();
+	LocalityInitDistXact();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

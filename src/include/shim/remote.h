@@ -21,8 +21,7 @@ extern int	LocalityForwardTimeoutMs;
 /*
  * LocalityRemoteConnection: the cached connection to region as the current
  * role, connecting when there is none (08006 `region "x" is unavailable`
- * when it cannot).  startup_sql, when not NULL, runs once on a new
- * connection.
+ * when it cannot).
  */
 extern PGconn *LocalityRemoteConnection(const LocalityRegion *region);
 
@@ -39,6 +38,18 @@ extern PGconn *LocalityConnectTo(const char *conninfo, const char *label);
  * and a context line `on region "x"`.
  */
 extern PGresult *LocalityRemoteExec(PGconn *conn, const char *sql, const char *label);
+
+/* The same with text parameters $1..$n. */
+extern PGresult *LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
+										  const char *const *params, const char *label);
+
+/*
+ * LocalityRemoteTryCommand: runs sql without raising and without processing
+ * interrupts, for commit and abort paths; false (and a WARNING when warn) on
+ * failure.
+ */
+extern bool LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label,
+									 bool warn);
 
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);

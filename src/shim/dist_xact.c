@@ -1,0 +1,492 @@
+/*
+ * dist_xact.c -- one distributed transaction across regions for catalog
+ * changes and schema changes of managed tables.
+ *
+ * Work is sent to a region at once (so its errors surface in the statement
+ * that caused them), inside a remote transaction opened on first use and
+ * mirroring the local savepoints.  At local pre-commit the decision is
+ * recorded in locality.dist_transactions (committed with the local
+ * transaction) and every participant is PREPAREd; after the local commit
+ * every participant gets COMMIT PREPARED.  Any failure before the local
+ * commit, and any local abort, rolls every participant back.  A participant
+ * left prepared by a crash of either side is resolved by
+ * LocalityRecoverPreparedTransactions(): commit when the decision row
+ * exists, roll back when the coordinating transaction ended without one.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "shim.h"
+#include "shim/catalog.h"
+#include "shim/dist_xact.h"
+#include "shim/remote.h"
+
+/* GUC locality.remote_apply: this session applies work sent by a region. */
+static bool RemoteApply = false;
+
+/* A region taking part in the current distributed transaction. */
+typedef struct Participant
+{
+	LocalityRegionId region_id;
+	char		name[LOCALITY_REGION_NAME_MAX + 1];
+	PGconn	   *conn;
+	int			depth;			/* remote (sub)transaction nesting we opened */
+	char	   *search_path;	/* last search_path sent in this transaction */
+	bool		prepared;
+	bool		broken;			/* a savepoint rollback failed: state unknown */
+	char		gid[96];
+} Participant;
+
+static List *Participants = NIL;	/* in TopTransactionContext */
+
+/* gids committed by this backend whose decision rows can be removed. */
+static List *CommittedGids = NIL;	/* in TopMemoryContext */
+
+bool
+LocalityIsRemoteApply(void)
+{
+	return RemoteApply;
+}
+
+/* The participant entry for region, opening its remote transaction. */
+static Participant *
+JoinParticipant(const LocalityRegion *region)
+{
+	ListCell   *lc;
+	Participant *p;
+	MemoryContext old;
+
+	foreach(lc, Participants)
+	{
+		p = lfirst(lc);
+		if (p->region_id == region->id)
+			return p;
+	}
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = palloc0(sizeof(Participant));
+	p->region_id = region->id;
+	strlcpy(p->name, region->name, sizeof(p->name));
+	MemoryContextSwitchTo(old);
+
+	p->conn = LocalityRemoteConnection(region);
+	LocalityRemoteCommand(p->conn, "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
+						  p->name);
+	p->depth = 1;
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	Participants = lappend(Participants, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+/* Opens remote savepoints down to the current local nesting level. */
+static void
+MatchNesting(Participant *p)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	while (p->depth < level)
+	{
+		char		sql[64];
+
+		snprintf(sql, sizeof(sql), "SAVEPOINT locality_s%d", p->depth + 1);
+		LocalityRemoteCommand(p->conn, sql, p->name);
+		p->depth++;
+	}
+}
+
+/* Sends the caller's search_path when it differs from the last one sent. */
+static void
+MatchSearchPath(Participant *p)
+{
+	const char *path = GetConfigOption("search_path", false, false);
+	const char *params[1];
+	MemoryContext old;
+
+	if (p->search_path != NULL && strcmp(p->search_path, path) == 0)
+		return;
+	params[0] = path;
+	PQclear(LocalityRemoteExecParams(p->conn,
+									 "SELECT pg_catalog.set_config('search_path', $1, true)",
+									 1, params, p->name));
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p->search_path = pstrdup(path);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * LocalityPropagateTo runs sql on region in the current distributed
+ * transaction; a remote error is raised here.
+ */
+void
+LocalityPropagateTo(const LocalityRegion *region, const char *sql)
+{
+	Participant *p;
+
+	if (RemoteApply)
+		return;
+	if (region->is_local)
+		elog(ERROR, "pg_locality: cannot propagate to this server's own region");
+
+	p = JoinParticipant(region);
+	MatchNesting(p);
+	MatchSearchPath(p);
+	LocalityRemoteCommand(p->conn, sql, p->name);
+}
+
+/*
+ * LocalityPropagateToAll runs sql on every other region in the catalog.
+ */
+void
+LocalityPropagateToAll(const char *sql)
+{
+	int			count;
+	const LocalityRegion *regions;
+	LocalityRegion *copy;
+	int			i;
+
+	if (RemoteApply)
+		return;
+	regions = LocalityRegions(&count);
+	/* Copy: a remote call may process an invalidation and rebuild the cache. */
+	copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		copy[i] = regions[i];
+		copy[i].conninfo = pstrdup(regions[i].conninfo);
+	}
+	for (i = 0; i < count; i++)
+	{
+		if (!copy[i].is_local)
+			LocalityPropagateTo(&copy[i], sql);
+	}
+}
+
+/* Removes decision rows of gids this backend saw committed everywhere. */
+static void
+ForgetCommittedGids(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, CommittedGids)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1];
+
+		values[0] = CStringGetTextDatum((char *) lfirst(lc));
+		LocalityCatalogExecute("DELETE FROM locality.dist_transactions WHERE gid = $1",
+							   1, argtypes, values, NULL);
+	}
+	list_free_deep(CommittedGids);
+	CommittedGids = NIL;
+}
+
+/*
+ * PrepareParticipants records the decision rows and PREPAREs every
+ * participant (local pre-commit).  Any error aborts the local transaction,
+ * whose abort path rolls the participants back.
+ */
+static void
+PrepareParticipants(void)
+{
+	ListCell   *lc;
+	int			n = 0;
+	const char *local = LocalityGatewayRegion();
+	FullTransactionId fxid = GetTopFullTransactionId();
+
+	SPI_connect();
+	ForgetCommittedGids();
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		Oid			argtypes[2] = {TEXTOID, INT2OID};
+		Datum		values[2];
+
+		snprintf(p->gid, sizeof(p->gid), "locality_%s_" UINT64_FORMAT "_%d",
+				 local, U64FromFullTransactionId(fxid), ++n);
+		values[0] = CStringGetTextDatum(p->gid);
+		values[1] = Int16GetDatum(p->region_id);
+		LocalityCatalogExecute("INSERT INTO locality.dist_transactions (gid, region_id) "
+							   "VALUES ($1, $2)", 2, argtypes, values, NULL);
+	}
+	SPI_finish();
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		char		sql[128];
+
+		if (p->broken)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot commit: the transaction's state on region \"%s\" is unknown",
+							p->name),
+					 errdetail("Rolling back to a savepoint failed there.")));
+		snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", p->gid);
+		LocalityRemoteCommand(p->conn, sql, p->name);
+		p->prepared = true;
+	}
+}
+
+/* After the local commit: COMMIT PREPARED everywhere (recovery retries). */
+static void
+CommitParticipants(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		char		sql[128];
+
+		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
+		if (LocalityRemoteTryCommand(p->conn, sql, p->name, true))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			CommittedGids = lappend(CommittedGids, pstrdup(p->gid));
+			MemoryContextSwitchTo(old);
+		}
+		else
+		{
+			ereport(WARNING,
+					(errmsg("region \"%s\" has not confirmed the commit yet", p->name),
+					 errdetail("Prepared transaction %s will be committed by "
+							   "locality.recover_prepared_transactions().", p->gid)));
+			LocalityRemoteForget(p->conn);
+		}
+	}
+}
+
+/* On local abort: roll back every participant, whatever state it is in. */
+static void
+AbortParticipants(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		bool		ok;
+
+		if (PQstatus(p->conn) != CONNECTION_OK)
+		{
+			LocalityRemoteForget(p->conn);
+			continue;
+		}
+		if (p->prepared)
+		{
+			char		sql[128];
+
+			snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", p->gid);
+			ok = LocalityRemoteTryCommand(p->conn, sql, p->name, true);
+		}
+		else if (PQtransactionStatus(p->conn) == PQTRANS_ACTIVE)
+			ok = false;			/* a statement is still running: drop the session */
+		else
+			ok = LocalityRemoteTryCommand(p->conn, "ROLLBACK", p->name, false);
+		if (!ok)
+			LocalityRemoteForget(p->conn);
+	}
+}
+
+static void
+DistXactCallback(XactEvent event, void *arg)
+{
+	if (Participants == NIL)
+		return;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			PrepareParticipants();
+			return;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that changed other regions")));
+			return;
+		case XACT_EVENT_COMMIT:
+			CommitParticipants();
+			break;
+		case XACT_EVENT_ABORT:
+			AbortParticipants();
+			break;
+		default:
+			return;
+	}
+	Participants = NIL;			/* TopTransactionContext goes away */
+}
+
+static void
+DistSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+	int			level;
+
+	if (Participants == NIL)
+		return;
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+
+	level = GetCurrentTransactionNestLevel();
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		char		sql[96];
+
+		if (p->depth < level)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT locality_s%d", level);
+			LocalityRemoteCommand(p->conn, sql, p->name);
+		}
+		else
+		{
+			snprintf(sql, sizeof(sql),
+					 "ROLLBACK TO SAVEPOINT locality_s%d; RELEASE SAVEPOINT locality_s%d",
+					 level, level);
+			/* No ERROR inside subtransaction abort: fail the commit instead. */
+			if (PQtransactionStatus(p->conn) == PQTRANS_ACTIVE ||
+				!LocalityRemoteTryCommand(p->conn, sql, p->name, true))
+				p->broken = true;
+		}
+		p->depth = level - 1;
+		p->search_path = NULL;	/* the rollback may have undone a set_config */
+	}
+}
+
+/*
+ * LocalityRecoverPreparedTransactions resolves, on every other region, the
+ * prepared transactions this server coordinated and no longer drives.
+ */
+int
+LocalityRecoverPreparedTransactions(void)
+{
+	int			count;
+	const LocalityRegion *regions = LocalityRegions(&count);
+	LocalityRegion *copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
+	const char *local = LocalityGatewayRegion();
+	char	   *prefix = psprintf("locality_%s_", local);
+	int			resolved = 0;
+	int			i;
+
+	memcpy(copy, regions, sizeof(LocalityRegion) * count);
+	for (i = 0; i < count; i++)
+		copy[i].conninfo = pstrdup(regions[i].conninfo);
+
+	SPI_connect();
+	for (i = 0; i < count; i++)
+	{
+		PGconn	   *conn;
+		PGresult   *res;
+		const char *params[1];
+		int			row;
+
+		if (copy[i].is_local)
+			continue;
+		conn = LocalityRemoteConnection(&copy[i]);
+		params[0] = prefix;
+		res = LocalityRemoteExecParams(conn,
+									   "SELECT gid FROM pg_catalog.pg_prepared_xacts "
+									   "WHERE database = pg_catalog.current_database() "
+									   "AND starts_with(gid, $1)",
+									   1, params, copy[i].name);
+		for (row = 0; row < PQntuples(res); row++)
+		{
+			const char *gid = PQgetvalue(res, row, 0);
+			Oid			argtypes[2] = {TEXTOID, INT2OID};
+			Datum		values[2];
+			uint64		fxid = 0;
+			bool		decided;
+			char		sql[128];
+
+			values[0] = CStringGetTextDatum(gid);
+			values[1] = Int16GetDatum(copy[i].id);
+			decided = LocalityCatalogExecute("SELECT 1 FROM locality.dist_transactions "
+											 "WHERE gid = $1 AND region_id = $2",
+											 2, argtypes, values, NULL) > 0;
+			if (!decided)
+			{
+				/* Still in flight here?  Then it is not ours to decide yet. */
+				if (sscanf(gid + strlen(prefix), UINT64_FORMAT, &fxid) == 1 &&
+					TransactionIdIsInProgress(XidFromFullTransactionId(FullTransactionIdFromU64(fxid))))
+					continue;
+			}
+			snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
+					 decided ? "COMMIT" : "ROLLBACK", gid);
+			LocalityRemoteCommand(conn, sql, copy[i].name);
+			ereport(LOG, (errmsg("pg_locality: %s prepared transaction %s on region \"%s\"",
+								 decided ? "committed" : "rolled back", gid, copy[i].name)));
+			resolved++;
+		}
+
+		/*
+		 * Decision rows whose prepared transaction is gone are done.  Young
+		 * rows are kept: their PREPARE may have raced with our list.
+		 */
+		{
+			Oid			argtypes[2] = {INT2OID, TEXTARRAYOID};
+			Datum		values[2];
+			Datum	   *gids = palloc(sizeof(Datum) * Max(PQntuples(res), 1));
+
+			for (row = 0; row < PQntuples(res); row++)
+				gids[row] = CStringGetTextDatum(PQgetvalue(res, row, 0));
+			values[0] = Int16GetDatum(copy[i].id);
+			values[1] = PointerGetDatum(construct_array(gids, PQntuples(res), TEXTOID,
+														-1, false, TYPALIGN_INT));
+			LocalityCatalogExecute("DELETE FROM locality.dist_transactions "
+								   "WHERE region_id = $1 AND gid <> ALL ($2) "
+								   "AND created_at < pg_catalog.now() - interval '10 minutes'",
+								   2, argtypes, values, NULL);
+		}
+		PQclear(res);
+	}
+	SPI_finish();
+	return resolved;
+}
+
+PG_FUNCTION_INFO_V1(locality_recover_prepared_transactions);
+
+/*
+ * locality_recover_prepared_transactions is
+ * locality.recover_prepared_transactions(): resolves in-doubt prepared
+ * transactions this server coordinated; returns how many.
+ */
+Datum
+locality_recover_prepared_transactions(PG_FUNCTION_ARGS)
+{
+	LocalityCheckRegionAdmin();
+	PG_RETURN_INT32(LocalityRecoverPreparedTransactions());
+}
+
+/*
+ * LocalityInitDistXact registers locality.remote_apply and the callbacks.
+ */
+void
+LocalityInitDistXact(void)
+{
+	DefineCustomBoolVariable("locality.remote_apply",
+							 "Set by pg_locality in sessions that apply work sent by another region.",
+							 NULL,
+							 &RemoteApply,
+							 false,
+							 PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	RegisterXactCallback(DistXactCallback, NULL);
+	RegisterSubXactCallback(DistSubXactCallback, NULL);
+}

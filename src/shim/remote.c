@@ -1,0 +1,434 @@
+/*
+ * remote.c -- libpq connections from a backend to other regions' primaries.
+ *
+ * Used by DDL propagation (dist_xact.c) and region management (regions.c).
+ * One connection per (region, role) per backend, cached for the life of the
+ * backend.  Connecting, sending and receiving never block in libpq: we wait
+ * on the latch and the socket, so query cancel and backend termination work
+ * while a remote region is slow, and every call is bounded by
+ * locality.forward_timeout.  The remote session runs as the current role
+ * (never a stored login) with locality.remote_apply on, so hooks on the
+ * remote side apply what it receives and do not send it on again.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "shim.h"
+#include "shim/remote.h"
+
+int			LocalityForwardTimeoutMs = 5000;
+
+/* Cache key and entry: one connection per (region, role). */
+typedef struct RemoteKey
+{
+	LocalityRegionId region_id;
+	Oid			role_id;
+} RemoteKey;
+
+typedef struct RemoteEntry
+{
+	RemoteKey	key;
+	PGconn	   *conn;
+} RemoteEntry;
+
+static HTAB *RemoteCache = NULL;
+
+/* Milliseconds left until deadline. */
+static long
+MsUntil(TimestampTz deadline)
+{
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+}
+
+static TimestampTz
+DeadlineFromNow(void)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LocalityForwardTimeoutMs);
+}
+
+/*
+ * WaitForSocket waits until conn's socket is ready for what libpq needs, the
+ * latch is set, or deadline passes (returns false then).  Interrupts are
+ * processed only when interruptible.
+ */
+static bool
+WaitForSocket(PGconn *conn, bool for_write, TimestampTz deadline, bool interruptible)
+{
+	for (;;)
+	{
+		long		timeout = MsUntil(deadline);
+		int			rc;
+
+		if (timeout <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+							   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+							   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			if (interruptible)
+				CHECK_FOR_INTERRUPTS();
+			else if (InterruptPending)
+				return true;	/* let the caller clean up, then interrupt */
+		}
+		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return true;
+	}
+}
+
+/* Raises 08006 `region "label" is unavailable` with libpq's reason. */
+static void
+RaiseUnavailable(PGconn *conn, const char *label, const char *why)
+{
+	char	   *reason = pstrdup(why ? why : (conn ? PQerrorMessage(conn) : "unknown error"));
+	size_t		len = strlen(reason);
+
+	/* libpq messages end with a newline */
+	while (len > 0 && (reason[len - 1] == '\n' || reason[len - 1] == ' '))
+		reason[--len] = '\0';
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("region \"%s\" is unavailable", label),
+			 errdetail_internal("%s", reason)));
+}
+
+/*
+ * LocalityConnectTo opens a new connection to conninfo as the current role,
+ * bounded by locality.forward_timeout.
+ */
+PGconn *
+LocalityConnectTo(const char *conninfo, const char *label)
+{
+	const char *keywords[5];
+	const char *values[5];
+	char	   *user = GetUserNameFromId(GetUserId(), false);
+	char		appname[NAMEDATALEN + 16];
+	PGconn	   *conn;
+	TimestampTz deadline = DeadlineFromNow();
+	PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+
+	snprintf(appname, sizeof(appname), "pg_locality %s",
+			 LocalityRegionSetting ? LocalityRegionSetting : "");
+	keywords[0] = "dbname";
+	values[0] = conninfo;
+	keywords[1] = "user";
+	values[1] = user;
+	keywords[2] = "application_name";
+	values[2] = appname;
+	/* locality.remote_apply: apply here, never propagate again */
+	keywords[3] = "options";
+	values[3] = "-c locality.remote_apply=on";
+	keywords[4] = NULL;
+	values[4] = NULL;
+
+	conn = PQconnectStartParams(keywords, values, true);
+	if (conn == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (PQstatus(conn) == CONNECTION_BAD)
+	{
+		char	   *msg = pstrdup(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		RaiseUnavailable(NULL, label, msg);
+	}
+
+	while (state != PGRES_POLLING_OK)
+	{
+		if (state == PGRES_POLLING_FAILED)
+			break;
+		if (!WaitForSocket(conn, state == PGRES_POLLING_WRITING, deadline, false))
+		{
+			PQfinish(conn);
+			RaiseUnavailable(NULL, label,
+							 psprintf("no connection within locality.forward_timeout (%d ms)",
+									  LocalityForwardTimeoutMs));
+		}
+		if (InterruptPending)
+		{
+			PQfinish(conn);
+			CHECK_FOR_INTERRUPTS();
+		}
+		state = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pstrdup(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		RaiseUnavailable(NULL, label, msg);
+	}
+	if (PQsetnonblocking(conn, 1) != 0)
+	{
+		PQfinish(conn);
+		RaiseUnavailable(NULL, label, "cannot make the connection non-blocking");
+	}
+	return conn;
+}
+
+/*
+ * LocalityRemoteConnection returns the cached connection to region for the
+ * current role, (re)connecting when there is none or it broke.
+ */
+PGconn *
+LocalityRemoteConnection(const LocalityRegion *region)
+{
+	RemoteKey	key;
+	RemoteEntry *entry;
+	bool		found;
+
+	if (RemoteCache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(RemoteKey);
+		ctl.entrysize = sizeof(RemoteEntry);
+		ctl.hcxt = TopMemoryContext;
+		RemoteCache = hash_create("pg_locality remote connections", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.region_id = region->id;
+	key.role_id = GetUserId();
+	entry = hash_search(RemoteCache, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->conn = NULL;
+	if (entry->conn != NULL && PQstatus(entry->conn) != CONNECTION_OK)
+	{
+		PQfinish(entry->conn);
+		entry->conn = NULL;
+	}
+	if (entry->conn == NULL)
+		entry->conn = LocalityConnectTo(region->conninfo, region->name);
+	return entry->conn;
+}
+
+/*
+ * LocalityRemoteForget closes conn and drops it from the cache.
+ */
+void
+LocalityRemoteForget(PGconn *conn)
+{
+	HASH_SEQ_STATUS scan;
+	RemoteEntry *entry;
+
+	if (RemoteCache != NULL)
+	{
+		hash_seq_init(&scan, RemoteCache);
+		while ((entry = hash_seq_search(&scan)) != NULL)
+		{
+			if (entry->conn == conn)
+				entry->conn = NULL;
+		}
+	}
+	PQfinish(conn);
+}
+
+/*
+ * SendAndWait sends sql and collects its results; the last one is returned
+ * (NULL with *timed_out set when the deadline passed).  Interruptible calls
+ * let query cancel abort the wait (the caller's abort path cleans up).
+ */
+static PGresult *
+SendAndWait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+			TimestampTz deadline, bool interruptible, bool *timed_out, bool *send_failed)
+{
+	PGresult   *last = NULL;
+	int			sent;
+
+	*timed_out = false;
+	*send_failed = false;
+	if (nparams > 0)
+		sent = PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	else
+		sent = PQsendQuery(conn, sql);
+	if (!sent)
+	{
+		*send_failed = true;
+		return NULL;
+	}
+
+	/* Flush what libpq buffered, then read every result. */
+	for (;;)
+	{
+		int			flushed = PQflush(conn);
+
+		if (flushed == 0)
+			break;
+		if (flushed < 0 || !WaitForSocket(conn, true, deadline, interruptible))
+		{
+			*send_failed = flushed < 0;
+			*timed_out = flushed >= 0;
+			return NULL;
+		}
+	}
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			if (!WaitForSocket(conn, false, deadline, interruptible))
+			{
+				*timed_out = true;
+				if (last)
+					PQclear(last);
+				return NULL;
+			}
+			if (!PQconsumeInput(conn))
+			{
+				*send_failed = true;
+				if (last)
+					PQclear(last);
+				return NULL;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+/*
+ * RaiseRemoteError raises res's error with the remote SQLSTATE, message,
+ * detail and hint, and a context line naming the region.  Frees res.
+ */
+static void
+RaiseRemoteError(PGresult *res, PGconn *conn, const char *label)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char	   *message = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+								  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
+								  PQerrorMessage(conn));
+	const char *d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *h = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	char	   *detail = d ? pstrdup(d) : NULL;
+	char	   *hint = h ? pstrdup(h) : NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+
+	if (state != NULL && strlen(state) == 5)
+		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	PQclear(res);
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg_internal("%s", message),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("on region \"%s\"", label)));
+}
+
+/*
+ * LocalityRemoteExecParams runs sql with text parameters on conn, returning
+ * its result or raising the remote error.  A connection that times out or
+ * breaks is closed and forgotten (its remote transaction is gone).
+ */
+PGresult *
+LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
+						 const char *const *params, const char *label)
+{
+	bool		timed_out;
+	bool		send_failed;
+	PGresult   *res;
+	ExecStatusType status;
+
+	res = SendAndWait(conn, sql, nparams, params, DeadlineFromNow(), true,
+					  &timed_out, &send_failed);
+	if (res == NULL)
+	{
+		char	   *why;
+
+		if (timed_out)
+			why = psprintf("no answer within locality.forward_timeout (%d ms)",
+						   LocalityForwardTimeoutMs);
+		else
+			why = pstrdup(PQerrorMessage(conn));
+		if (timed_out)
+		{
+			PGcancel   *cancel = PQgetCancel(conn);
+			char		errbuf[256];
+
+			if (cancel)
+			{
+				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+				PQfreeCancel(cancel);
+			}
+		}
+		LocalityRemoteForget(conn);
+		RaiseUnavailable(NULL, label, why);
+	}
+	status = PQresultStatus(res);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		RaiseRemoteError(res, conn, label);
+	return res;
+}
+
+PGresult *
+LocalityRemoteExec(PGconn *conn, const char *sql, const char *label)
+{
+	return LocalityRemoteExecParams(conn, sql, 0, NULL, label);
+}
+
+void
+LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label)
+{
+	PQclear(LocalityRemoteExec(conn, sql, label));
+}
+
+/*
+ * LocalityRemoteTryCommand runs sql without raising and without processing
+ * interrupts (for abort and commit paths, where raising is not allowed).
+ * Returns true when it succeeded; otherwise logs a WARNING when warn.
+ */
+bool
+LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label, bool warn)
+{
+	bool		timed_out;
+	bool		send_failed;
+	PGresult   *res;
+	bool		ok;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		return false;
+	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
+					  &timed_out, &send_failed);
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok && warn)
+		ereport(WARNING,
+				(errmsg("could not run \"%s\" on region \"%s\"", sql, label),
+				 errdetail_internal("%s", res ? PQresultErrorMessage(res) :
+									timed_out ? "no answer within locality.forward_timeout" :
+									PQerrorMessage(conn))));
+	if (res)
+		PQclear(res);
+	return ok;
+}
+
+/*
+ * LocalityInitRemote registers locality.forward_timeout.
+ */
+void
+LocalityInitRemote(void)
+{
+	DefineCustomIntVariable("locality.forward_timeout",
+							"Time limit of one call to another region (connect or statement).",
+							NULL,
+							&LocalityForwardTimeoutMs,
+							5000, 1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
