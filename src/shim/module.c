@@ -37,4 +37,5 @@ _PG_init(void)
 		return;
 
 	MarkGUCPrefixReserved("locality");
+	LocalityRegisterMaintenanceWorker();
 }
