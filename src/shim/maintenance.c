@@ -4,7 +4,7 @@
  * (dist_xact.c) are committed or rolled back without a DBA.
  *
  * One static worker ("pg_locality maintenance") wakes at start and then every
- * MaintenanceIntervalMs, and for each database that allows connections runs a
+ * locality.maintenance_naptime, and for each database that allows connections runs a
  * short-lived worker there; that worker resolves in-doubt transactions when
  * pg_locality is installed and has other regions, then exits.
  */
@@ -19,9 +19,11 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -29,7 +31,8 @@
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
 
-#define MaintenanceIntervalMs 30000
+/* GUC locality.maintenance_naptime: pause between two rounds. */
+static int	MaintenanceNaptimeMs = 30000;
 
 PGDLLEXPORT void LocalityMaintenanceMain(Datum arg);
 PGDLLEXPORT void LocalityMaintenanceDatabaseMain(Datum arg);
@@ -98,11 +101,18 @@ RunInDatabase(Oid dboid)
 void
 LocalityMaintenanceMain(Datum arg)
 {
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	for (;;)
 	{
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
 		List	   *dbs = ConnectableDatabases();
 		ListCell   *lc;
 
@@ -111,7 +121,7 @@ LocalityMaintenanceMain(Datum arg)
 		list_free(dbs);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 MaintenanceIntervalMs, PG_WAIT_EXTENSION);
+						 MaintenanceNaptimeMs, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -161,6 +171,15 @@ void
 LocalityRegisterMaintenanceWorker(void)
 {
 	BackgroundWorker worker;
+
+	DefineCustomIntVariable("locality.maintenance_naptime",
+							"Pause between two rounds of resolving in-doubt prepared transactions.",
+							NULL,
+							&MaintenanceNaptimeMs,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -114,10 +114,13 @@ $us->safe_psql('postgres', q{
 	INSERT INTO locality.dist_transactions (gid, region_id)
 	SELECT 'locality_us-east1_3_1', id FROM locality.region_catalog WHERE name = 'eu-west1';
 });
-is($us->safe_psql('postgres', 'SELECT locality.recover_prepared_transactions()'), '2',
-	'recovery resolved both in-doubt transactions');
+# The maintenance worker resolves them without anyone asking.
+$us->safe_psql('postgres', "ALTER SYSTEM SET locality.maintenance_naptime = '200ms'; SELECT pg_reload_conf()");
+ok($eu->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+	'the maintenance worker resolved both in-doubt transactions');
 is($eu->safe_psql('postgres', 'SELECT string_agg(id::text, \',\') FROM in_doubt'), '1',
 	'the decided one committed, the undecided one rolled back');
-is($eu->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0', 'nothing left prepared');
+is($us->safe_psql('postgres', 'SELECT locality.recover_prepared_transactions()'), '0',
+	'a manual recovery afterwards finds nothing to do');
 
 done_testing();
