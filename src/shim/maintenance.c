@@ -107,15 +107,15 @@ LocalityMaintenanceMain(Datum arg)
 
 	for (;;)
 	{
+		List	   *dbs;
+		ListCell   *lc;
+
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-
-		List	   *dbs = ConnectableDatabases();
-		ListCell   *lc;
-
+		dbs = ConnectableDatabases();
 		foreach(lc, dbs)
 			RunInDatabase(lfirst_oid(lc));
 		list_free(dbs);
