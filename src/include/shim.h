@@ -23,7 +23,4 @@ extern void LocalityInitStatus(LocalityStatus *status);
 extern const char *LocalityGatewayRegion(void);
 extern void LocalityDefineGatewayGucs(void);
 
-/* maintenance.c */
-extern void LocalityRegisterMaintenanceWorker(void);
-
 #endif							/* LOCALITY_SHIM_H */

@@ -15,6 +15,7 @@
 #include "shim.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
+#include "shim/replication.h"
 
 PG_MODULE_MAGIC;
 
@@ -37,5 +38,6 @@ _PG_init(void)
 		return;
 
 	MarkGUCPrefixReserved("locality");
-	LocalityRegisterMaintenanceWorker();
+	LocalityReplicationShmemRequest();
+	LocalityRegisterLauncher();
 }

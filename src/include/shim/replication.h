@@ -1,0 +1,82 @@
+/*
+ * replication.h -- the replication data plane's shared state: one apply
+ * worker per (database, remote region), their slots in shared memory, and
+ * the entry points of the launcher, the per-database manager and the apply
+ * worker (src/shim/launcher.c, manager.c, apply_worker.c).
+ */
+#ifndef LOCALITY_SHIM_REPLICATION_H
+#define LOCALITY_SHIM_REPLICATION_H
+
+#include "postgres.h"
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "storage/lwlock.h"
+
+#include "locality_core.h"
+
+#define LOCALITY_MAX_APPLY_WORKERS 64
+#define LOCALITY_ERROR_LEN 512
+
+/* What an apply worker is doing (locality.replication_status.state). */
+typedef enum ApplyState
+{
+	APPLY_STOPPED = 0,
+	APPLY_STARTING,
+	APPLY_SYNCING,				/* initial copy of tables */
+	APPLY_STREAMING,
+	APPLY_PAUSED,
+	APPLY_ERROR					/* waiting to retry after an error */
+} ApplyState;
+
+/* One (database, source region) pair: protected by LocalityReplicationLock. */
+typedef struct ApplySlot
+{
+	bool		in_use;
+	Oid			dboid;
+	int16		region_id;
+	char		region[LOCALITY_REGION_NAME_MAX + 1];
+	pid_t		pid;
+	ApplyState	state;
+	bool		paused;			/* locality.pause_replication() */
+	XLogRecPtr	received_lsn;
+	XLogRecPtr	applied_lsn;	/* committed locally (replication origin) */
+	XLogRecPtr	source_lsn;		/* source's WAL end, from its keepalives */
+	TimestampTz last_commit_time;	/* source commit time of the last applied txn */
+	TimestampTz last_message_at;
+	char		last_error[LOCALITY_ERROR_LEN];
+	TimestampTz last_error_at;
+	int			failures;		/* consecutive, for the retry backoff */
+	TimestampTz retry_after;
+} ApplySlot;
+
+typedef struct LocalityReplicationShared
+{
+	LWLock	   *lock;
+	struct Latch *launcher_latch;	/* set to wake the launcher */
+	bool		launcher_woken;
+	ApplySlot	slots[LOCALITY_MAX_APPLY_WORKERS];
+} LocalityReplicationShared;
+
+extern LocalityReplicationShared *LocalityReplication;
+
+/* replication_shmem.c */
+extern void LocalityReplicationShmemRequest(void);
+extern void LocalityReplicationShmemInit(void);
+extern ApplySlot *LocalityFindApplySlot(Oid dboid, int16 region_id);
+
+/* launcher.c: the static worker starting a manager per database */
+extern int	LocalityMaintenanceNaptimeMs;
+extern void LocalityRegisterLauncher(void);
+extern void LocalityWakeLauncher(void);
+
+
+/* apply_worker.c */
+extern void LocalityStartApplyWorker(Oid dboid, int16 region_id, const char *region);
+
+/* Replication origin / slot names for a source region. */
+extern void LocalityOriginName(const char *region, char *out, size_t size);
+extern void LocalitySlotName(int16 target_region_id, Oid target_dboid, char *out,
+							 size_t size);
+
+#endif							/* LOCALITY_SHIM_REPLICATION_H */

@@ -1,0 +1,97 @@
+/*
+ * replication_shmem.c -- shared memory for the replication data plane: one
+ * ApplySlot per (database, source region), read by the status views and
+ * written by the manager and the apply workers under one LWLock.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "shim/replication.h"
+
+LocalityReplicationShared *LocalityReplication = NULL;
+
+static shmem_request_hook_type PrevShmemRequest = NULL;
+static shmem_startup_hook_type PrevShmemStartup = NULL;
+
+static void
+ShmemRequest(void)
+{
+	if (PrevShmemRequest)
+		PrevShmemRequest();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(LocalityReplicationShared)));
+	RequestNamedLWLockTranche("pg_locality", 1);
+}
+
+static void
+ShmemStartup(void)
+{
+	bool		found;
+
+	if (PrevShmemStartup)
+		PrevShmemStartup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	LocalityReplication = ShmemInitStruct("pg_locality replication",
+										  sizeof(LocalityReplicationShared), &found);
+	if (!found)
+	{
+		memset(LocalityReplication, 0, sizeof(LocalityReplicationShared));
+		LocalityReplication->lock = &(GetNamedLWLockTranche("pg_locality"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * LocalityReplicationShmemRequest chains the shared memory hooks (called
+ * from _PG_init while preloading).
+ */
+void
+LocalityReplicationShmemRequest(void)
+{
+	PrevShmemRequest = shmem_request_hook;
+	shmem_request_hook = ShmemRequest;
+	PrevShmemStartup = shmem_startup_hook;
+	shmem_startup_hook = ShmemStartup;
+}
+
+/*
+ * LocalityFindApplySlot returns the slot of (dboid, region_id), or NULL.
+ * The caller holds LocalityReplication->lock.
+ */
+ApplySlot *
+LocalityFindApplySlot(Oid dboid, int16 region_id)
+{
+	int			i;
+
+	for (i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+	{
+		ApplySlot  *slot = &LocalityReplication->slots[i];
+
+		if (slot->in_use && slot->dboid == dboid && slot->region_id == region_id)
+			return slot;
+	}
+	return NULL;
+}
+
+/*
+ * LocalityOriginName: the replication origin recording how far this
+ * database has applied region's changes.
+ */
+void
+LocalityOriginName(const char *region, char *out, size_t size)
+{
+	snprintf(out, size, "pg_locality_%s", region);
+}
+
+/*
+ * LocalitySlotName: the logical slot on a source region that feeds the
+ * target region's database target_dboid (region ids are the same on every
+ * region; names would not fit a slot name).
+ */
+void
+LocalitySlotName(int16 target_region_id, Oid target_dboid, char *out, size_t size)
+{
+	snprintf(out, size, "pg_locality_r%d_d%u", target_region_id, target_dboid);
+}
