@@ -82,17 +82,17 @@ for from in "${regions[@]}"; do
   printf '%-10s %-6s %s\n' "$from" "${port[$from]}" "$routes"
 done
 
-say "Who is where: each server answers locality.gateway_region()"
+say "Who is where: each server's locality.region"
 for r in "${regions[@]}"; do
-  printf '  127.0.0.1:%s says %s\n' "${port[$r]}" "$(sql "$r" 'SELECT locality.gateway_region()')"
+  printf '  127.0.0.1:%s says %s\n' "${port[$r]}" "$(sql "$r" 'SHOW locality.region')"
 done
 
 say "Round trips from us-east1 cross the simulated WAN"
 for to in eu-west1 ap-east1; do
   p=${proxy_port[us-east1/$to]}
-  ms=$(printf '\\timing on\nSELECT locality.gateway_region();\n' |
+  ms=$(printf '\\timing on\nSHOW locality.region;\n' |
     "$bindir/psql" -X -q -h 127.0.0.1 -p "$p" -d postgres | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-  printf '  us-east1 -> %s: SELECT answered in %s ms (simulated round trip %s ms)\n' \
+  printf '  us-east1 -> %s: SHOW answered in %s ms (simulated round trip %s ms)\n' \
     "$to" "$ms" "$(( 2 * $(delay_ms us-east1 "$to") ))"
 done
 

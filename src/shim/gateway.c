@@ -1,6 +1,6 @@
 /*
  * gateway.c -- this server's region: the locality.region setting and
- * locality.gateway_region().
+ * locality.gateway_region(), the default of REGIONAL BY ROW region columns.
  *
  * The setting is read at server start.  A missing or invalid value does not
  * stop the server (a DBA must be able to log in and fix it); every use of
@@ -9,10 +9,10 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "shim.h"
+#include "shim/catalog.h"
 
 char	   *LocalityRegionSetting = NULL;
 
@@ -64,10 +64,11 @@ LocalityGatewayRegion(void)
 PG_FUNCTION_INFO_V1(locality_gateway_region);
 
 /*
- * locality_gateway_region is locality.gateway_region(): this server's region.
+ * locality_gateway_region is locality.gateway_region(): this server's region
+ * as a locality.region (55000 until it has been added to the catalog).
  */
 Datum
 locality_gateway_region(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(LocalityGatewayRegion()));
+	PG_RETURN_INT16(LocalityLocalRegion()->id);
 }

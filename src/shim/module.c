@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "shim.h"
+#include "shim/catalog.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
@@ -31,6 +32,7 @@ void
 _PG_init(void)
 {
 	LocalityDefineGatewayGucs();
+	LocalityInitCatalog();
 	LocalityInitRemote();
 	LocalityInitDistXact();
 

@@ -11,6 +11,15 @@ use LocalityCluster;
 
 my @regions = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
 
+# gateway_region() answers from the catalog: add each server's own region.
+for my $node (@regions)
+{
+	my $conninfo = LocalityCluster::connstr($node);
+	$node->safe_psql('postgres',
+		"INSERT INTO locality.region_catalog (id, name, conninfo, is_primary) "
+		  . "VALUES (1, current_setting('locality.region'), '$conninfo', true)");
+}
+
 my @names = map { $_->safe_psql('postgres', 'SELECT locality.gateway_region()') } @regions;
 is_deeply(\@names, [qw(us-east1 eu-west1 ap-east1)], 'each region reports its own gateway region');
 

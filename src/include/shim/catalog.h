@@ -73,15 +73,26 @@ extern const LocalityTable *LocalityFindTable(Oid relid);
 extern void LocalityInvalidateCatalogCache(void);
 
 /*
- * LocalityRunAsExtensionOwner: runs SPI query with params as the owner of
- * the extension (the catalog tables are not writable by other roles; callers
- * check privileges first).  Returns SPI_processed.  The caller must be
- * connected to SPI.
+ * LocalityCatalogExecute: runs SPI query with params as the owner of the
+ * extension (the catalog tables are not writable by other roles; callers
+ * check privileges first), with search_path = pg_catalog, pg_temp: name
+ * every object schema-qualified.  Returns SPI_processed (SPI_tuptable holds
+ * any rows).  The caller must be connected to SPI.
  */
 extern uint64 LocalityCatalogExecute(const char *query, int nargs, Oid *argtypes,
 									 Datum *values, const char *nulls);
 
 /* Raises 42501 unless the current user is superuser or in locality_admin. */
 extern void LocalityCheckRegionAdmin(void);
+
+/*
+ * True when pg_locality is installed in this database.  Cheap after the
+ * first call (a cached flag, reset when the extension is created or
+ * dropped), so hooks can test it on every statement.
+ */
+extern bool LocalityIsInstalled(void);
+
+/* Registers the cache invalidation callbacks (from _PG_init). */
+extern void LocalityInitCatalog(void);
 
 #endif							/* LOCALITY_SHIM_CATALOG_H */
