@@ -661,7 +661,9 @@ LocalityInvalidateCatalogCache(void)
  * LocalityCatalogExecute runs query through SPI as the extension's owner,
  * with a search_path that no other role can plant objects in.  The user id
  * and the setting are restored on error too, for callers that catch errors
- * without a subtransaction.
+ * without a subtransaction.  Callers outside a statement (transaction
+ * callbacks, background workers) need not set a snapshot: one is pushed
+ * when none is active.
  */
 uint64
 LocalityCatalogExecute(const char *query, int nargs, Oid *argtypes,
@@ -670,6 +672,7 @@ LocalityCatalogExecute(const char *query, int nargs, Oid *argtypes,
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	bool		pushed_snapshot = false;
 	int			rc = 0;
 
 	if (!LocalityIsInstalled())
@@ -677,6 +680,12 @@ LocalityCatalogExecute(const char *query, int nargs, Oid *argtypes,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"%s\" is not installed in this database",
 						LOCALITY_EXTENSION_NAME)));
+
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed_snapshot = true;
+	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(extension_owner,
@@ -696,6 +705,10 @@ LocalityCatalogExecute(const char *query, int nargs, Oid *argtypes,
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+
+	/* On error, transaction abort pops it. */
+	if (pushed_snapshot)
+		PopActiveSnapshot();
 
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed for \"%s\": %s",
