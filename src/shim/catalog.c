@@ -96,8 +96,8 @@ LocalityInitCatalog(void)
 /*
  * CatalogRelcacheCallback forgets the cache when either catalog table
  * changes (our trigger, DROP EXTENSION, ANALYZE...) or on a full reset.
- * Only flags are set here: the memory is reused at the next rebuild, so
- * pointers handed out stay readable until then.
+ * Only flags are set here: the next rebuild leaves the old copy to the end
+ * of the transaction, so pointers handed out stay readable until then.
  */
 static void
 CatalogRelcacheCallback(Datum arg, Oid relid)
@@ -382,10 +382,15 @@ LoadCatalog(void)
 	/* Both opened by OID after locking: they exist, whatever a callback said. */
 	catalog_state = CATALOG_PRESENT;
 
-	if (CatalogCacheContext == NULL)
-		CatalogCacheContext = AllocSetContextCreate(CacheMemoryContext,
-													"pg_locality catalog cache",
-													ALLOCSET_SMALL_SIZES);
+	/*
+	 * Callers may still hold pointers into the previous copy: it lives on
+	 * until the end of the transaction.
+	 */
+	if (CatalogCacheContext != NULL)
+		MemoryContextSetParent(CatalogCacheContext, TopTransactionContext);
+	CatalogCacheContext = AllocSetContextCreate(CacheMemoryContext,
+												"pg_locality catalog cache",
+												ALLOCSET_SMALL_SIZES);
 
 	/* Reading may take further locks (TOAST); read again if that changed it. */
 	do

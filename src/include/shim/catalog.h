@@ -27,8 +27,10 @@ typedef struct LocalityRegion
 } LocalityRegion;
 
 /*
- * All regions in the catalog, ordered by id; *count set.  Valid until the
- * next catalog invalidation is processed (copy what you keep).
+ * All regions in the catalog, ordered by id; *count set.  What these
+ * functions return stays readable until the end of the current transaction,
+ * but is only current until the next catalog invalidation is processed
+ * (ask again after anything that may have changed the catalog).
  */
 extern const LocalityRegion *LocalityRegions(int *count);
 
