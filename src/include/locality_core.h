@@ -161,6 +161,251 @@ typedef struct LocalityDdlStatement
 int			locality_ddl_parse(const char *sql, LocalityDdlStatement *out,
 							   LocalityStatus *status) LOCALITY_NOEXCEPT;
 
+/* ----------------------------------------------------------------
+ * Replication wire protocol (ARCHITECTURE.md, component 3)
+ *
+ * The codec between the output plugin (encoder) and the apply workers
+ * (decoder).  The byte layout is documented in
+ * src/core/include/locality/wire_protocol.hpp and
+ * docs/replication-protocol.md.
+ * ----------------------------------------------------------------
+ */
+
+/* Protocol versions this build speaks. */
+#define LOCALITY_WIRE_VERSION_MIN 1
+#define LOCALITY_WIRE_VERSION_MAX 1
+
+/* Message types: the first byte of every message. */
+typedef enum LocalityWireType
+{
+	LOCALITY_WIRE_STARTUP = 'S',
+	LOCALITY_WIRE_BEGIN = 'B',
+	LOCALITY_WIRE_COMMIT = 'C',
+	LOCALITY_WIRE_RELATION = 'R',
+	LOCALITY_WIRE_INSERT = 'I',
+	LOCALITY_WIRE_UPDATE = 'U',
+	LOCALITY_WIRE_DELETE = 'D',
+	LOCALITY_WIRE_TRUNCATE = 'T'
+} LocalityWireType;
+
+/* Encoded sizes of the fixed-size messages. */
+#define LOCALITY_WIRE_STARTUP_SIZE 3
+#define LOCALITY_WIRE_BEGIN_SIZE 31
+#define LOCALITY_WIRE_COMMIT_SIZE 26
+
+/* Longest schema, table, column or type name (a u16 length on the wire). */
+#define LOCALITY_WIRE_STRING_MAX 65535
+
+/* Column kinds of a tuple. */
+#define LOCALITY_WIRE_COLUMN_NULL 'n'
+#define LOCALITY_WIRE_COLUMN_UNCHANGED 'u'	/* TOASTed, not sent: UPDATE's
+											 * new tuple only */
+#define LOCALITY_WIRE_COLUMN_TEXT 't'
+#define LOCALITY_WIRE_COLUMN_BINARY 'b'
+
+/* Old-tuple kinds of UPDATE and DELETE. */
+#define LOCALITY_WIRE_OLD_KEY 'K'	/* replica identity columns, others 'n' */
+#define LOCALITY_WIRE_OLD_FULL 'O'	/* the whole old row (REPLICA IDENTITY
+									 * FULL) */
+#define LOCALITY_WIRE_OLD_NONE 'N'	/* UPDATE only: no old tuple */
+
+/* Replica identities: pg_class.relreplident's letters. */
+#define LOCALITY_WIRE_REPLIDENT_DEFAULT 'd'
+#define LOCALITY_WIRE_REPLIDENT_NOTHING 'n'
+#define LOCALITY_WIRE_REPLIDENT_FULL 'f'
+#define LOCALITY_WIRE_REPLIDENT_INDEX 'i'
+
+/* Flag bits. */
+#define LOCALITY_WIRE_ATTR_KEY 0x01 /* column is part of the replica identity */
+#define LOCALITY_WIRE_TRUNCATE_CASCADE 0x01
+#define LOCALITY_WIRE_TRUNCATE_RESTART_IDENTITY 0x02
+
+/*
+ * LocalityWireString: length-counted bytes, not NUL-terminated.  data may be
+ * NULL when len is 0.
+ */
+typedef struct LocalityWireString
+{
+	const char *data;
+	size_t		len;
+} LocalityWireString;
+
+/*
+ * LocalityWireColumn: one value of a tuple.  data and len are used for 't'
+ * and 'b' only (decoded 'n' and 'u' have data NULL and len 0).  A text
+ * value holds no NUL byte and is not NUL-terminated.
+ */
+typedef struct LocalityWireColumn
+{
+	char		kind;			/* LOCALITY_WIRE_COLUMN_* */
+	const char *data;
+	uint32_t	len;
+} LocalityWireColumn;
+
+/*
+ * LocalityWireTuple: one value per column of the RELATION message, in its
+ * order.  columns may be NULL when natts is 0.
+ */
+typedef struct LocalityWireTuple
+{
+	uint16_t	natts;
+	const LocalityWireColumn *columns;
+} LocalityWireTuple;
+
+/* 'S': first message of every stream, the version the sender chose. */
+typedef struct LocalityWireStartup
+{
+	uint16_t	version;
+} LocalityWireStartup;
+
+typedef struct LocalityWireBegin
+{
+	uint64_t	final_lsn;		/* LSN of the transaction's commit record */
+	int64_t		commit_time;	/* TimestampTz: microseconds since
+								 * 2000-01-01 UTC */
+	uint32_t	xid;
+	uint16_t	origin_region_id;
+	uint64_t	hlc;			/* hybrid logical clock, 0 if unknown */
+} LocalityWireBegin;
+
+typedef struct LocalityWireCommit
+{
+	uint64_t	commit_lsn;
+	uint64_t	end_lsn;
+	int64_t		commit_time;
+	uint8_t		flags;			/* none defined: 0 */
+} LocalityWireCommit;
+
+typedef struct LocalityWireAttr
+{
+	uint8_t		flags;			/* LOCALITY_WIRE_ATTR_KEY */
+	LocalityWireString name;
+	LocalityWireString type_name;	/* format_type_be_qualified(): "integer",
+									 * "locality.region" */
+	int32_t		typmod;
+} LocalityWireAttr;
+
+typedef struct LocalityWireRelation
+{
+	uint32_t	relid;			/* the sender's OID: names the relation in
+								 * later messages of the stream */
+	char		replident;		/* LOCALITY_WIRE_REPLIDENT_* */
+	LocalityWireString schema;
+	LocalityWireString table;
+	uint16_t	natts;
+	const LocalityWireAttr *attrs;	/* may be NULL when natts is 0 */
+} LocalityWireRelation;
+
+typedef struct LocalityWireInsert
+{
+	uint32_t	relid;
+	LocalityWireTuple new_tuple;
+} LocalityWireInsert;
+
+typedef struct LocalityWireUpdate
+{
+	uint32_t	relid;
+	char		old_kind;		/* LOCALITY_WIRE_OLD_KEY, _FULL or _NONE */
+	LocalityWireTuple old_tuple;	/* unused (natts 0) for _NONE */
+	LocalityWireTuple new_tuple;
+} LocalityWireUpdate;
+
+typedef struct LocalityWireDelete
+{
+	uint32_t	relid;
+	char		old_kind;		/* LOCALITY_WIRE_OLD_KEY or _FULL */
+	LocalityWireTuple old_tuple;
+} LocalityWireDelete;
+
+typedef struct LocalityWireTruncate
+{
+	uint8_t		flags;			/* LOCALITY_WIRE_TRUNCATE_* */
+	uint16_t	nrels;
+	const uint32_t *relids;		/* may be NULL when nrels is 0 */
+} LocalityWireTruncate;
+
+/* LocalityWireMessage: one message; type selects the member of body. */
+typedef struct LocalityWireMessage
+{
+	char		type;			/* LocalityWireType */
+	union
+	{
+		LocalityWireStartup startup;
+		LocalityWireBegin begin;
+		LocalityWireCommit commit;
+		LocalityWireRelation relation;
+		LocalityWireInsert insert;
+		LocalityWireUpdate update;
+		LocalityWireDelete del;	/* "delete" is a C++ keyword */
+		LocalityWireTruncate truncate;
+	}			body;
+} LocalityWireMessage;
+
+/*
+ * locality_wire_negotiate: picks the protocol version for a client (an apply
+ * worker) that speaks client_min..client_max: the highest version both
+ * sides speak.  The output plugin calls it at startup with the options
+ * protocol_version (client_max) and min_protocol_version (client_min, which
+ * defaults to protocol_version when absent).  Fails with 08P01
+ * `pg_locality protocol version mismatch: server speaks 1..1, client asked
+ * 2..3`, or 08P01 for client_min > client_max; *chosen is 0 then.
+ */
+int			locality_wire_negotiate(int client_min, int client_max, int *chosen,
+									LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_wire_encoded_size: the exact number of bytes msg encodes to, in
+ * *size; checks msg on the way (as locality_wire_encode does).  The output
+ * plugin reserves that much with enlargeStringInfo() and then encodes into
+ * the reserved space, so the core never calls palloc (which could longjmp
+ * across C++ frames) and nothing is copied twice.  Errors: XX000 for a
+ * message the protocol cannot express (unknown type or kind, a 'u' column
+ * outside an UPDATE's new tuple, a NUL in a name or text value, unknown flag
+ * bits, data NULL with len > 0), 54000 for a name over
+ * LOCALITY_WIRE_STRING_MAX bytes or a message over SIZE_MAX.
+ */
+int			locality_wire_encoded_size(const LocalityWireMessage *msg, size_t *size,
+									   LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_wire_encode: writes msg into out[0..cap) and its length into
+ * *written.  Writes nothing (and *written = 0) on failure: the errors of
+ * locality_wire_encoded_size, or 54000 when cap is too small.
+ */
+int			locality_wire_encode(const LocalityWireMessage *msg, char *out, size_t cap,
+								 size_t *written, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * LocalityWireDecoder: the reusable scratch space of one apply worker's
+ * decoder (tuples' column arrays, relation attributes, truncated relids).
+ * It grows to the widest message seen and then decodes without allocating.
+ * Not thread-safe: one per stream.
+ */
+typedef struct LocalityWireDecoder LocalityWireDecoder;
+
+/* locality_wire_decoder_create: a new decoder, or NULL with 53200. */
+LocalityWireDecoder *locality_wire_decoder_create(LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/* locality_wire_decoder_destroy: frees decoder; NULL is a no-op. */
+void		locality_wire_decoder_destroy(LocalityWireDecoder *decoder) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_wire_decode: decodes the one message in data[0..len) (a
+ * CopyData payload after its 'w' header) into *out, which is zeroed first.
+ *
+ * Zero copy: names and values in *out point into data, and the column,
+ * attribute and relid arrays into the decoder; both stay valid until data is
+ * freed or the decoder decodes its next message, whichever comes first.
+ *
+ * Any malformed input (truncated, trailing bytes, unknown type or kind,
+ * unknown flag bits, a NUL in a name or text value, a STARTUP version this
+ * build does not speak) fails with 08P01, the byte offset in the detail;
+ * it never reads outside data[0..len).  data may be NULL when len is 0.
+ */
+int			locality_wire_decode(LocalityWireDecoder *decoder, const char *data, size_t len,
+								 LocalityWireMessage *out,
+								 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
