@@ -198,6 +198,37 @@ LocalityWakeLauncher(void)
 		SetLatch(latch);
 }
 
+static bool WakeAtCommit = false;
+
+static void
+WakeAtCommitCallback(XactEvent event, void *arg)
+{
+	if (!WakeAtCommit)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+		LocalityWakeLauncher();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		WakeAtCommit = false;
+}
+
+/*
+ * LocalityWakeLauncherAtCommit wakes the launcher once the current
+ * transaction commits (a region was added: replication should start now,
+ * not after the next naptime).
+ */
+void
+LocalityWakeLauncherAtCommit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(WakeAtCommitCallback, NULL);
+		registered = true;
+	}
+	WakeAtCommit = true;
+}
+
 /*
  * LocalityRegisterLauncher registers the launcher and its setting (called
  * from _PG_init while shared_preload_libraries is processed).

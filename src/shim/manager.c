@@ -2,14 +2,20 @@
  * manager.c -- "pg_locality manager": one background worker per database
  * that has pg_locality installed (started by launcher.c).
  *
- * It resolves prepared transactions this server coordinated and left in
- * doubt (dist_xact.c) every locality.maintenance_naptime.  It exits when the
- * database has no pg_locality; the launcher retries later.
+ * Every second it keeps one apply worker (apply_worker.c) running per other
+ * region, restarting a failed one after its backoff, and cleans up after
+ * dropped regions (worker, replication origin, slots feeding them).  Every
+ * locality.maintenance_naptime it resolves prepared transactions this server
+ * coordinated and left in doubt (dist_xact.c).  It exits when the database
+ * has no pg_locality; the launcher retries later.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "replication/origin.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -29,6 +35,174 @@
 #include "shim/replication.h"
 
 PGDLLEXPORT void LocalityManagerMain(Datum arg);
+
+/* Handles of the apply workers this manager started, by slot index. */
+static BackgroundWorkerHandle *Workers[LOCALITY_MAX_APPLY_WORKERS];
+
+/* Starts the apply worker of slot index. */
+static void
+StartApplyWorker(int index, const char *region)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_locality");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "LocalityApplyWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_locality apply from %s", region);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_locality apply");
+	worker.bgw_main_arg = Int32GetDatum(index);
+	worker.bgw_notify_pid = MyProcPid;
+	if (Workers[index] != NULL)
+		pfree(Workers[index]);
+	Workers[index] = NULL;
+	if (!RegisterDynamicBackgroundWorker(&worker, &Workers[index]))
+	{
+		Workers[index] = NULL;
+		ereport(LOG,
+				(errmsg("pg_locality: no background worker slot for applying region \"%s\"",
+						region),
+				 errhint("Raise max_worker_processes.")));
+	}
+}
+
+/* True while the worker of slot index (started by us) has not exited. */
+static bool
+WorkerAlive(int index)
+{
+	pid_t		pid;
+
+	return Workers[index] != NULL &&
+		GetBackgroundWorkerPid(Workers[index], &pid) != BGWH_STOPPED;
+}
+
+/* Drops replication origin name if it exists (its worker has exited). */
+static void
+DropOrigin(const char *region)
+{
+	char		name[NAMEDATALEN + 16];
+	RepOriginId origin;
+
+	LocalityOriginName(region, name, sizeof(name));
+	origin = replorigin_by_name(name, true);
+	if (origin != InvalidRepOriginId)
+		replorigin_drop_by_name(name, true, false);
+}
+
+/*
+ * SyncApplyWorkers keeps one apply worker per other region running (unless
+ * paused or backing off after an error), and cleans up after regions that
+ * left the catalog: their worker is stopped and their origin dropped.
+ */
+static void
+SyncApplyWorkers(void)
+{
+	int			count;
+	const LocalityRegion *regions = LocalityRegions(&count);
+	const LocalityRegion *local = LocalityFindRegionByName(LocalityRegionSetting);
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+	int			r;
+
+	if (local == NULL)
+		count = 0;				/* our own region is not added: nothing flows */
+
+	for (r = 0; r < count; r++)
+	{
+		ApplySlot  *slot;
+		int			index = -1;
+		bool		start;
+
+		if (regions[r].is_local)
+			continue;
+		LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+		slot = LocalityFindApplySlot(MyDatabaseId, regions[r].id);
+		if (slot == NULL)
+		{
+			for (i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+			{
+				if (!LocalityReplication->slots[i].in_use)
+				{
+					slot = &LocalityReplication->slots[i];
+					memset(slot, 0, sizeof(*slot));
+					slot->in_use = true;
+					slot->dboid = MyDatabaseId;
+					slot->region_id = regions[r].id;
+					strlcpy(slot->region, regions[r].name, sizeof(slot->region));
+					break;
+				}
+			}
+		}
+		if (slot != NULL)
+			index = slot - LocalityReplication->slots;
+		start = slot != NULL && !slot->paused && slot->pid == 0 && now >= slot->retry_after;
+		LWLockRelease(LocalityReplication->lock);
+
+		if (start && !WorkerAlive(index))
+			StartApplyWorker(index, regions[r].name);
+	}
+
+	/* Regions gone from the catalog: stop their worker, then drop their origin. */
+	for (i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+	{
+		ApplySlot  *slot = &LocalityReplication->slots[i];
+		bool		gone;
+		pid_t		pid;
+		char		region[LOCALITY_REGION_NAME_MAX + 1];
+
+		LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+		gone = slot->in_use && slot->dboid == MyDatabaseId &&
+			(local == NULL || LocalityFindRegionById(slot->region_id) == NULL);
+		pid = slot->pid;
+		strlcpy(region, slot->region, sizeof(region));
+		if (gone && pid == 0 && !WorkerAlive(i))
+			slot->in_use = false;
+		LWLockRelease(LocalityReplication->lock);
+
+		if (!gone)
+			continue;
+		if (pid != 0 || WorkerAlive(i))
+		{
+			if (Workers[i] != NULL)
+				TerminateBackgroundWorker(Workers[i]);
+			else if (pid > 0)
+				kill(pid, SIGTERM);
+			continue;			/* drop the origin next round */
+		}
+		if (local != NULL)
+			DropOrigin(region);
+	}
+}
+
+/*
+ * DropOrphanSlots drops this server's logical slots that fed a region no
+ * longer in the catalog (named pg_locality_r<id>_d<db>, see
+ * LocalitySlotName), once nobody uses them.
+ */
+static void
+DropOrphanSlots(void)
+{
+	int			count;
+	const LocalityRegion *regions = LocalityRegions(&count);
+	StringInfoData ids;
+	int			i;
+
+	if (count == 0)
+		return;
+	initStringInfo(&ids);
+	for (i = 0; i < count; i++)
+		appendStringInfo(&ids, "%s%d", i ? "," : "", regions[i].id);
+	SPI_connect();
+	SPI_execute(psprintf("SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
+						 "FROM pg_catalog.pg_replication_slots "
+						 "WHERE NOT active AND database = pg_catalog.current_database() "
+						 "AND slot_name ~ '^pg_locality_r[0-9]+_d[0-9]+$' "
+						 "AND substring(slot_name from '^pg_locality_r([0-9]+)_')::int "
+						 "    NOT IN (%s)", ids.data), false, 0);
+	SPI_finish();
+}
 
 /* True when pg_locality is installed in this database. */
 static bool
@@ -113,10 +287,15 @@ LocalityManagerMain(Datum arg)
 			CommitTransactionCommand();
 			proc_exit(0);
 		}
-		if (now >= next_recovery && LocalityRegionSetting && LocalityRegionSetting[0])
+		if (LocalityRegionSetting && LocalityRegionSetting[0])
 		{
-			RecoverInDoubt();
-			next_recovery = TimestampTzPlusMilliseconds(now, LocalityMaintenanceNaptimeMs);
+			SyncApplyWorkers();
+			if (now >= next_recovery)
+			{
+				RecoverInDoubt();
+				DropOrphanSlots();
+				next_recovery = TimestampTzPlusMilliseconds(now, LocalityMaintenanceNaptimeMs);
+			}
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

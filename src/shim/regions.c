@@ -22,6 +22,7 @@
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
+#include "shim/replication.h"
 
 /* Raises 25001 when called inside a transaction block (like CREATE DATABASE). */
 static void
@@ -179,6 +180,7 @@ CatalogInsertRegion(LocalityRegionId id, const char *name, const char *conninfo,
 						   "VALUES ($1, $2, $3, $4)", 4, argtypes, values, NULL);
 	SPI_finish();
 	LocalityInvalidateCatalogCache();
+	LocalityWakeLauncherAtCommit();	/* start replicating with it */
 }
 
 static void
@@ -294,7 +296,7 @@ SendCatalogTo(const LocalityRegion *region)
 
 	for (i = 0; i < count; i++)
 		LocalityPropagateTo(region,
-							psprintf("SELECT locality._catalog_add_region(%d, %s, %s, %s)",
+							psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, %s)",
 									 regions[i].id,
 									 quote_literal_cstr(regions[i].name),
 									 quote_literal_cstr(regions[i].conninfo),
@@ -364,10 +366,10 @@ locality_add_region(PG_FUNCTION_ARGS)
 		/* The new region first: it must accept our catalog before anyone changes. */
 		SendCatalogTo(&region);
 		LocalityPropagateTo(&region,
-							psprintf("SELECT locality._catalog_add_region(%d, %s, %s, false)",
+							psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, false)",
 									 region.id, quote_literal_cstr(name),
 									 quote_literal_cstr(conninfo)));
-		sql = psprintf("SELECT locality._catalog_add_region(%d, %s, %s, false)",
+		sql = psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, false)",
 					   region.id, quote_literal_cstr(name), quote_literal_cstr(conninfo));
 		LocalityPropagateToAll(sql);
 	}
@@ -474,7 +476,7 @@ locality_drop_region(PG_FUNCTION_ARGS)
 		int			i;
 		const LocalityRegion *regions = LocalityRegions(&count);
 		LocalityRegion *copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
-		char	   *sql = psprintf("SELECT locality._catalog_drop_region(%d)", region.id);
+		char	   *sql = psprintf("SELECT locality._catalog_drop_region(%d::smallint)", region.id);
 
 		for (i = 0; i < count; i++)
 		{
@@ -508,7 +510,7 @@ locality_set_primary_region(PG_FUNCTION_ARGS)
 	id = region->id;
 	if (region->is_primary)
 		PG_RETURN_VOID();
-	LocalityPropagateToAll(psprintf("SELECT locality._catalog_set_primary(%d)", id));
+	LocalityPropagateToAll(psprintf("SELECT locality._catalog_set_primary(%d::smallint)", id));
 	CatalogSetPrimary(id);
 	PG_RETURN_VOID();
 }
@@ -535,14 +537,13 @@ locality_catalog_put_table(PG_FUNCTION_ARGS)
 	}
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
 		elog(ERROR, "locality._catalog_put_table: missing argument");
+	/* No ON CONFLICT: the catalog is a user_catalog_table (decoder.c). */
 	SPI_connect();
-	LocalityCatalogExecute("INSERT INTO locality.table_catalog AS t "
+	LocalityCatalogExecute("DELETE FROM locality.table_catalog WHERE relid = $1::pg_catalog.regclass",
+						   1, argtypes, values, nulls);
+	LocalityCatalogExecute("INSERT INTO locality.table_catalog "
 						   "(relid, kind, home_region, region_column, column_added, conflict_resolution) "
-						   "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6) "
-						   "ON CONFLICT (relid) DO UPDATE SET kind = EXCLUDED.kind, "
-						   "home_region = EXCLUDED.home_region, region_column = EXCLUDED.region_column, "
-						   "column_added = EXCLUDED.column_added, "
-						   "conflict_resolution = EXCLUDED.conflict_resolution",
+						   "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6)",
 						   6, argtypes, values, nulls);
 	SPI_finish();
 	LocalityInvalidateCatalogCache();

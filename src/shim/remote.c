@@ -104,15 +104,14 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why)
 }
 
 /*
- * LocalityConnectTo opens a new connection to conninfo as the current role,
- * bounded by locality.forward_timeout.
+ * Connect opens a new connection to conninfo as the current role, bounded by
+ * locality.forward_timeout; a replication connection when replication.
  */
-PGconn *
-LocalityConnectTo(const char *conninfo, const char *label)
+static PGconn *
+Connect(const char *conninfo, const char *label, bool replication, const char *user)
 {
-	const char *keywords[5];
-	const char *values[5];
-	char	   *user = GetUserNameFromId(GetUserId(), false);
+	const char *keywords[6];
+	const char *values[6];
 	char		appname[NAMEDATALEN + 16];
 	PGconn	   *conn;
 	TimestampTz deadline = DeadlineFromNow();
@@ -129,8 +128,10 @@ LocalityConnectTo(const char *conninfo, const char *label)
 	/* locality.remote_apply: apply here, never propagate again */
 	keywords[3] = "options";
 	values[3] = "-c locality.remote_apply=on";
-	keywords[4] = NULL;
-	values[4] = NULL;
+	keywords[4] = replication ? "replication" : NULL;
+	values[4] = replication ? "database" : NULL;
+	keywords[5] = NULL;
+	values[5] = NULL;
 
 	conn = PQconnectStartParams(keywords, values, true);
 	if (conn == NULL)
@@ -174,6 +175,27 @@ LocalityConnectTo(const char *conninfo, const char *label)
 		RaiseUnavailable(NULL, label, "cannot make the connection non-blocking");
 	}
 	return conn;
+}
+
+/*
+ * LocalityConnectTo opens a new, uncached connection to conninfo as the
+ * current role.
+ */
+PGconn *
+LocalityConnectTo(const char *conninfo, const char *label)
+{
+	return Connect(conninfo, label, false, GetUserNameFromId(GetUserId(), false));
+}
+
+/*
+ * LocalityConnectReplication opens a logical replication connection
+ * (replication=database) to conninfo as user (callable outside a
+ * transaction, as apply workers do between transactions).
+ */
+PGconn *
+LocalityConnectReplication(const char *conninfo, const char *label, const char *user)
+{
+	return Connect(conninfo, label, true, user);
 }
 
 /*

@@ -89,10 +89,11 @@ is(regions_on($_), 'us-east1*,eu-west1,ap-east1', 'after ap-east1 is back the ch
   for @nodes;
 
 # Privileges: only superusers and locality_admin change regions; conninfo is hidden.
-$us->safe_psql('postgres', q{
+# Roles are per server: create them everywhere (calls to other regions run as the caller).
+$_->safe_psql('postgres', q{
 	CREATE ROLE app LOGIN;
 	CREATE ROLE ops LOGIN IN ROLE locality_admin;
-});
+}) for @nodes;
 like(error_of($us, "SET ROLE app; SELECT locality.set_primary_region('eu-west1')"),
 	qr/^42501: permission denied/, 'a plain role cannot change regions');
 like(error_of($us, "SET ROLE app; SELECT conninfo FROM locality.region_catalog"),

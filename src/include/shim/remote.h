@@ -32,6 +32,10 @@ extern PGconn *LocalityRemoteConnection(const LocalityRegion *region);
  */
 extern PGconn *LocalityConnectTo(const char *conninfo, const char *label);
 
+/* A logical replication connection (replication=database) to conninfo as user. */
+extern PGconn *LocalityConnectReplication(const char *conninfo, const char *label,
+										  const char *user);
+
 /*
  * LocalityRemoteExec: runs sql on conn and returns its result (PQclear it),
  * or raises the remote error with its SQLSTATE, message, detail and hint,

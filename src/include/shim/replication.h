@@ -41,7 +41,9 @@ typedef struct ApplySlot
 	bool		paused;			/* locality.pause_replication() */
 	XLogRecPtr	received_lsn;
 	XLogRecPtr	applied_lsn;	/* committed locally (replication origin) */
-	XLogRecPtr	source_lsn;		/* source's WAL end, from its keepalives */
+	XLogRecPtr	source_lsn;		/* source's sent position, from its keepalives */
+	XLogRecPtr	processed_lsn;	/* everything the source sent up to here is
+								 * applied (or had nothing for us) */
 	TimestampTz last_commit_time;	/* source commit time of the last applied txn */
 	TimestampTz last_message_at;
 	char		last_error[LOCALITY_ERROR_LEN];
@@ -69,10 +71,12 @@ extern ApplySlot *LocalityFindApplySlot(Oid dboid, int16 region_id);
 extern int	LocalityMaintenanceNaptimeMs;
 extern void LocalityRegisterLauncher(void);
 extern void LocalityWakeLauncher(void);
+extern void LocalityWakeLauncherAtCommit(void);
 
 
 /* apply_worker.c */
-extern void LocalityStartApplyWorker(Oid dboid, int16 region_id, const char *region);
+extern void LocalityApplyRecordCommit(XLogRecPtr local_end, XLogRecPtr source_end,
+									  TimestampTz source_commit_time);
 
 /* Replication origin / slot names for a source region. */
 extern void LocalityOriginName(const char *region, char *out, size_t size);

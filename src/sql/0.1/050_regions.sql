@@ -131,7 +131,7 @@ BEGIN
 
     SELECT * INTO entry FROM locality.table_catalog WHERE relid = tbl;
     IF FOUND THEN
-        RETURN NEXT format('SELECT locality._catalog_put_table(%L, %L, %s, %L, %L, %L)',
+        RETURN NEXT format('SELECT locality._catalog_put_table(%L, %L, %s::smallint, %L, %L, %L)',
                            tbl::text, entry.kind, coalesce(entry.home_region::text, 'NULL'),
                            entry.region_column, entry.column_added, entry.conflict_resolution);
     END IF;

@@ -1,0 +1,611 @@
+/*
+ * apply.c -- applies one source region's decoded changes here, with
+ * PostgreSQL's own machinery (ExecSimpleRelationInsert/Update/Delete and
+ * the replica identity index lookup), as the apply worker hands them over.
+ *
+ * Relations are mapped by schema-qualified name and columns by name, so
+ * column order may differ between regions; a column missing here is an
+ * error (reported in last_error, retried), a column only here gets its
+ * default.  Each source transaction is applied in one local transaction
+ * whose commit also advances the replication origin (exactly once).
+ * Conflicts (insert_exists, update_missing, delete_missing) are logged in
+ * locality.conflicts and resolved by ResolveConflict(), the single place the
+ * conflict-resolution issue plugs its policies into.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/tablecmds.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "replication/origin.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "shim.h"
+#include "shim/apply.h"
+#include "shim/catalog.h"
+#include "shim/replication.h"
+
+/* A source relation, mapped to the local one. */
+typedef struct RelationMapEntry
+{
+	uint32		remote_relid;	/* hash key */
+	char	   *schema;
+	char	   *table;
+	int			natts;			/* remote columns */
+	char	  **attnames;
+	Oid			local_relid;	/* InvalidOid until resolved */
+	AttrNumber *attmap;			/* remote column i -> local attnum */
+} RelationMapEntry;
+
+static LocalityRegion Source;
+static LocalityWireDecoder *Decoder = NULL;
+static HTAB *RelationMap = NULL;
+static MemoryContext ApplyContext = NULL;	/* per message, reset after each */
+static TimestampTz RemoteCommitTime = 0;
+
+/*
+ * LocalityApplyInit prepares applying source's stream.
+ */
+void
+LocalityApplyInit(const LocalityRegion *source)
+{
+	HASHCTL		ctl;
+	LocalityStatus status;
+
+	Source = *source;
+	Source.conninfo = MemoryContextStrdup(TopMemoryContext, source->conninfo);
+	LocalityInitStatus(&status);
+	Decoder = locality_wire_decoder_create(&status);
+	LocalityRaiseStatus(&status, NULL);
+
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(RelationMapEntry);
+	ctl.hcxt = TopMemoryContext;
+	RelationMap = hash_create("pg_locality relation map", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ApplyContext = AllocSetContextCreate(TopMemoryContext, "pg_locality apply message",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Copies a wire string into a NUL-terminated palloc'd one. */
+static char *
+WireString(LocalityWireString s)
+{
+	return pnstrdup(s.data ? s.data : "", s.len);
+}
+
+/* Remembers a RELATION message; resolution waits for the first change. */
+static void
+HandleRelation(const LocalityWireRelation *rel)
+{
+	RelationMapEntry *entry;
+	bool		found;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	int			i;
+
+	entry = hash_search(RelationMap, &rel->relid, HASH_ENTER, &found);
+	if (found)
+	{
+		pfree(entry->schema);
+		pfree(entry->table);
+		for (i = 0; i < entry->natts; i++)
+			pfree(entry->attnames[i]);
+		pfree(entry->attnames);
+		if (entry->attmap)
+			pfree(entry->attmap);
+	}
+	entry->schema = WireString(rel->schema);
+	entry->table = WireString(rel->table);
+	entry->natts = rel->natts;
+	entry->attnames = palloc(sizeof(char *) * Max(rel->natts, 1));
+	for (i = 0; i < rel->natts; i++)
+		entry->attnames[i] = WireString(rel->attrs[i].name);
+	entry->local_relid = InvalidOid;
+	entry->attmap = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * OpenMapped opens the local relation of a source relid (RowExclusiveLock),
+ * resolving names on first use.  A table or column missing here is an error
+ * naming it: the change is not skipped; the worker retries until the DBA
+ * fixes the schema.
+ */
+static Relation
+OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
+{
+	RelationMapEntry *entry = hash_search(RelationMap, &remote_relid, HASH_FIND, NULL);
+	Relation	rel;
+	TupleDesc	desc;
+	int			i;
+
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" sent a change for unknown relation %u",
+						Source.name, remote_relid)));
+	if (!OidIsValid(entry->local_relid))
+	{
+		Oid			nsp = get_namespace_oid(entry->schema, true);
+		Oid			relid = OidIsValid(nsp) ? get_relname_relid(entry->table, nsp) : InvalidOid;
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table \"%s.%s\" replicated from region \"%s\" does not exist here",
+							entry->schema, entry->table, Source.name)));
+		entry->local_relid = relid;
+	}
+	rel = table_open(entry->local_relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (entry->attmap == NULL)
+	{
+		AttrNumber *map = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(AttrNumber) * Max(entry->natts, 1));
+
+		for (i = 0; i < entry->natts; i++)
+		{
+			AttrNumber attnum = get_attnum(RelationGetRelid(rel), entry->attnames[i]);
+
+			if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attisdropped)
+			{
+				pfree(map);
+				table_close(rel, RowExclusiveLock);
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of table \"%s.%s\" replicated from region \"%s\" "
+								"does not exist here",
+								entry->attnames[i], entry->schema, entry->table, Source.name)));
+			}
+			map[i] = attnum;
+		}
+		entry->attmap = map;
+	}
+	*entry_out = entry;
+	return rel;
+}
+
+/* Executor state for changing rel, as PostgreSQL's apply worker builds it. */
+static EState *
+CreateApplyEState(Relation rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = AccessShareLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+	return estate;
+}
+
+static void
+FreeApplyEState(EState *estate)
+{
+	AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+}
+
+/*
+ * FillSlot stores a wire tuple into slot (rel's row type).  Columns the
+ * source did not send get their default when fill_defaults, else stay as
+ * they are; 'u' (unchanged TOAST) columns keep the slot's current value.
+ */
+static void
+FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
+		 const LocalityWireTuple *tuple, EState *estate, bool fill_defaults)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool	   *sent = palloc0(sizeof(bool) * desc->natts);
+	int			i;
+
+	/* The caller has set tts_values/tts_isnull of the cleared slot. */
+	if (tuple->natts != entry->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" sent %d columns for \"%s.%s\", expected %d",
+						Source.name, tuple->natts, entry->schema, entry->table, entry->natts)));
+	for (i = 0; i < tuple->natts; i++)
+	{
+		const LocalityWireColumn *col = &tuple->columns[i];
+		int			att = entry->attmap[i] - 1;
+		Form_pg_attribute attr = TupleDescAttr(desc, att);
+
+		sent[att] = true;
+		switch (col->kind)
+		{
+			case LOCALITY_WIRE_COLUMN_NULL:
+				slot->tts_values[att] = (Datum) 0;
+				slot->tts_isnull[att] = true;
+				break;
+			case LOCALITY_WIRE_COLUMN_UNCHANGED:
+				break;			/* keep the local value */
+			case LOCALITY_WIRE_COLUMN_TEXT:
+				{
+					Oid			input;
+					Oid			ioparam;
+					char	   *text = pnstrdup(col->data, col->len);
+
+					getTypeInputInfo(attr->atttypid, &input, &ioparam);
+					slot->tts_values[att] = OidInputFunctionCall(input, text, ioparam,
+																 attr->atttypmod);
+					slot->tts_isnull[att] = false;
+					break;
+				}
+			case LOCALITY_WIRE_COLUMN_BINARY:
+				{
+					Oid			recv;
+					Oid			ioparam;
+					StringInfoData buf;
+
+					getTypeBinaryInputInfo(attr->atttypid, &recv, &ioparam);
+					initStringInfo(&buf);
+					appendBinaryStringInfo(&buf, col->data, col->len);
+					slot->tts_values[att] = OidReceiveFunctionCall(recv, &buf, ioparam,
+																   attr->atttypmod);
+					slot->tts_isnull[att] = false;
+					break;
+				}
+		}
+	}
+
+	/* Columns only this region has: their default, as an INSERT would. */
+	for (i = 0; fill_defaults && i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		Expr	   *def;
+
+		if (sent[i] || attr->attisdropped || attr->attgenerated)
+			continue;
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+		def = (Expr *) build_column_default(rel, i + 1);
+		if (def != NULL)
+		{
+			ExprState  *state = ExecInitExpr(expression_planner(def), NULL);
+
+			slot->tts_values[i] = ExecEvalExpr(state, GetPerTupleExprContext(estate),
+											   &slot->tts_isnull[i]);
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+/* The local row matching the key columns of search, locked; false if none. */
+static bool
+FindLocalRow(Relation rel, TupleTableSlot *search, TupleTableSlot *found)
+{
+	Oid			index = RelationGetReplicaIndex(rel);
+
+	if (OidIsValid(index))
+		return RelationFindReplTupleByIndex(rel, index, LockTupleExclusive, search, found);
+	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+		return RelationFindReplTupleSeq(rel, LockTupleExclusive, search, found);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table \"%s\" has no primary key or replica identity",
+					RelationGetRelationName(rel))));
+	return false;
+}
+
+/* A row as jsonb text: {"col": "text value", ...}; NULL for no row. */
+static char *
+RowAsJson(TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	StringInfoData buf;
+	int			i;
+	bool		first = true;
+
+	if (slot == NULL || TTS_EMPTY(slot))
+		return NULL;
+	slot_getallattrs(slot);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		escape_json(&buf, NameStr(attr->attname));
+		appendStringInfoString(&buf, ": ");
+		if (slot->tts_isnull[i])
+			appendStringInfoString(&buf, "null");
+		else
+		{
+			Oid			output;
+			bool		varlena;
+
+			getTypeOutputInfo(attr->atttypid, &output, &varlena);
+			escape_json(&buf, OidOutputFunctionCall(output, slot->tts_values[i]));
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * ResolveConflict logs a conflict in locality.conflicts and returns the
+ * resolution to carry out.  For now every conflict resolves as
+ * apply_remote; the conflict-resolution issue replaces the decision here
+ * (causal last-write-wins, CRDT merges, merge functions, per-table modes).
+ */
+static ConflictResolution
+ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
+				TupleTableSlot *remote)
+{
+	Oid			argtypes[6] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *local_json = local ? RowAsJson(local) : NULL;
+	char	   *remote_json = remote ? RowAsJson(remote) : NULL;
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = CStringGetTextDatum(Source.name);
+	if (local_json)
+		values[3] = CStringGetTextDatum(local_json);
+	else
+		nulls[3] = 'n';
+	if (remote_json)
+		values[4] = CStringGetTextDatum(remote_json);
+	else
+		nulls[4] = 'n';
+	values[5] = TimestampTzGetDatum(RemoteCommitTime);
+
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO locality.conflicts "
+							  "(table_name, kind, resolution, local_region, remote_region, "
+							  " local_tuple, remote_tuple, remote_commit_ts) "
+							  "VALUES ($1::pg_catalog.regclass, $2, 'apply_remote', "
+							  "        pg_catalog.current_setting('locality.region'), $3, "
+							  "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6)",
+							  6, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not log a conflict");
+	SPI_finish();
+	return CONFLICT_APPLY_REMOTE;
+}
+
+static void
+ApplyInsert(const LocalityWireInsert *msg)
+{
+	RelationMapEntry *entry;
+	Relation	rel = OpenMapped(msg->relid, &entry);
+	ResultRelInfo *rri;
+	EState	   *estate = CreateApplyEState(rel, &rri);
+	TupleTableSlot *remote = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
+													&TTSOpsVirtual);
+	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
+
+	ExecClearTuple(remote);
+	memset(remote->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	FillSlot(remote, rel, entry, &msg->new_tuple, estate, true);
+	ExecOpenIndices(rri, false);
+
+	if (FindLocalRow(rel, remote, local))
+	{
+		/* insert_exists: the remote row wins, as an update of the local one. */
+		if (ResolveConflict(rel, "insert_exists", local, remote) == CONFLICT_APPLY_REMOTE)
+		{
+			EPQState	epq;
+
+			EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+			ExecSimpleRelationUpdate(rri, estate, &epq, local, remote);
+			EvalPlanQualEnd(&epq);
+		}
+	}
+	else
+		ExecSimpleRelationInsert(rri, estate, remote);
+
+	ExecCloseIndices(rri);
+	FreeApplyEState(estate);
+	table_close(rel, NoLock);
+}
+
+static void
+ApplyUpdate(const LocalityWireUpdate *msg)
+{
+	RelationMapEntry *entry;
+	Relation	rel = OpenMapped(msg->relid, &entry);
+	ResultRelInfo *rri;
+	EState	   *estate = CreateApplyEState(rel, &rri);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
+	TupleTableSlot *remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+
+	ExecClearTuple(search);
+	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
+	FillSlot(search, rel, entry,
+			 msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
+			 estate, false);
+	ExecOpenIndices(rri, false);
+
+	if (FindLocalRow(rel, search, local))
+	{
+		EPQState	epq;
+
+		/* Start from the local row: unchanged TOAST columns keep their value. */
+		ExecClearTuple(remote);
+		slot_getallattrs(local);
+		memcpy(remote->tts_values, local->tts_values, sizeof(Datum) * desc->natts);
+		memcpy(remote->tts_isnull, local->tts_isnull, sizeof(bool) * desc->natts);
+		FillSlot(remote, rel, entry, &msg->new_tuple, estate, false);
+		EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+		ExecSimpleRelationUpdate(rri, estate, &epq, local, remote);
+		EvalPlanQualEnd(&epq);
+	}
+	else
+	{
+		bool		complete = true;
+		int			i;
+
+		ExecClearTuple(remote);
+		memset(remote->tts_isnull, true, sizeof(bool) * desc->natts);
+		for (i = 0; i < msg->new_tuple.natts; i++)
+			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
+		FillSlot(remote, rel, entry, &msg->new_tuple, estate, true);
+		/* update_missing: apply_remote re-creates the row when it is complete. */
+		if (ResolveConflict(rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
+			complete)
+			ExecSimpleRelationInsert(rri, estate, remote);
+	}
+
+	ExecCloseIndices(rri);
+	FreeApplyEState(estate);
+	table_close(rel, NoLock);
+}
+
+static void
+ApplyDelete(const LocalityWireDelete *msg)
+{
+	RelationMapEntry *entry;
+	Relation	rel = OpenMapped(msg->relid, &entry);
+	ResultRelInfo *rri;
+	EState	   *estate = CreateApplyEState(rel, &rri);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
+
+	ExecClearTuple(search);
+	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
+	FillSlot(search, rel, entry, &msg->old_tuple, estate, false);
+	ExecOpenIndices(rri, false);
+
+	if (FindLocalRow(rel, search, local))
+	{
+		EPQState	epq;
+
+		EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+		ExecSimpleRelationDelete(rri, estate, &epq, local);
+		EvalPlanQualEnd(&epq);
+	}
+	else
+		(void) ResolveConflict(rel, "delete_missing", NULL, search);
+
+	ExecCloseIndices(rri);
+	FreeApplyEState(estate);
+	table_close(rel, NoLock);
+}
+
+static void
+ApplyTruncate(const LocalityWireTruncate *msg)
+{
+	List	   *rels = NIL;
+	List	   *relids = NIL;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < msg->nrels; i++)
+	{
+		RelationMapEntry *entry;
+		Relation	rel = OpenMapped(msg->relids[i], &entry);
+
+		/* TRUNCATE needs AccessExclusiveLock; upgrade what OpenMapped took. */
+		LockRelationOid(RelationGetRelid(rel), AccessExclusiveLock);
+		rels = lappend(rels, rel);
+		relids = lappend_oid(relids, RelationGetRelid(rel));
+	}
+	ExecuteTruncateGuts(rels, relids, NIL, DROP_RESTRICT,
+						(msg->flags & LOCALITY_WIRE_TRUNCATE_RESTART_IDENTITY) != 0);
+	foreach(lc, rels)
+		table_close((Relation) lfirst(lc), NoLock);
+}
+
+/*
+ * LocalityApplyMessage decodes and applies one message of the stream.
+ */
+void
+LocalityApplyMessage(const char *data, size_t len)
+{
+	LocalityWireMessage msg;
+	LocalityStatus status;
+	MemoryContext old;
+
+	LocalityInitStatus(&status);
+	if (!locality_wire_decode(Decoder, data, len, &msg, &status))
+		LocalityRaiseStatus(&status, NULL);
+
+	switch (msg.type)
+	{
+		case LOCALITY_WIRE_STARTUP:
+			return;				/* the plugin accepted our version range */
+		case LOCALITY_WIRE_BEGIN:
+			StartTransactionCommand();
+			RemoteCommitTime = msg.body.begin.commit_time;
+			return;
+		case LOCALITY_WIRE_COMMIT:
+			replorigin_session_origin_lsn = msg.body.commit.end_lsn;
+			replorigin_session_origin_timestamp = msg.body.commit.commit_time;
+			CommitTransactionCommand();
+			LocalityApplyRecordCommit(XactLastCommitEnd, msg.body.commit.end_lsn,
+									  msg.body.commit.commit_time);
+			pgstat_report_stat(false);
+			return;
+		case LOCALITY_WIRE_RELATION:
+			HandleRelation(&msg.body.relation);
+			return;
+		default:
+			break;
+	}
+
+	/* A change: one command, its own snapshot, per-message memory. */
+	if (!IsTransactionState())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" sent a change outside a transaction", Source.name)));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	old = MemoryContextSwitchTo(ApplyContext);
+	switch (msg.type)
+	{
+		case LOCALITY_WIRE_INSERT:
+			ApplyInsert(&msg.body.insert);
+			break;
+		case LOCALITY_WIRE_UPDATE:
+			ApplyUpdate(&msg.body.update);
+			break;
+		case LOCALITY_WIRE_DELETE:
+			ApplyDelete(&msg.body.del);
+			break;
+		case LOCALITY_WIRE_TRUNCATE:
+			ApplyTruncate(&msg.body.truncate);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("unexpected message type \"%c\" from region \"%s\"",
+							msg.type, Source.name)));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(ApplyContext);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+}

@@ -1,0 +1,522 @@
+/*
+ * decoder.c -- the logical decoding output plugin "pg_locality" (the same
+ * shared library): turns this server's WAL into the compact binary stream
+ * the other regions' apply workers consume (codec: src/core/wire_protocol).
+ *
+ * It ships only changes that originated here (filter_by_origin_cb: changes
+ * applied from another region carry that region's replication origin), so
+ * the full mesh never loops, and only for managed tables (the catalog is a
+ * user_catalog_table, readable under decoding's historic snapshot).  Empty
+ * transactions are not sent.  The protocol version is negotiated at start
+ * and a mismatch refused with a clear error.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/output_plugin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "shim.h"
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+/* Per relation: managed or not, and whether its RELATION message went out. */
+typedef struct DecodedRelation
+{
+	Oid			relid;
+	bool		managed;
+	bool		schema_sent;
+} DecodedRelation;
+
+typedef struct DecoderState
+{
+	MemoryContext change_cxt;	/* reset after every change */
+	int			version;
+	bool		startup_sent;
+	bool		begin_sent;		/* for the current transaction */
+	int16		local_region_id;
+} DecoderState;
+
+static HTAB *Relations = NULL;	/* of DecodedRelation, walsender lifetime */
+static Oid	TableCatalogOid = InvalidOid;
+
+/* Forgets what we know of relid (or of everything when the catalog changed). */
+static void
+RelationInvalidated(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS scan;
+	DecodedRelation *entry;
+
+	if (Relations == NULL)
+		return;
+	if (relid == InvalidOid || relid == TableCatalogOid)
+	{
+		hash_seq_init(&scan, Relations);
+		while ((entry = hash_seq_search(&scan)) != NULL)
+			(void) hash_search(Relations, &entry->relid, HASH_REMOVE, NULL);
+		return;
+	}
+	(void) hash_search(Relations, &relid, HASH_REMOVE, NULL);
+}
+
+/* The OID of locality.<name>, or InvalidOid. */
+static Oid
+LocalityRelation(const char *name)
+{
+	Oid			nsp = get_namespace_oid("locality", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/* True when relid has a row in locality.table_catalog (historic snapshot). */
+static bool
+ScanManaged(Oid relid)
+{
+	Relation	catalog;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(TableCatalogOid))
+		TableCatalogOid = LocalityRelation("table_catalog");
+	if (!OidIsValid(TableCatalogOid))
+		return false;
+	catalog = table_open(TableCatalogOid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return found;
+}
+
+static DecodedRelation *
+LookupRelation(Oid relid)
+{
+	DecodedRelation *entry;
+	bool		found;
+
+	entry = hash_search(Relations, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->managed = false;
+		entry->schema_sent = false;
+		PG_TRY();
+		{
+			entry->managed = ScanManaged(relid);
+		}
+		PG_CATCH();
+		{
+			(void) hash_search(Relations, &relid, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return entry;
+}
+
+/* This server's region id from locality.region_catalog (0 if absent). */
+static int16
+ScanLocalRegionId(void)
+{
+	Oid			catalog_oid = LocalityRelation("region_catalog");
+	Relation	catalog;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int16		id = 0;
+
+	if (!OidIsValid(catalog_oid) || LocalityRegionSetting == NULL)
+		return 0;
+	catalog = table_open(catalog_oid, AccessShareLock);
+	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		name = heap_getattr(tup, 2, RelationGetDescr(catalog), &isnull);
+
+		if (!isnull && strcmp(TextDatumGetCString(name), LocalityRegionSetting) == 0)
+		{
+			id = DatumGetInt16(heap_getattr(tup, 1, RelationGetDescr(catalog), &isnull));
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return id;
+}
+
+/* Encodes msg at the end of ctx->out, as one protocol message. */
+static void
+Write(LogicalDecodingContext *ctx, const LocalityWireMessage *msg, bool last)
+{
+	LocalityStatus status;
+	size_t		size;
+	size_t		written;
+
+	LocalityInitStatus(&status);
+	if (!locality_wire_encoded_size(msg, &size, &status))
+		LocalityRaiseStatus(&status, NULL);
+	OutputPluginPrepareWrite(ctx, last);
+	enlargeStringInfo(ctx->out, (int) size);
+	if (!locality_wire_encode(msg, ctx->out->data + ctx->out->len, size, &written, &status))
+		LocalityRaiseStatus(&status, NULL);
+	ctx->out->len += (int) written;
+	ctx->out->data[ctx->out->len] = '\0';
+	OutputPluginWrite(ctx, last);
+}
+
+static void
+Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	DecoderState *state = MemoryContextAllocZero(ctx->context, sizeof(DecoderState));
+	ListCell   *lc;
+	int			client_min = -1;
+	int			client_max = -1;
+	LocalityStatus status;
+
+	state->change_cxt = AllocSetContextCreate(ctx->context, "pg_locality change",
+											  ALLOCSET_DEFAULT_SIZES);
+	ctx->output_plugin_private = state;
+	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
+	opt->receive_rewrites = false;
+
+	if (Relations == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(DecodedRelation);
+		ctl.hcxt = CacheMemoryContext;
+		Relations = hash_create("pg_locality decoded relations", 128, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(RelationInvalidated, (Datum) 0);
+	}
+	if (is_init)
+		return;					/* slot creation: no options to check */
+
+	foreach(lc, ctx->output_plugin_options)
+	{
+		DefElem    *elem = lfirst(lc);
+
+		if (strcmp(elem->defname, "protocol_version") == 0)
+			client_max = pg_strtoint32(strVal(elem->arg));
+		else if (strcmp(elem->defname, "min_protocol_version") == 0)
+			client_min = pg_strtoint32(strVal(elem->arg));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" is unknown to output plugin pg_locality",
+							elem->defname)));
+	}
+	if (client_max < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("output plugin pg_locality needs option protocol_version")));
+	if (client_min < 0)
+		client_min = client_max;
+	LocalityInitStatus(&status);
+	if (!locality_wire_negotiate(client_min, client_max, &state->version, &status))
+		LocalityRaiseStatus(&status, NULL);
+}
+
+static void
+Shutdown(LogicalDecodingContext *ctx)
+{
+}
+
+/* Changes applied from another region are that region's to ship. */
+static bool
+FilterByOrigin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	return origin_id != InvalidRepOriginId;
+}
+
+static void
+Begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DecoderState *state = ctx->output_plugin_private;
+
+	state->begin_sent = false;	/* sent with the first managed change */
+}
+
+/* Sends STARTUP (once per stream) and BEGIN before the first change. */
+static void
+EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DecoderState *state = ctx->output_plugin_private;
+	LocalityWireMessage msg;
+
+	if (state->begin_sent)
+		return;
+	if (!state->startup_sent)
+	{
+		memset(&msg, 0, sizeof(msg));
+		msg.type = LOCALITY_WIRE_STARTUP;
+		msg.body.startup.version = (uint16_t) state->version;
+		Write(ctx, &msg, true);
+		state->startup_sent = true;
+		state->local_region_id = ScanLocalRegionId();
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = LOCALITY_WIRE_BEGIN;
+	msg.body.begin.final_lsn = txn->final_lsn;
+	msg.body.begin.commit_time = txn->xact_time.commit_time;
+	msg.body.begin.xid = txn->xid;
+	msg.body.begin.origin_region_id = (uint16_t) state->local_region_id;
+	msg.body.begin.hlc = 0;
+	Write(ctx, &msg, true);
+	state->begin_sent = true;
+}
+
+static void
+Commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
+{
+	DecoderState *state = ctx->output_plugin_private;
+	LocalityWireMessage msg;
+
+	if (!state->begin_sent)
+		return;					/* nothing of ours in it */
+	memset(&msg, 0, sizeof(msg));
+	msg.type = LOCALITY_WIRE_COMMIT;
+	msg.body.commit.commit_lsn = commit_lsn;
+	msg.body.commit.end_lsn = txn->end_lsn;
+	msg.body.commit.commit_time = txn->xact_time.commit_time;
+	Write(ctx, &msg, true);
+	state->begin_sent = false;
+}
+
+/* True for the columns that travel: not dropped, not generated. */
+static bool
+Travels(Form_pg_attribute attr)
+{
+	return !attr->attisdropped && !attr->attgenerated;
+}
+
+/* Sends rel's RELATION message unless this stream already has it. */
+static void
+EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	LocalityWireAttr *attrs = palloc0(sizeof(LocalityWireAttr) * Max(desc->natts, 1));
+	Bitmapset  *key = RelationGetIdentityKeyBitmap(rel);
+	LocalityWireMessage msg;
+	int			n = 0;
+	int			i;
+
+	if (entry->schema_sent)
+		return;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		char	   *type;
+
+		if (!Travels(attr))
+			continue;
+		type = format_type_be_qualified(attr->atttypid);
+		attrs[n].flags = bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, key) ?
+			LOCALITY_WIRE_ATTR_KEY : 0;
+		attrs[n].name.data = NameStr(attr->attname);
+		attrs[n].name.len = strlen(NameStr(attr->attname));
+		attrs[n].type_name.data = type;
+		attrs[n].type_name.len = strlen(type);
+		attrs[n].typmod = attr->atttypmod;
+		n++;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = LOCALITY_WIRE_RELATION;
+	msg.body.relation.relid = RelationGetRelid(rel);
+	msg.body.relation.replident = rel->rd_rel->relreplident;
+	msg.body.relation.schema.data = get_namespace_name(RelationGetNamespace(rel));
+	msg.body.relation.schema.len = strlen(msg.body.relation.schema.data);
+	msg.body.relation.table.data = RelationGetRelationName(rel);
+	msg.body.relation.table.len = strlen(msg.body.relation.table.data);
+	msg.body.relation.natts = (uint16_t) n;
+	msg.body.relation.attrs = attrs;
+	Write(ctx, &msg, true);
+	entry->schema_sent = true;
+}
+
+/*
+ * TupleColumns fills cols with tuple's travelling columns as text; a
+ * TOASTed value not in the WAL (unchanged by an UPDATE) is 'u'.
+ */
+static uint16_t
+TupleColumns(Relation rel, HeapTuple tuple, bool key_only, LocalityWireColumn *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *key = key_only ? RelationGetIdentityKeyBitmap(rel) : NULL;
+	uint16_t	n = 0;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		bool		isnull;
+		Datum		value;
+		Oid			output;
+		bool		varlena;
+		char	   *text;
+
+		if (!Travels(attr))
+			continue;
+		cols[n].kind = LOCALITY_WIRE_COLUMN_NULL;
+		cols[n].data = NULL;
+		cols[n].len = 0;
+		if (key_only &&
+			!bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, key))
+		{
+			n++;
+			continue;
+		}
+		value = heap_getattr(tuple, attr->attnum, desc, &isnull);
+		if (!isnull)
+		{
+			getTypeOutputInfo(attr->atttypid, &output, &varlena);
+			if (varlena && VARATT_IS_EXTERNAL_ONDISK(value))
+				cols[n].kind = LOCALITY_WIRE_COLUMN_UNCHANGED;
+			else
+			{
+				if (varlena)
+					value = PointerGetDatum(PG_DETOAST_DATUM(value));
+				text = OidOutputFunctionCall(output, value);
+				cols[n].kind = LOCALITY_WIRE_COLUMN_TEXT;
+				cols[n].data = text;
+				cols[n].len = strlen(text);
+			}
+		}
+		n++;
+	}
+	return n;
+}
+
+static void
+Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
+	   ReorderBufferChange *change)
+{
+	DecoderState *state = ctx->output_plugin_private;
+	DecodedRelation *entry = LookupRelation(RelationGetRelid(rel));
+	MemoryContext old;
+	LocalityWireMessage msg;
+	int			natts = RelationGetDescr(rel)->natts;
+	LocalityWireColumn *new_cols;
+	LocalityWireColumn *old_cols;
+	HeapTuple	new_tuple = change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : NULL;
+	HeapTuple	old_tuple = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
+	bool		full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+
+	if (!entry->managed)
+		return;
+
+	old = MemoryContextSwitchTo(state->change_cxt);
+	EnsureBegin(ctx, txn);
+	EnsureSchema(ctx, rel, entry);
+	new_cols = palloc(sizeof(LocalityWireColumn) * Max(natts, 1));
+	old_cols = palloc(sizeof(LocalityWireColumn) * Max(natts, 1));
+	memset(&msg, 0, sizeof(msg));
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			msg.type = LOCALITY_WIRE_INSERT;
+			msg.body.insert.relid = RelationGetRelid(rel);
+			msg.body.insert.new_tuple.natts = TupleColumns(rel, new_tuple, false, new_cols);
+			msg.body.insert.new_tuple.columns = new_cols;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			msg.type = LOCALITY_WIRE_UPDATE;
+			msg.body.update.relid = RelationGetRelid(rel);
+			if (old_tuple != NULL)
+			{
+				msg.body.update.old_kind = full ? LOCALITY_WIRE_OLD_FULL : LOCALITY_WIRE_OLD_KEY;
+				msg.body.update.old_tuple.natts = TupleColumns(rel, old_tuple, !full, old_cols);
+				msg.body.update.old_tuple.columns = old_cols;
+			}
+			else
+				msg.body.update.old_kind = LOCALITY_WIRE_OLD_NONE;
+			msg.body.update.new_tuple.natts = TupleColumns(rel, new_tuple, false, new_cols);
+			msg.body.update.new_tuple.columns = new_cols;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			if (old_tuple == NULL)
+				break;			/* no replica identity: nothing to find it by */
+			msg.type = LOCALITY_WIRE_DELETE;
+			msg.body.del.relid = RelationGetRelid(rel);
+			msg.body.del.old_kind = full ? LOCALITY_WIRE_OLD_FULL : LOCALITY_WIRE_OLD_KEY;
+			msg.body.del.old_tuple.natts = TupleColumns(rel, old_tuple, !full, old_cols);
+			msg.body.del.old_tuple.columns = old_cols;
+			break;
+		default:
+			break;
+	}
+	if (msg.type != 0)
+		Write(ctx, &msg, true);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_cxt);
+}
+
+static void
+Truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
+		 Relation relations[], ReorderBufferChange *change)
+{
+	DecoderState *state = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	uint32_t   *relids = palloc(sizeof(uint32_t) * Max(nrelations, 1));
+	LocalityWireMessage msg;
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < nrelations; i++)
+	{
+		DecodedRelation *entry = LookupRelation(RelationGetRelid(relations[i]));
+
+		if (!entry->managed)
+			continue;
+		EnsureBegin(ctx, txn);
+		EnsureSchema(ctx, relations[i], entry);
+		relids[n++] = RelationGetRelid(relations[i]);
+	}
+	if (n > 0)
+	{
+		memset(&msg, 0, sizeof(msg));
+		msg.type = LOCALITY_WIRE_TRUNCATE;
+		msg.body.truncate.flags =
+			(change->data.truncate.cascade ? LOCALITY_WIRE_TRUNCATE_CASCADE : 0) |
+			(change->data.truncate.restart_seqs ? LOCALITY_WIRE_TRUNCATE_RESTART_IDENTITY : 0);
+		msg.body.truncate.nrels = (uint16_t) n;
+		msg.body.truncate.relids = relids;
+		Write(ctx, &msg, true);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_cxt);
+}
+
+/*
+ * _PG_output_plugin_init registers the callbacks of output plugin
+ * pg_locality.
+ */
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = Startup;
+	cb->begin_cb = Begin;
+	cb->change_cb = Change;
+	cb->truncate_cb = Truncate;
+	cb->commit_cb = Commit;
+	cb->filter_by_origin_cb = FilterByOrigin;
+	cb->shutdown_cb = Shutdown;
+}

@@ -1,0 +1,104 @@
+# The replication data plane across three regions: every region's own writes
+# to managed tables reach every other region (full mesh, no loops), nothing
+# of unmanaged tables travels, pause/resume keep changes, a schema mismatch
+# shows in last_error and heals, and crashes of the receiving server lose
+# nothing and apply nothing twice.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LocalityCluster;
+
+my @nodes = map { my $n = LocalityCluster::new_region($_); $n->start; $n } qw(us-east1 eu-west1 ap-east1);
+my ($us, $eu, $ap) = @nodes;
+$us->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
+$us->safe_psql('postgres', "SELECT locality.add_region('" . $_->name . "', '" . LocalityCluster::connstr($_) . "')")
+  for @nodes;
+
+# Wait until every region has applied everything every other region committed.
+sub drain
+{
+	for my $node (@nodes)
+	{
+		is($node->safe_psql('postgres', "SELECT locality.wait_for_replication(NULL, '60s')"), 't',
+			'replication drained on ' . $node->name);
+	}
+}
+
+sub same_everywhere
+{
+	my ($sql, $label) = @_;
+	my @got = map { $_->safe_psql('postgres', $sql) } @nodes;
+	is($got[1], $got[0], "$label: eu-west1 equals us-east1");
+	is($got[2], $got[0], "$label: ap-east1 equals us-east1");
+	return $got[0];
+}
+
+$us->safe_psql('postgres', q{
+	CREATE TABLE g (id int PRIMARY KEY, v text, n bigint NOT NULL DEFAULT 0) WITH (locality = 'GLOBAL');
+	CREATE TABLE plain (id int PRIMARY KEY);
+});
+ok($eu->poll_query_until('postgres', q{SELECT count(*) = 2 FROM locality.replication_status WHERE state = 'streaming'}),
+	'eu-west1 streams from both other regions');
+
+# Full mesh: each region's own writes reach the others, and do not come back.
+$us->safe_psql('postgres', "INSERT INTO g VALUES (1, 'from us', 0)");
+$eu->safe_psql('postgres', "INSERT INTO g VALUES (2, 'from eu', 0)");
+$ap->safe_psql('postgres', "INSERT INTO g VALUES (3, 'from ap', 0)");
+$us->safe_psql('postgres', 'INSERT INTO plain VALUES (1)');
+drain();
+is(same_everywhere('SELECT string_agg(id || v, \',\' ORDER BY id) FROM g', 'inserts'),
+	'1from us,2from eu,3from ap', 'every region holds every row');
+is($eu->safe_psql('postgres', 'SELECT count(*) FROM plain'), '0', 'unmanaged rows stay home');
+
+$eu->safe_psql('postgres', "UPDATE g SET v = 'updated in eu' WHERE id = 1");
+$ap->safe_psql('postgres', 'DELETE FROM g WHERE id = 2');
+drain();
+is(same_everywhere('SELECT string_agg(id || v, \',\' ORDER BY id) FROM g', 'update and delete'),
+	'1updated in eu,3from ap', 'updates and deletes reach everyone');
+is($us->safe_psql('postgres', 'SELECT count(*) FROM locality.conflicts'), '0', 'no conflicts so far');
+
+# Pause keeps changes; resume applies them.
+$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
+ok($eu->poll_query_until('postgres',
+	q{SELECT state = 'paused' FROM locality.replication_status WHERE source_region = 'us-east1'}),
+	'paused');
+$us->safe_psql('postgres', "INSERT INTO g VALUES (10, 'while paused', 0)");
+is($eu->safe_psql('postgres', "SELECT locality.wait_for_replication('us-east1', '1s')"), 'f',
+	'wait_for_replication times out while paused');
+is($eu->safe_psql('postgres', 'SELECT count(*) FROM g WHERE id = 10'), '0', 'nothing applied while paused');
+$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+drain();
+is($eu->safe_psql('postgres', 'SELECT v FROM g WHERE id = 10'), 'while paused', 'resumed and applied');
+
+# A schema mismatch: reported, retried, healed once the DBA fixes it.
+$eu->safe_psql('postgres', 'SET locality.remote_apply = on; ALTER TABLE g RENAME COLUMN v TO w');
+$us->safe_psql('postgres', "INSERT INTO g VALUES (11, 'needs column v', 0)");
+ok($eu->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%column "v"%does not exist here%' FROM locality.replication_status WHERE source_region = 'us-east1'}),
+	'the missing column shows in last_error');
+$eu->safe_psql('postgres', 'SET locality.remote_apply = on; ALTER TABLE g RENAME COLUMN w TO v');
+drain();
+is($eu->safe_psql('postgres', 'SELECT v FROM g WHERE id = 11'), 'needs column v', 'healed: the change was applied, not skipped');
+is($eu->safe_psql('postgres', q{SELECT last_error IS NULL FROM locality.replication_status WHERE source_region = 'us-east1'}),
+	't', 'last_error cleared after the heal');
+
+# Crash the receiving server mid-stream: every increment lands exactly once.
+$us->safe_psql('postgres', 'INSERT INTO g SELECT i, NULL, 0 FROM generate_series(100, 199) i');
+drain();
+my $bg = $us->background_psql('postgres');
+$bg->query_until(qr/started/, q{
+	\echo started
+	DO $$ BEGIN FOR i IN 1..3000 LOOP UPDATE g SET n = n + 1 WHERE id = 100 + i % 100; COMMIT; END LOOP; END $$;
+	\echo done
+});
+ok($eu->poll_query_until('postgres', 'SELECT sum(n) > 500 FROM g'), 'updates are flowing to eu-west1');
+$eu->kill9;
+$eu->start;
+$bg->query_until(qr/done/, '');
+$bg->quit;
+drain();
+is(same_everywhere('SELECT sum(n) FROM g', 'after a crash of the receiver'), '3000',
+	'every increment applied exactly once');
+
+done_testing();
