@@ -5,7 +5,8 @@
 # As root, the tree is copied to a scratch directory owned by the postgres OS
 # user and CMD runs there as postgres (PostgreSQL refuses to run as root, and
 # the checkout may not be readable by postgres).  Logs of a failed run are
-# printed, and the scratch directory is kept for inspection.  As any other
+# printed, and the scratch directory is kept for inspection (also on success
+# with KEEP_SCRATCH=1).  As any other
 # user, CMD runs in place.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,8 @@ if [ $rc -ne 0 ]; then
     echo "===== $f (last 80 lines) =====" >&2
     tail -n 80 "$f" >&2
   done
+elif [ -n "${KEEP_SCRATCH:-}" ]; then
+  echo "as_postgres: scratch directory kept: $scratch" >&2
 else
   rm -rf "$scratch"
 fi

@@ -106,6 +106,7 @@ EnsureManager(Oid dboid, bool woken)
 {
 	ManagedDatabase *db = FindDatabase(dboid);
 	BackgroundWorker worker;
+	MemoryContext old;
 	pid_t		pid;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -130,8 +131,10 @@ EnsureManager(Oid dboid, bool woken)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_locality manager");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = MyProcPid;
+	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle is kept */
 	if (!RegisterDynamicBackgroundWorker(&worker, &db->handle))
 		db->handle = NULL;		/* no free slot: next round */
+	MemoryContextSwitchTo(old);
 	db->next_try = TimestampTzPlusMilliseconds(now, LocalityMaintenanceNaptimeMs);
 }
 

@@ -44,6 +44,8 @@ static void
 StartApplyWorker(int index, const char *region)
 {
 	BackgroundWorker worker;
+	MemoryContext oldcxt;
+	bool		registered;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -58,7 +60,11 @@ StartApplyWorker(int index, const char *region)
 	if (Workers[index] != NULL)
 		pfree(Workers[index]);
 	Workers[index] = NULL;
-	if (!RegisterDynamicBackgroundWorker(&worker, &Workers[index]))
+	/* The handle outlives this transaction. */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	registered = RegisterDynamicBackgroundWorker(&worker, &Workers[index]);
+	MemoryContextSwitchTo(oldcxt);
+	if (!registered)
 	{
 		Workers[index] = NULL;
 		ereport(LOG,
