@@ -41,6 +41,7 @@
 #include "shim.h"
 #include "shim/apply.h"
 #include "shim/catalog.h"
+#include "shim/initial_sync.h"
 #include "shim/replication.h"
 
 /* A source relation, mapped to the local one. */
@@ -60,6 +61,8 @@ static LocalityWireDecoder *Decoder = NULL;
 static HTAB *RelationMap = NULL;
 static MemoryContext ApplyContext = NULL;	/* per message, reset after each */
 static TimestampTz RemoteCommitTime = 0;
+static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
+static bool Copying = false;	/* rows come from initial sync, not the stream */
 
 /*
  * LocalityApplyInit prepares applying source's stream.
@@ -92,16 +95,20 @@ WireString(LocalityWireString s)
 	return pnstrdup(s.data ? s.data : "", s.len);
 }
 
-/* Remembers a RELATION message; resolution waits for the first change. */
-static void
-HandleRelation(const LocalityWireRelation *rel)
+/*
+ * LocalityApplyDefineRelation remembers a source relation's name and
+ * columns under key; resolution waits for the first change.
+ */
+void
+LocalityApplyDefineRelation(uint32 key, const char *schema, const char *table,
+							int natts, char **attnames)
 {
 	RelationMapEntry *entry;
 	bool		found;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	int			i;
 
-	entry = hash_search(RelationMap, &rel->relid, HASH_ENTER, &found);
+	entry = hash_search(RelationMap, &key, HASH_ENTER, &found);
 	if (found)
 	{
 		pfree(entry->schema);
@@ -112,15 +119,28 @@ HandleRelation(const LocalityWireRelation *rel)
 		if (entry->attmap)
 			pfree(entry->attmap);
 	}
-	entry->schema = WireString(rel->schema);
-	entry->table = WireString(rel->table);
-	entry->natts = rel->natts;
-	entry->attnames = palloc(sizeof(char *) * Max(rel->natts, 1));
-	for (i = 0; i < rel->natts; i++)
-		entry->attnames[i] = WireString(rel->attrs[i].name);
+	entry->schema = pstrdup(schema);
+	entry->table = pstrdup(table);
+	entry->natts = natts;
+	entry->attnames = palloc(sizeof(char *) * Max(natts, 1));
+	for (i = 0; i < natts; i++)
+		entry->attnames[i] = pstrdup(attnames[i]);
 	entry->local_relid = InvalidOid;
 	entry->attmap = NULL;
 	MemoryContextSwitchTo(old);
+}
+
+/* A RELATION message: names copied out of the message buffer. */
+static void
+HandleRelation(const LocalityWireRelation *rel)
+{
+	char	  **names = palloc(sizeof(char *) * Max(rel->natts, 1));
+	int			i;
+
+	for (i = 0; i < rel->natts; i++)
+		names[i] = WireString(rel->attrs[i].name);
+	LocalityApplyDefineRelation(rel->relid, WireString(rel->schema), WireString(rel->table),
+								rel->natts, names);
 }
 
 /*
@@ -153,6 +173,12 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 					 errmsg("table \"%s.%s\" replicated from region \"%s\" does not exist here",
 							entry->schema, entry->table, Source.name)));
 		entry->local_relid = relid;
+	}
+	/* Part of a table's initial copy already?  Then it is not applied again. */
+	if (!Copying && LocalitySyncSkip(entry->local_relid, RemoteCommitLsn))
+	{
+		*entry_out = entry;
+		return NULL;
 	}
 	rel = table_open(entry->local_relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
@@ -400,11 +426,15 @@ ApplyInsert(const LocalityWireInsert *msg)
 	RelationMapEntry *entry;
 	Relation	rel = OpenMapped(msg->relid, &entry);
 	ResultRelInfo *rri;
-	EState	   *estate = CreateApplyEState(rel, &rri);
-	TupleTableSlot *remote = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
-													&TTSOpsVirtual);
-	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
+	EState	   *estate;
+	TupleTableSlot *remote;
+	TupleTableSlot *local;
 
+	if (rel == NULL)
+		return;
+	estate = CreateApplyEState(rel, &rri);
+	remote = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	local = table_slot_create(rel, &estate->es_tupleTable);
 	ExecClearTuple(remote);
 	memset(remote->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
 	FillSlot(remote, rel, entry, &msg->new_tuple, estate, true);
@@ -436,12 +466,19 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 	RelationMapEntry *entry;
 	Relation	rel = OpenMapped(msg->relid, &entry);
 	ResultRelInfo *rri;
-	EState	   *estate = CreateApplyEState(rel, &rri);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
-	TupleTableSlot *remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	EState	   *estate;
+	TupleDesc	desc;
+	TupleTableSlot *search;
+	TupleTableSlot *local;
+	TupleTableSlot *remote;
 
+	if (rel == NULL)
+		return;
+	estate = CreateApplyEState(rel, &rri);
+	desc = RelationGetDescr(rel);
+	search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	local = table_slot_create(rel, &estate->es_tupleTable);
+	remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
 	ExecClearTuple(search);
 	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
 	FillSlot(search, rel, entry,
@@ -490,11 +527,17 @@ ApplyDelete(const LocalityWireDelete *msg)
 	RelationMapEntry *entry;
 	Relation	rel = OpenMapped(msg->relid, &entry);
 	ResultRelInfo *rri;
-	EState	   *estate = CreateApplyEState(rel, &rri);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	TupleTableSlot *local = table_slot_create(rel, &estate->es_tupleTable);
+	EState	   *estate;
+	TupleDesc	desc;
+	TupleTableSlot *search;
+	TupleTableSlot *local;
 
+	if (rel == NULL)
+		return;
+	estate = CreateApplyEState(rel, &rri);
+	desc = RelationGetDescr(rel);
+	search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	local = table_slot_create(rel, &estate->es_tupleTable);
 	ExecClearTuple(search);
 	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
 	FillSlot(search, rel, entry, &msg->old_tuple, estate, false);
@@ -529,15 +572,60 @@ ApplyTruncate(const LocalityWireTruncate *msg)
 		RelationMapEntry *entry;
 		Relation	rel = OpenMapped(msg->relids[i], &entry);
 
+		if (rel == NULL)
+			continue;			/* its copy is newer */
 		/* TRUNCATE needs AccessExclusiveLock; upgrade what OpenMapped took. */
 		LockRelationOid(RelationGetRelid(rel), AccessExclusiveLock);
 		rels = lappend(rels, rel);
 		relids = lappend_oid(relids, RelationGetRelid(rel));
 	}
+	if (rels == NIL)
+		return;
 	ExecuteTruncateGuts(rels, relids, NIL, DROP_RESTRICT,
 						(msg->flags & LOCALITY_WIRE_TRUNCATE_RESTART_IDENTITY) != 0);
 	foreach(lc, rels)
 		table_close((Relation) lfirst(lc), NoLock);
+}
+
+/*
+ * LocalityApplyInsertRow applies one copied row (initial sync) of relation
+ * key as an INSERT.  Call inside a transaction.
+ */
+void
+LocalityApplyInsertRow(uint32 key, int natts, const char **values)
+{
+	LocalityWireColumn *cols = palloc(sizeof(LocalityWireColumn) * Max(natts, 1));
+	LocalityWireInsert msg;
+	MemoryContext old;
+	int			i;
+
+	for (i = 0; i < natts; i++)
+	{
+		cols[i].kind = values[i] ? LOCALITY_WIRE_COLUMN_TEXT : LOCALITY_WIRE_COLUMN_NULL;
+		cols[i].data = values[i];
+		cols[i].len = values[i] ? strlen(values[i]) : 0;
+	}
+	msg.relid = key;
+	msg.new_tuple.natts = (uint16_t) natts;
+	msg.new_tuple.columns = cols;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	old = MemoryContextSwitchTo(ApplyContext);
+	Copying = true;
+	PG_TRY();
+	{
+		ApplyInsert(&msg);
+	}
+	PG_FINALLY();
+	{
+		Copying = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(ApplyContext);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+	pfree(cols);
 }
 
 /*
@@ -561,6 +649,7 @@ LocalityApplyMessage(const char *data, size_t len)
 		case LOCALITY_WIRE_BEGIN:
 			StartTransactionCommand();
 			RemoteCommitTime = msg.body.begin.commit_time;
+			RemoteCommitLsn = msg.body.begin.final_lsn;
 			return;
 		case LOCALITY_WIRE_COMMIT:
 			replorigin_session_origin_lsn = msg.body.commit.end_lsn;

@@ -26,12 +26,15 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/fmgrprotos.h"
+#include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
 #include "shim/apply.h"
 #include "shim/catalog.h"
+#include "shim/initial_sync.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 
@@ -198,7 +201,11 @@ SetUpOrigin(void)
 	return progress;
 }
 
-/* Creates our slot on the source unless it exists. */
+/*
+ * EnsureSourceSlot creates our slot on the source unless it exists, and
+ * copies the managed tables at the snapshot its creation exports, so the
+ * stream starting at its consistent point continues the copy exactly.
+ */
 static void
 EnsureSourceSlot(const char *slot_name)
 {
@@ -210,9 +217,14 @@ EnsureSourceSlot(const char *slot_name)
 	res = SourceCommand(sql);
 	if (PQntuples(res) == 0)
 	{
+		XLogRecPtr	consistent;
+
 		PQclear(res);
 		res = SourceCommand(psprintf("CREATE_REPLICATION_SLOT %s LOGICAL pg_locality "
-									 "(SNAPSHOT 'nothing')", slot_name));
+									 "(SNAPSHOT 'export')", slot_name));
+		consistent = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
+													 CStringGetDatum(PQgetvalue(res, 0, 1))));
+		LocalitySyncAtSlotCreation(PQgetvalue(res, 0, 2), consistent);
 	}
 	PQclear(res);
 }
@@ -253,10 +265,12 @@ static void
 Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 {
 	TimestampTz last_feedback = GetCurrentTimestamp();
+	TimestampTz last_sync_check = GetCurrentTimestamp();
 	XLogRecPtr	received = start;
 
 	Source = LocalityConnectReplication(source->conninfo, source->name, SourceUser);
 	EnsureSourceSlot(slot_name);
+	LocalitySyncPending();		/* tables whose copy a crash interrupted */
 	PQclear(SourceCommand(psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X "
 								   "(\"protocol_version\" '%d', \"min_protocol_version\" '%d')",
 								   slot_name, LSN_FORMAT_ARGS(start),
@@ -330,6 +344,13 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 		}
 		if (!IsTransactionState() && Paused())
 			return;
+		/* Tables that became managed since: copy them now. */
+		if (!IsTransactionState() &&
+			TimestampDifferenceExceeds(last_sync_check, GetCurrentTimestamp(), 1000))
+		{
+			LocalitySyncPending();
+			last_sync_check = GetCurrentTimestamp();
+		}
 		WaitForSource(FEEDBACK_INTERVAL_MS);
 		if (!IsTransactionState() && Paused())
 			return;
@@ -428,6 +449,9 @@ LocalityApplyWorkerMain(Datum arg)
 
 		start = SetUpOrigin();
 		LocalityApplyInit(&source);
+		StartTransactionCommand();
+		LocalitySyncInit(&source, SourceUser, MySlot);
+		CommitTransactionCommand();
 		Stream(&source, slot_name, start);
 	}
 	PG_CATCH();

@@ -262,3 +262,36 @@ locality_wait_for_replication(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 }
+
+PG_FUNCTION_INFO_V1(locality_sync_progress_live);
+
+/*
+ * locality_sync_progress_live returns the tables being copied right now
+ * (the 'copying' rows of locality.sync_progress).
+ */
+Datum
+locality_sync_progress_live(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+	{
+		ApplySlot	copy;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		LWLockAcquire(LocalityReplication->lock, LW_SHARED);
+		copy = LocalityReplication->slots[i];
+		LWLockRelease(LocalityReplication->lock);
+		if (!copy.in_use || copy.dboid != MyDatabaseId || copy.sync_table[0] == '\0')
+			continue;
+		values[0] = CStringGetTextDatum(copy.sync_table);
+		values[1] = CStringGetTextDatum(copy.region);
+		values[2] = Int64GetDatum(copy.sync_rows_copied);
+		values[3] = Int64GetDatum(copy.sync_rows_estimate);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

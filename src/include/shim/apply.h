@@ -22,4 +22,13 @@ extern void LocalityApplyInit(const LocalityRegion *source);
 /* Decodes and applies one message (a CopyData payload after its header). */
 extern void LocalityApplyMessage(const char *data, size_t len);
 
+/*
+ * Initial sync (initial_sync.c) feeds copied rows through the same path as
+ * streamed INSERTs: define the columns of relation key, then insert rows of
+ * text values (NULL for SQL NULL).
+ */
+extern void LocalityApplyDefineRelation(uint32 key, const char *schema, const char *table,
+										int natts, char **attnames);
+extern void LocalityApplyInsertRow(uint32 key, int natts, const char **values);
+
 #endif							/* LOCALITY_SHIM_APPLY_H */

@@ -49,6 +49,9 @@ typedef struct ApplySlot
 	char		last_error[LOCALITY_ERROR_LEN];
 	TimestampTz last_error_at;
 	int			failures;		/* consecutive, for the retry backoff */
+	char		sync_table[2 * NAMEDATALEN + 8];	/* table being copied, or "" */
+	int64		sync_rows_copied;
+	int64		sync_rows_estimate;
 	TimestampTz retry_after;
 } ApplySlot;
 

@@ -48,3 +48,30 @@ GRANT SELECT ON locality.conflicts TO PUBLIC;
 -- The output plugin reads the catalog under decoding's historic snapshot.
 ALTER TABLE locality.table_catalog SET (user_catalog_table = true);
 ALTER TABLE locality.region_catalog SET (user_catalog_table = true);
+
+-- Initial sync: which tables were copied from which source, and from which
+-- source LSN on the stream takes over (src/shim/initial_sync.c).
+CREATE TABLE locality.sync_state (
+    relid         regclass    NOT NULL,
+    source_region text        NOT NULL,
+    phase         text        NOT NULL CHECK (phase IN ('done')),
+    sync_lsn      pg_lsn      NOT NULL,
+    rows_copied   bigint      NOT NULL,
+    synced_at     timestamptz NOT NULL,
+    PRIMARY KEY (relid, source_region)
+);
+REVOKE ALL ON locality.sync_state FROM PUBLIC;
+
+CREATE FUNCTION locality._sync_progress_live(
+    OUT table_name text, OUT source_region text, OUT rows_copied bigint, OUT rows_estimate bigint)
+    RETURNS SETOF record
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_sync_progress_live';
+
+CREATE VIEW locality.sync_progress AS
+    SELECT table_name::regclass AS table_name, source_region, 'copying'::text AS phase,
+           rows_copied, rows_estimate
+      FROM locality._sync_progress_live()
+    UNION ALL
+    SELECT relid, source_region, phase, rows_copied, rows_copied
+      FROM locality.sync_state;
+GRANT SELECT ON locality.sync_progress TO PUBLIC;
