@@ -54,6 +54,8 @@ typedef struct RelationMapEntry
 	char	  **attnames;
 	Oid			local_relid;	/* InvalidOid until resolved */
 	AttrNumber *attmap;			/* remote column i -> local attnum */
+	FmgrInfo   *input;			/* remote column i: local type's input function */
+	Oid		   *ioparam;
 } RelationMapEntry;
 
 static LocalityRegion Source;
@@ -117,7 +119,11 @@ LocalityApplyDefineRelation(uint32 key, const char *schema, const char *table,
 			pfree(entry->attnames[i]);
 		pfree(entry->attnames);
 		if (entry->attmap)
+		{
 			pfree(entry->attmap);
+			pfree(entry->input);
+			pfree(entry->ioparam);
+		}
 	}
 	entry->schema = pstrdup(schema);
 	entry->table = pstrdup(table);
@@ -186,6 +192,10 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 	{
 		AttrNumber *map = MemoryContextAlloc(TopMemoryContext,
 											 sizeof(AttrNumber) * Max(entry->natts, 1));
+		FmgrInfo   *input = MemoryContextAlloc(TopMemoryContext,
+											   sizeof(FmgrInfo) * Max(entry->natts, 1));
+		Oid		   *ioparam = MemoryContextAlloc(TopMemoryContext,
+												 sizeof(Oid) * Max(entry->natts, 1));
 
 		for (i = 0; i < entry->natts; i++)
 		{
@@ -194,6 +204,8 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 			if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attisdropped)
 			{
 				pfree(map);
+				pfree(input);
+				pfree(ioparam);
 				table_close(rel, RowExclusiveLock);
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -202,8 +214,17 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 								entry->attnames[i], entry->schema, entry->table, Source.name)));
 			}
 			map[i] = attnum;
+			{
+				Oid			func;
+
+				/* Looked up once per relation, not per value. */
+				getTypeInputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &func, &ioparam[i]);
+				fmgr_info_cxt(func, &input[i], TopMemoryContext);
+			}
 		}
 		entry->attmap = map;
+		entry->input = input;
+		entry->ioparam = ioparam;
 	}
 	*entry_out = entry;
 	return rel;
@@ -272,13 +293,11 @@ FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
 				break;			/* keep the local value */
 			case LOCALITY_WIRE_COLUMN_TEXT:
 				{
-					Oid			input;
-					Oid			ioparam;
 					char	   *text = pnstrdup(col->data, col->len);
 
-					getTypeInputInfo(attr->atttypid, &input, &ioparam);
-					slot->tts_values[att] = OidInputFunctionCall(input, text, ioparam,
-																 attr->atttypmod);
+					slot->tts_values[att] = InputFunctionCall(&entry->input[i], text,
+															  entry->ioparam[i],
+															  attr->atttypmod);
 					slot->tts_isnull[att] = false;
 					break;
 				}

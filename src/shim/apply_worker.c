@@ -371,6 +371,7 @@ DetachSlot(int code, Datum arg)
 	Source = NULL;
 	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
 	MySlot->pid = 0;
+	MySlot->latch = NULL;
 	if (MySlot->state != APPLY_ERROR)
 		MySlot->state = MySlot->paused ? APPLY_PAUSED : APPLY_STOPPED;
 	LWLockRelease(LocalityReplication->lock);
@@ -416,6 +417,7 @@ LocalityApplyWorkerMain(Datum arg)
 
 	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
 	MySlot->pid = MyProcPid;
+	MySlot->latch = MyLatch;
 	MySlot->state = APPLY_STARTING;
 	LWLockRelease(LocalityReplication->lock);
 	before_shmem_exit(DetachSlot, (Datum) 0);
@@ -452,7 +454,25 @@ LocalityApplyWorkerMain(Datum arg)
 		StartTransactionCommand();
 		LocalitySyncInit(&source, SourceUser, MySlot);
 		CommitTransactionCommand();
-		Stream(&source, slot_name, start);
+		for (;;)
+		{
+			Stream(&source, slot_name, start);
+
+			/* Paused: hang up (the source keeps the changes) until resumed. */
+			PQfinish(Source);
+			Source = NULL;
+			LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+			MySlot->state = APPLY_PAUSED;
+			LWLockRelease(LocalityReplication->lock);
+			while (Paused())
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 1000L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			start = replorigin_session_get_progress(false);
+		}
 	}
 	PG_CATCH();
 	{

@@ -142,6 +142,8 @@ SetPaused(const char *source, bool paused)
 			slot->retry_after = 0;
 			slot->failures = 0;
 		}
+		if (slot->latch != NULL)
+			SetLatch(slot->latch);
 	}
 	LWLockRelease(LocalityReplication->lock);
 	if (slot == NULL)

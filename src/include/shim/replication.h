@@ -37,6 +37,7 @@ typedef struct ApplySlot
 	int16		region_id;
 	char		region[LOCALITY_REGION_NAME_MAX + 1];
 	pid_t		pid;
+	struct Latch *latch;		/* the worker's, to wake it on resume */
 	ApplyState	state;
 	bool		paused;			/* locality.pause_replication() */
 	XLogRecPtr	received_lsn;
