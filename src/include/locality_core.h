@@ -406,6 +406,37 @@ int			locality_wire_decode(LocalityWireDecoder *decoder, const char *data, size_
 								 LocalityWireMessage *out,
 								 LocalityStatus *status) LOCALITY_NOEXCEPT;
 
+/* ----------------------------------------------------------------
+ * Sequences of managed tables (SPEC.md section 3)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Every region's sequence behind a managed table's serial or identity column
+ * steps by LOCALITY_SEQUENCE_STRIDE and hands out the values congruent to the
+ * region's id modulo the stride, so regions never hand out the same value.
+ * Region ids 1 to LOCALITY_SEQUENCE_STRIDE have distinct classes.
+ */
+#define LOCALITY_SEQUENCE_STRIDE 64
+
+/*
+ * locality_sequence_restart: the value a sequence restarts at when it joins
+ * region_id's residue class: the smallest value of the class that is >= the
+ * next unused value (last_value + 1 when is_called, else last_value) and >=
+ * floor.  Errors: 54000 for a region id outside 1..LOCALITY_SEQUENCE_STRIDE,
+ * 2200H when that value would exceed max_value.
+ */
+int			locality_sequence_restart(int64_t last_value, int is_called, int64_t floor,
+									  int region_id, int64_t max_value, int64_t *restart,
+									  LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_sequence_is_aligned: 1 when a sequence with that increment and
+ * last_value already steps through region_id's class, else 0.
+ */
+int			locality_sequence_is_aligned(int64_t increment, int64_t last_value,
+										 int region_id) LOCALITY_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,6 +43,7 @@ class Error : public std::runtime_error {
 // Well-known SQLSTATEs the core raises (PostgreSQL's errcodes.txt names).
 namespace sqlstate {
 inline constexpr const char* kFeatureNotSupported = "0A000";
+inline constexpr const char* kSequenceLimitExceeded = "2200H";
 inline constexpr const char* kCharacterNotInRepertoire = "22021";
 inline constexpr const char* kInvalidParameterValue = "22023";
 inline constexpr const char* kSyntaxError = "42601";
