@@ -17,6 +17,7 @@
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
+#include "shim/table_locality.h"
 
 PG_MODULE_MAGIC;
 
@@ -42,4 +43,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("locality");
 	LocalityReplicationShmemRequest();
 	LocalityRegisterLauncher();
+	LocalityInitDdl();
 }
