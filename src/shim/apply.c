@@ -62,6 +62,12 @@ static LocalityRegion Source;
 static LocalityWireDecoder *Decoder = NULL;
 static HTAB *RelationMap = NULL;
 static MemoryContext ApplyContext = NULL;	/* per message, reset after each */
+/*
+ * Per copied row, reset after each.  Not ApplyContext: a copy can start
+ * while a streamed message is being applied (a table managed later), and
+ * that message lives in ApplyContext.
+ */
+static MemoryContext CopyRowContext = NULL;
 static TimestampTz RemoteCommitTime = 0;
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
 static bool Copying = false;	/* rows come from initial sync, not the stream */
@@ -88,6 +94,8 @@ LocalityApplyInit(const LocalityRegion *source)
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ApplyContext = AllocSetContextCreate(TopMemoryContext, "pg_locality apply message",
 										 ALLOCSET_DEFAULT_SIZES);
+	CopyRowContext = AllocSetContextCreate(TopMemoryContext, "pg_locality copied row",
+										   ALLOCSET_DEFAULT_SIZES);
 }
 
 /* Copies a wire string into a NUL-terminated palloc'd one. */
@@ -613,11 +621,14 @@ ApplyTruncate(const LocalityWireTruncate *msg)
 void
 LocalityApplyInsertRow(uint32 key, int natts, const char **values)
 {
-	LocalityWireColumn *cols = palloc(sizeof(LocalityWireColumn) * Max(natts, 1));
+	LocalityWireColumn *cols;
 	LocalityWireInsert msg;
 	MemoryContext old;
 	int			i;
 
+	PushActiveSnapshot(GetTransactionSnapshot());
+	old = MemoryContextSwitchTo(CopyRowContext);
+	cols = palloc(sizeof(LocalityWireColumn) * Max(natts, 1));
 	for (i = 0; i < natts; i++)
 	{
 		cols[i].kind = values[i] ? LOCALITY_WIRE_COLUMN_TEXT : LOCALITY_WIRE_COLUMN_NULL;
@@ -628,8 +639,6 @@ LocalityApplyInsertRow(uint32 key, int natts, const char **values)
 	msg.new_tuple.natts = (uint16_t) natts;
 	msg.new_tuple.columns = cols;
 
-	PushActiveSnapshot(GetTransactionSnapshot());
-	old = MemoryContextSwitchTo(ApplyContext);
 	Copying = true;
 	PG_TRY();
 	{
@@ -641,10 +650,9 @@ LocalityApplyInsertRow(uint32 key, int natts, const char **values)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(ApplyContext);
+	MemoryContextReset(CopyRowContext);
 	PopActiveSnapshot();
 	CommandCounterIncrement();
-	pfree(cols);
 }
 
 /*

@@ -90,6 +90,20 @@ JoinParticipant(const LocalityRegion *region)
 	return p;
 }
 
+/*
+ * RequireOpen raises 08006 when p's connection was closed after a failure
+ * earlier in this transaction: its remote transaction is gone.
+ */
+static void
+RequireOpen(Participant *p)
+{
+	if (!LocalityRemoteIsOpen(p->conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("region \"%s\" is unavailable", p->name),
+				 errdetail("The connection to it was lost earlier in this transaction.")));
+}
+
 /* Opens remote savepoints down to the current local nesting level. */
 static void
 MatchNesting(Participant *p)
@@ -140,6 +154,7 @@ LocalityPropagateTo(const LocalityRegion *region, const char *sql)
 		elog(ERROR, "pg_locality: cannot propagate to this server's own region");
 
 	p = JoinParticipant(region);
+	RequireOpen(p);
 	MatchNesting(p);
 	MatchSearchPath(p);
 	LocalityRemoteCommand(p->conn, sql, p->name);
@@ -233,6 +248,7 @@ PrepareParticipants(void)
 					 errmsg("cannot commit: the transaction's state on region \"%s\" is unknown",
 							p->name),
 					 errdetail("Rolling back to a savepoint failed there.")));
+		RequireOpen(p);
 		snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", p->gid);
 		LocalityRemoteCommand(p->conn, sql, p->name);
 		p->prepared = true;
@@ -251,7 +267,8 @@ CommitParticipants(void)
 		char		sql[128];
 
 		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
-		if (LocalityRemoteTryCommand(p->conn, sql, p->name, true))
+		if (LocalityRemoteIsOpen(p->conn) &&
+			LocalityRemoteTryCommand(p->conn, sql, p->name, true))
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -264,7 +281,8 @@ CommitParticipants(void)
 					(errmsg("region \"%s\" has not confirmed the commit yet", p->name),
 					 errdetail("Prepared transaction %s will be committed by "
 							   "locality.recover_prepared_transactions().", p->gid)));
-			LocalityRemoteForget(p->conn);
+			if (LocalityRemoteIsOpen(p->conn))
+				LocalityRemoteForget(p->conn);
 		}
 	}
 }
@@ -280,6 +298,9 @@ AbortParticipants(void)
 		Participant *p = lfirst(lc);
 		bool		ok;
 
+		/* Closed after a failure: its remote transaction died with it. */
+		if (!LocalityRemoteIsOpen(p->conn))
+			continue;
 		if (PQstatus(p->conn) != CONNECTION_OK)
 		{
 			LocalityRemoteForget(p->conn);
@@ -349,6 +370,11 @@ DistSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 
 		if (p->depth < level)
 			continue;
+		if (!LocalityRemoteIsOpen(p->conn))
+		{
+			p->broken = true;
+			continue;
+		}
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 		{
 			snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT locality_s%d", level);

@@ -236,6 +236,30 @@ LocalityRemoteConnection(const LocalityRegion *region)
 }
 
 /*
+ * LocalityRemoteIsOpen is true while conn is a cached connection, that is
+ * until LocalityRemoteForget closes it (after which it must not be used).
+ */
+bool
+LocalityRemoteIsOpen(PGconn *conn)
+{
+	HASH_SEQ_STATUS scan;
+	RemoteEntry *entry;
+
+	if (RemoteCache == NULL || conn == NULL)
+		return false;
+	hash_seq_init(&scan, RemoteCache);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->conn == conn)
+		{
+			hash_seq_term(&scan);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * LocalityRemoteForget closes conn and drops it from the cache.
  */
 void

@@ -36,8 +36,9 @@ sub same_everywhere
 
 $us->safe_psql('postgres', q{
 	CREATE TABLE g (id int PRIMARY KEY, v text, n bigint NOT NULL DEFAULT 0) WITH (locality = 'GLOBAL');
-	CREATE TABLE plain (id int PRIMARY KEY);
 });
+# An unmanaged table is not propagated: create it on every region.
+$_->safe_psql('postgres', 'CREATE TABLE plain (id int PRIMARY KEY)') for @nodes;
 ok($eu->poll_query_until('postgres', q{SELECT count(*) = 2 FROM locality.replication_status WHERE state = 'streaming'}),
 	'eu-west1 streams from both other regions');
 

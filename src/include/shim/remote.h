@@ -58,6 +58,9 @@ extern bool LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
 
+/* True until conn is closed by LocalityRemoteForget (then it is freed). */
+extern bool LocalityRemoteIsOpen(PGconn *conn);
+
 /* Drops a cached connection that failed (broken or in an unknown state). */
 extern void LocalityRemoteForget(PGconn *conn);
 
