@@ -1,26 +1,23 @@
 #!/bin/bash
-# demo.sh -- the pg_locality walkthrough: starts three local regions with
-# simulated WAN latency between them, shows who is where, and stops them all
-# on exit (Ctrl-C included).  Run by `make demo` as the postgres OS user.
+# demo.sh -- the pg_locality walkthrough: three local regions with simulated
+# WAN latency, joined into one cluster, a table of each locality, and rows
+# written in every region arriving in every other one.  Stops every server
+# and proxy on exit (Ctrl-C included).  Run by `make demo` as the postgres
+# OS user.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(pg_config --bindir)
 work=$(mktemp -d "${TMPDIR:-/tmp}/pg_locality-demo.XXXXXX")
 regions=(us-east1 eu-west1 ap-east1)
-declare -A port proxy_port
+declare -A port proxy_port delay
+# One-way delay of the simulated WAN into each region, in ms.  Every call
+# into a region crosses its proxy both ways, so its round trip is twice that.
+delay=([us-east1]=35 [eu-west1]=70 [ap-east1]=105)
 proxy_pids=()
 
-# One-way delay between two regions, in ms (a stand-in for real WAN figures).
-delay_ms() {
-  case "$1/$2" in
-    us-east1/eu-west1 | eu-west1/us-east1) echo 35 ;;
-    eu-west1/ap-east1 | ap-east1/eu-west1) echo 70 ;;
-    *) echo 105 ;;
-  esac
-}
-
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '\033[2m%s=> %s\033[0m\n' "$1" "$2"; sql "$1" "$2"; }
 
 cleanup() {
   set +e
@@ -42,8 +39,9 @@ free_port() {
   next_port=$((next_port + 1))
 }
 
-# sql REGION QUERY: runs QUERY on a region's server, unaligned output.
-sql() { "$bindir/psql" -X -q -At -h 127.0.0.1 -p "${port[$1]}" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }
+# sql REGION QUERY: runs QUERY on a region's server (aligned output).
+sql() { "$bindir/psql" -X -q -h 127.0.0.1 -p "${port[$1]}" -d postgres -v ON_ERROR_STOP=1 -P footer=off -c "$2"; }
+value() { "$bindir/psql" -X -q -At -h 127.0.0.1 -p "${port[$1]}" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }
 
 say "Starting three regions: ${regions[*]}"
 for r in "${regions[@]}"; do
@@ -56,44 +54,63 @@ for r in "${regions[@]}"; do
     echo "unix_socket_directories = '$work'"
   } >>"$work/$r/postgresql.conf"
   "$bindir/pg_ctl" -D "$work/$r" -l "$work/$r.log" -w start >/dev/null
-  sql "$r" "CREATE EXTENSION pg_locality"
 done
 
-say "Simulated WAN: a delaying proxy for every pair of regions"
-for from in "${regions[@]}"; do
-  for to in "${regions[@]}"; do
-    [ "$from" = "$to" ] && continue
-    ready="$work/proxy-$from-$to"
-    perl "$top/test/perl/latency_proxy.pl" --target "127.0.0.1:${port[$to]}" \
-      --delay-ms "$(delay_ms "$from" "$to")" --ready-file "$ready" &
-    proxy_pids+=($!)
-    until [ -s "$ready" ]; do sleep 0.05; done
-    proxy_port[$from/$to]=$(cut -d' ' -f1 "$ready")
-  done
-done
-
-printf '%-10s %-6s %s\n' region port "reaches the other regions through"
-for from in "${regions[@]}"; do
-  routes=""
-  for to in "${regions[@]}"; do
-    [ "$from" = "$to" ] && continue
-    routes+="$to@${proxy_port[$from/$to]} ($(delay_ms "$from" "$to") ms one way)  "
-  done
-  printf '%-10s %-6s %s\n' "$from" "${port[$from]}" "$routes"
-done
-
-say "Who is where: each server's locality.region"
+say "Simulated WAN: a delaying proxy in front of every region"
 for r in "${regions[@]}"; do
-  printf '  127.0.0.1:%s says %s\n' "${port[$r]}" "$(sql "$r" 'SHOW locality.region')"
+  ready="$work/proxy-$r"
+  perl "$top/test/perl/latency_proxy.pl" --target "127.0.0.1:${port[$r]}" \
+    --delay-ms "${delay[$r]}" --ready-file "$ready" &
+  proxy_pids+=($!)
+  until [ -s "$ready" ]; do sleep 0.05; done
+  proxy_port[$r]=$(cut -d' ' -f1 "$ready")
+  printf '  %-9s server 127.0.0.1:%s, reached by other regions through 127.0.0.1:%s (+%s ms each way)\n' \
+    "$r" "${port[$r]}" "${proxy_port[$r]}" "${delay[$r]}"
+done
+conninfo() { echo "host=127.0.0.1 port=${proxy_port[$1]} dbname=postgres"; }
+
+say "One cluster: us-east1 adds itself (the primary region), then the others"
+run us-east1 "CREATE EXTENSION pg_locality"
+for r in "${regions[@]}"; do
+  run us-east1 "SELECT locality.add_region('$r', '$(conninfo "$r")')" >/dev/null
+done
+echo "add_region installed pg_locality on eu-west1 and ap-east1 and copied the catalog there:"
+run ap-east1 "SELECT region, is_primary, is_local FROM locality.regions"
+
+say "A round trip from us-east1 into each region crosses the simulated WAN"
+for to in eu-west1 ap-east1; do
+  ms=$(printf '\\timing on\nSELECT 1;\n' |
+    "$bindir/psql" -X -q -h 127.0.0.1 -p "${proxy_port[$to]}" -d postgres | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+  printf '  us-east1 -> %s: SELECT 1 answered in %s ms (simulated round trip %s ms)\n' \
+    "$to" "$ms" "$((2 * ${delay[$to]}))"
 done
 
-say "Round trips from us-east1 cross the simulated WAN"
-for to in eu-west1 ap-east1; do
-  p=${proxy_port[us-east1/$to]}
-  ms=$(printf '\\timing on\nSHOW locality.region;\n' |
-    "$bindir/psql" -X -q -h 127.0.0.1 -p "$p" -d postgres | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-  printf '  us-east1 -> %s: SHOW answered in %s ms (simulated round trip %s ms)\n' \
-    "$to" "$ms" "$(( 2 * $(delay_ms us-east1 "$to") ))"
+say "Three tables, three localities, three doors (each change runs on every region)"
+run us-east1 "CREATE TABLE users (id bigint PRIMARY KEY, name text) WITH (locality = 'REGIONAL BY ROW')"
+run eu-west1 "CREATE TABLE promotions (code text PRIMARY KEY, percent int); ALTER TABLE promotions SET (locality = 'REGIONAL BY TABLE IN \"eu-west1\"')"
+run ap-east1 "CREATE TABLE currencies (code text PRIMARY KEY, rate numeric)"
+run ap-east1 "SELECT locality.execute('ALTER TABLE currencies SET LOCALITY GLOBAL')" >/dev/null
+echo "locality.tables, as every region sees it:"
+run us-east1 "SELECT * FROM locality.tables ORDER BY table_name::text"
+
+say "Writes in every region; every region ends up with every row"
+run us-east1 "INSERT INTO users VALUES (1, 'Ada in Virginia')"
+run ap-east1 "INSERT INTO users VALUES (2, 'Kenji in Hong Kong')"
+run eu-west1 "INSERT INTO promotions VALUES ('WINTER', 15)"
+run ap-east1 "INSERT INTO currencies VALUES ('HKD', 7.8)"
+run eu-west1 "INSERT INTO currencies VALUES ('EUR', 0.92)"
+for r in "${regions[@]}"; do
+  value "$r" "SELECT locality.wait_for_replication(NULL, '60s')" >/dev/null
 done
+for r in "${regions[@]}"; do
+  printf '  %-9s users: %s | promotions: %s | currencies: %s\n' "$r" \
+    "$(value "$r" "SELECT string_agg(id || ' ' || name || ' (home ' || region || ')', ', ' ORDER BY id) FROM users")" \
+    "$(value "$r" "SELECT string_agg(code, ', ') FROM promotions")" \
+    "$(value "$r" "SELECT string_agg(code || '=' || rate, ', ' ORDER BY code) FROM currencies")"
+done
+echo "Each row of users is homed where it was written (its region column)."
+
+say "Replication, as eu-west1 sees it"
+run eu-west1 "SELECT source_region, state, applied_lsn, lag_bytes, last_error FROM locality.replication_status ORDER BY 1"
 
 say "Stopping the cluster"

@@ -32,6 +32,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -56,6 +57,7 @@ typedef struct RelationMapEntry
 	AttrNumber *attmap;			/* remote column i -> local attnum */
 	FmgrInfo   *input;			/* remote column i: local type's input function */
 	Oid		   *ioparam;
+	bool		stale;			/* the local relation changed: map again */
 } RelationMapEntry;
 
 static LocalityRegion Source;
@@ -71,6 +73,27 @@ static MemoryContext CopyRowContext = NULL;
 static TimestampTz RemoteCommitTime = 0;
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
 static bool Copying = false;	/* rows come from initial sync, not the stream */
+
+/*
+ * LocalRelationChanged marks the column mapping of relations mapped to
+ * relid (or all, for InvalidOid) stale: a local rename or drop must be seen.
+ */
+static void
+LocalRelationChanged(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS scan;
+	RelationMapEntry *entry;
+
+	if (RelationMap == NULL)
+		return;
+	hash_seq_init(&scan, RelationMap);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		/* Only mark: the mapping may be in use right now (OpenMapped rebuilds). */
+		if (!OidIsValid(relid) || entry->local_relid == relid)
+			entry->stale = true;
+	}
+}
 
 /*
  * LocalityApplyInit prepares applying source's stream.
@@ -92,6 +115,7 @@ LocalityApplyInit(const LocalityRegion *source)
 	ctl.hcxt = TopMemoryContext;
 	RelationMap = hash_create("pg_locality relation map", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(LocalRelationChanged, (Datum) 0);
 	ApplyContext = AllocSetContextCreate(TopMemoryContext, "pg_locality apply message",
 										 ALLOCSET_DEFAULT_SIZES);
 	CopyRowContext = AllocSetContextCreate(TopMemoryContext, "pg_locality copied row",
@@ -141,6 +165,7 @@ LocalityApplyDefineRelation(uint32 key, const char *schema, const char *table,
 		entry->attnames[i] = pstrdup(attnames[i]);
 	entry->local_relid = InvalidOid;
 	entry->attmap = NULL;
+	entry->stale = false;
 	MemoryContextSwitchTo(old);
 }
 
@@ -176,6 +201,19 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("region \"%s\" sent a change for unknown relation %u",
 						Source.name, remote_relid)));
+	AcceptInvalidationMessages();	/* see local schema changes now */
+	if (entry->stale)
+	{
+		if (entry->attmap != NULL)
+		{
+			pfree(entry->attmap);
+			pfree(entry->input);
+			pfree(entry->ioparam);
+		}
+		entry->attmap = NULL;
+		entry->local_relid = InvalidOid;
+		entry->stale = false;
+	}
 	if (!OidIsValid(entry->local_relid))
 	{
 		Oid			nsp = get_namespace_oid(entry->schema, true);

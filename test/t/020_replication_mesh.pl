@@ -95,6 +95,12 @@ $bg->query_until(qr/started/, q{
 });
 ok($eu->poll_query_until('postgres', 'SELECT sum(n) > 500 FROM g'), 'updates are flowing to eu-west1');
 $eu->kill9;
+# The postmaster is gone; wait for its children to notice before restarting.
+my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+while (`pgrep -f "postgres: eu-west1:"` ne '' && time < $deadline)
+{
+	select(undef, undef, undef, 0.1);
+}
 $eu->start;
 $bg->query_until(qr/done/, '');
 $bg->quit;
