@@ -1,0 +1,675 @@
+#!/usr/bin/env bash
+# bench/apply_drain.sh -- backlog-drain benchmark: pg_locality against PostgreSQL 15's built-in
+# logical replication and pglogical, all three in the same run on the same machine.
+#
+# Provenance: a copy of the project's anchor script shared/anchors/apply_drain.sh (the baseline
+# figures in shared/ANCHORS.md were measured with it), with the same method, workloads, timing
+# and verification; added here: the "locality" mode, installing pglogical when missing, the
+# "stream" rate (which leaves out worker start-up) and the ratio table at the end.
+#
+# Measures how fast a subscriber applies a backlog of changes, for
+#   native    : CREATE PUBLICATION / CREATE SUBSCRIPTION (pgoutput + built-in apply worker)
+#   pglogical : the pglogical 2.x extension (pglogical_output + pglogical apply worker)
+#   locality  : pg_locality: two regions, "bench-p" (provider, the primary region) and
+#               "bench-s" (subscriber); on the provider locality.add_region() for both, then
+#               t and drain_marker created WITH (locality = 'GLOBAL') (the definition reaches
+#               bench-s by pg_locality's DDL propagation). Output plugin pg_locality + the
+#               "pg_locality apply" worker of bench-s. The slot on the provider is
+#               pg_locality_r<bench-s region id>_d<bench-s oid of database bench>.
+#               Pause = locality.pause_replication('bench-p') on the subscriber, enable =
+#               locality.resume_replication('bench-p'). Note that pg_locality replicates in
+#               both directions, so the provider also runs an apply worker streaming from the
+#               subscriber (it has nothing to send: applied changes are filtered by origin).
+#
+# Note: a drain includes the provider side too (the walsender decodes the backlog from WAL and
+# sends it while the apply worker applies), i.e. it is the end-to-end catch-up speed.
+#
+# Method (per mode: two fresh clusters, provider :56101, subscriber :56102, 127.0.0.1 only):
+#   1. set up replication (no initial copy), wait until the walsender is streaming and a
+#      marker row has round-tripped;
+#   2. per measurement: VACUUM (ANALYZE) both sides, wait until the slot's
+#      confirmed_flush_lsn has caught up, pause apply (native: ALTER SUBSCRIPTION .. DISABLE;
+#      pglogical: pglogical.alter_subscription_disable; locality: pause_replication) and
+#      wait until the provider slot is inactive, CHECKPOINT the provider;
+#   3. run the workload on the provider, then insert one marker row (synchronous_commit=on)
+#      and record the provider's pg_current_wal_lsn();
+#   4. wait until >= wal_retrieve_retry_interval + 0.5 s has passed since the previous enable
+#      (the native launcher otherwise delays the worker start by up to 5 s), CHECKPOINT both
+#      sides (so every run starts the drain from the same state), re-enable the subscription
+#      and poll every POLL_S seconds (default 0.02) over two persistent psql sessions until
+#        applied : the marker row is visible on the subscriber. Apply is single-worker and in
+#                  commit order, so everything committed before the marker is applied too
+#                  (checked: count(*) and sum(n) already match the provider at that moment);
+#        drained : the provider slot's confirmed_flush_lsn >= the recorded LSN. "rate" is
+#                  computed from this one; it includes the subscriber's flush-feedback delay;
+#      At "applied" it also reads the CPU seconds used so far by the walsender and the apply
+#      worker (both are started by the enable) from /proc;
+#   5. verify count(*) and sum(n) of t are equal on both sides (and equal the expected values).
+#
+# Both clocks start at the enable, so both include worker start-up ("start_s", enable ->
+# walsender active: about 30 ms for native; pg_locality's apply worker stays up while paused
+# and reconnects when resume_replication sets its latch). "stream rate" = units /
+# (applied_s - start_s) leaves the start-up out, for comparing the streaming apply alone.
+# "apply cpu_s" of locality counts from the resume (its worker outlives the pause).
+#
+# Workloads (table truncated between workloads via replicated TRUNCATE, outside the timing):
+#   W1 bulk    : one transaction, INSERT ... SELECT g, md5(g::text), g FROM generate_series(1,W1_ROWS)
+#   W2 inserts : pgbench -n -c 4 -j 2 -t 5000 = 20,000 single-row INSERT transactions,
+#                ids from a provider-only sequence (unique, final count known exactly)
+#   W3 updates : pgbench -n -c 4 -j 2 -t 5000 = 20,000 single-row UPDATE transactions,
+#                UPDATE t SET n = n + 1 WHERE id = random(1, W1_ROWS), on W1's data present on
+#                both sides (each run does W1 first, then W3, then W2)
+#
+# Requires: postgresql-15 (server + pgbench); for pglogical mode postgresql-15-pglogical (the
+# script runs apt-get install -y postgresql-15-pglogical when it is missing; INSTALL_PGLOGICAL=0
+# to refuse instead); for locality mode pg_locality installed (make install in the source
+# tree; the clusters get the settings of scripts/server_conf.sh).
+# PostgreSQL 15.19+ restricts logical decoding output plugins to output_plugin_libraries
+# (default 'pgoutput, test_decoding'); pglogical mode appends pglogical_output to it on both
+# clusters when the server has that parameter (locality mode: server_conf.sh adds pg_locality).
+# Defaults also add "autovacuum = off" (every measurement runs VACUUM (ANALYZE) itself) so
+# autovacuum cannot land inside a drain.
+#
+# Usage: run as root (servers and clients are run as OS user postgres):
+#   make install            # (in the project: flock /tmp/pg_locality.lock make install)
+#   bench/apply_drain.sh
+# Knobs (environment): MODES="native pglogical locality"  RUNS=3  WORKLOADS="W1 W3 W2"  W1_ROWS=200000
+#   PGB_CLIENTS=4 PGB_THREADS=2 PGB_TXNS_PER_CLIENT=5000  POLL_S=0.02  DRAIN_TIMEOUT_S=600
+#   EXTRA_CONF="autovacuum = off" (extra postgresql.conf lines for both clusters; "" to drop)
+#   NATIVE_SUB_OPTS="" (extra CREATE SUBSCRIPTION options, e.g. ", binary = true")
+#   RESULTS_TSV=/path (also write raw per-run results)  KEEP_TMP=1 (keep data dirs and logs)
+#   PGBIN=/usr/lib/postgresql/15/bin  PROVIDER_PORT=56101  SUBSCRIBER_PORT=56102
+#
+# Cleanup: both servers are stopped with pg_ctl stop -m fast and the temp dir is removed on
+# exit, including on failure or Ctrl-C. Only processes started by this script are touched.
+
+set -Eeuo pipefail
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PG_OS_USER=${PG_OS_USER:-postgres}
+PROVIDER_PORT=${PROVIDER_PORT:-56101}
+SUBSCRIBER_PORT=${SUBSCRIBER_PORT:-56102}
+DB=bench
+MODES=${MODES:-"native pglogical locality"}
+RUNS=${RUNS:-3}
+WORKLOADS=${WORKLOADS:-"W1 W3 W2"}
+W1_ROWS=${W1_ROWS:-200000}
+PGB_CLIENTS=${PGB_CLIENTS:-4}
+PGB_THREADS=${PGB_THREADS:-2}
+PGB_TXNS_PER_CLIENT=${PGB_TXNS_PER_CLIENT:-5000}
+PGB_TXNS=$((PGB_CLIENTS * PGB_TXNS_PER_CLIENT))
+POLL_S=${POLL_S:-0.02}
+DRAIN_TIMEOUT_S=${DRAIN_TIMEOUT_S:-600}
+EXTRA_CONF=${EXTRA_CONF-"autovacuum = off"}
+NATIVE_SUB_OPTS=${NATIVE_SUB_OPTS:-}
+RESULTS_TSV=${RESULTS_TSV:-}
+KEEP_TMP=${KEEP_TMP:-0}
+INSTALL_PGLOGICAL=${INSTALL_PGLOGICAL:-1}
+SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the pg_locality source tree
+REGION_P=bench-p    # locality mode: the provider's region (primary region)
+REGION_S=bench-s    # locality mode: the subscriber's region
+
+TMP=""
+STARTED=()          # data directories of servers this script started
+declare -A S_IN=() S_OUT=() S_PID=()
+SLEEP_FD=""
+MK=0                # marker id counter
+MODE=""
+SLOT=""
+OPL_DEFAULT=""      # default of output_plugin_libraries (PostgreSQL 15.19+), empty if the GUC does not exist
+RETRY_MS=5000       # subscriber's wal_retrieve_retry_interval
+LAST_START_US=0     # when the subscription was last created/enabled
+T_START=$SECONDS
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; diag; exit 1; }
+diag() { # locality mode: what the engine says about its streams (both sides), on failure
+    [[ $MODE == locality && -n $TMP ]] || return 0
+    local side
+    for side in s p; do
+        log "---- $side: locality.replication_status"
+        sql "$side" "$DB" -c "SELECT source_region, state, received_lsn, applied_lsn, lag_bytes, lag, last_error
+                              FROM locality.replication_status" >&2 2>/dev/null || true
+        log "---- $side: pg_replication_slots"
+        sql "$side" "$DB" -c "SELECT slot_name, plugin, active, active_pid, confirmed_flush_lsn FROM pg_replication_slots" >&2 2>/dev/null || true
+    done
+}
+as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
+port_of() { if [[ $1 == p ]]; then echo "$PROVIDER_PORT"; else echo "$SUBSCRIBER_PORT"; fi; }
+# one-off psql: sql SIDE [DBNAME] -c ...
+sql() { local side=$1 db=$2; shift 2
+        as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of "$side")" -d "$db" "$@"; }
+now_us() { local t=$EPOCHREALTIME; echo "${t//[.,]/}"; }
+nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
+
+# ---------------------------------------------------------------- persistent psql sessions
+proc_cpu_s() { # PID -> user+system CPU seconds it has used so far ("na" if unknown)
+    local st fields
+    if [[ $1 != 0 && -r /proc/$1/stat ]] && read -r st <"/proc/$1/stat" 2>/dev/null; then
+        read -r -a fields <<<"${st##*) }"
+        awk -v u="${fields[11]}" -v s="${fields[12]}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
+    else
+        echo na
+    fi
+}
+proc_alive() { # PID: exists and is not a zombie
+    local st
+    [[ -r /proc/$1/stat ]] && read -r st <"/proc/$1/stat" 2>/dev/null || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
+sess_open() { # SIDE
+    local side=$1 f="$TMP/sess.$1" fdi fdo
+    rm -f "$f.in" "$f.out"
+    mkfifo "$f.in" "$f.out"
+    (   # the child must not hold other sessions' fifo ends (psql would never see EOF)
+        for fdi in "${S_IN[@]}" "${S_OUT[@]}" "$SLEEP_FD"; do eval "exec $fdi>&-"; done
+        exec runuser -u "$PG_OS_USER" -- "$PGBIN/psql" -XAtq -h 127.0.0.1 -p "$(port_of "$side")" -d "$DB" \
+            <"$f.in" >"$f.out" 2>>"$f.err"
+    ) &
+    S_PID[$side]=$!
+    exec {fdi}>"$f.in"
+    exec {fdo}<"$f.out"
+    S_IN[$side]=$fdi
+    S_OUT[$side]=$fdo
+    sess_q "$side" "SET synchronous_commit = on; SET application_name = 'apply_drain_poller'; SELECT 1;"
+}
+sess_close() { # SIDE
+    local side=$1
+    [[ -n ${S_IN[$side]:-} ]] || return 0
+    local pid=${S_PID[$side]} i
+    eval "exec ${S_IN[$side]}>&-"   # EOF -> psql exits
+    for (( i = 0; i < 50; i++ )); do proc_alive "$pid" || break; nap 0.1; done
+    if proc_alive "$pid"; then kill "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+    eval "exec ${S_OUT[$side]}<&-"
+    unset "S_IN[$side]" "S_OUT[$side]" "S_PID[$side]"
+}
+# sess_q SIDE "SQL ending in exactly one single-row, single-line result" -> $REPLY
+sess_q() {
+    printf '%s\n' "$2" >&"${S_IN[$1]}"
+    IFS= read -r -t 120 REPLY <&"${S_OUT[$1]}" ||
+        die "no answer from session $1 to: $2 -- $(tail -n 3 "$TMP/sess.$1.err" 2>/dev/null | tr '\n' ' ')"
+}
+# wait_for SIDE "SQL returning t/f" DESCRIPTION [TIMEOUT_S]
+wait_for() {
+    local side=$1 q=$2 desc=$3 to=${4:-180} start=$SECONDS
+    while :; do
+        sess_q "$side" "$q"
+        [[ $REPLY == t ]] && return 0
+        (( SECONDS - start >= to )) && die "timeout (${to}s) waiting for $desc (last answer: '$REPLY')"
+        nap 0.05
+    done
+}
+
+# ---------------------------------------------------------------- cleanup
+stop_server() { # DATADIR
+    local dir=$1 i
+    if as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+        as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1 ||
+            log "WARNING: could not stop server in $dir"
+    fi
+    for i in "${!STARTED[@]}"; do [[ ${STARTED[$i]} == "$dir" ]] && unset "STARTED[$i]"; done
+    return 0
+}
+cleanup() {
+    local rc=$? side dir logf
+    set +e
+    trap - ERR
+    trap '' INT TERM
+    for side in p s; do sess_close "$side"; done
+    if (( rc != 0 )) && [[ -n $TMP && -d $TMP ]]; then
+        for logf in "$TMP"/*/p.log "$TMP"/*/s.log "$TMP"/sess.*.err; do
+            [[ -s $logf ]] || continue
+            log "---- tail of $logf"; tail -n 15 "$logf" >&2
+        done
+    fi
+    for dir in "${STARTED[@]}"; do stop_server "$dir"; done
+    if [[ -n $TMP && -d $TMP ]]; then
+        if [[ $KEEP_TMP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'log "SIGPIPE"; exit 141' PIPE
+trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
+
+# ---------------------------------------------------------------- clusters and replication
+start_cluster() { # SIDE(p|s)
+    local side=$1 dir="$TMP/$MODE/$1" port region
+    port=$(port_of "$side")
+    as_pg "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C --no-sync \
+        >"$TMP/$MODE/initdb.$side.log" 2>&1 || { cat "$TMP/$MODE/initdb.$side.log" >&2; die "initdb failed"; }
+    {
+        if [[ $MODE == locality ]]; then
+            if [[ $side == p ]]; then region=$REGION_P; else region=$REGION_S; fi
+            echo "# ---- scripts/server_conf.sh $region (pg_locality region settings) ----"
+            sh "$SRC_TOP/scripts/server_conf.sh" "$region" "$PGBIN"
+        fi
+        echo "# ---- apply_drain.sh (after server_conf.sh: same values in every mode) ----"
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$TMP'"
+        echo "wal_level = logical"
+        echo "track_commit_timestamp = on"
+        echo "max_replication_slots = 10"
+        echo "max_wal_senders = 10"
+        echo "max_worker_processes = 16"
+        echo "shared_buffers = 256MB"
+        echo "synchronous_commit = off"
+        if [[ $MODE == pglogical ]]; then
+            echo "shared_preload_libraries = 'pglogical'"
+            # PostgreSQL 15.19+ only lets listed libraries be used as logical decoding output plugins
+            if [[ -n $OPL_DEFAULT ]]; then echo "output_plugin_libraries = '$OPL_DEFAULT, pglogical_output'"; fi
+        fi
+        printf '%s\n' "$EXTRA_CONF"
+    } >>"$dir/postgresql.conf"
+    STARTED+=("$dir")
+    runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
+        </dev/null >/dev/null {SLEEP_FD}<&- || die "could not start $side cluster"
+    sql "$side" postgres -c "CREATE DATABASE $DB"
+    # locality mode: the tables are created on the provider only, as GLOBAL tables (setup_mode)
+    [[ $MODE == locality ]] && return 0
+    sql "$side" "$DB" <<'EOF'
+CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL);
+CREATE TABLE drain_marker (id bigint PRIMARY KEY);
+EOF
+}
+
+setup_mode() {
+    local dsn_p="host=127.0.0.1 port=$PROVIDER_PORT dbname=$DB user=postgres"
+    local dsn_s="host=127.0.0.1 port=$SUBSCRIBER_PORT dbname=$DB user=postgres"
+    as_pg mkdir -p "$TMP/$MODE"
+    start_cluster p
+    start_cluster s
+    sql p "$DB" -c "CREATE SEQUENCE w2_seq"
+    if [[ $MODE == native ]]; then
+        sql p "$DB" -c "CREATE PUBLICATION pub FOR TABLE t, drain_marker"
+        sql s "$DB" -c "CREATE SUBSCRIPTION sub CONNECTION '$dsn_p' PUBLICATION pub WITH (copy_data = false $NATIVE_SUB_OPTS)"
+        SLOT=sub
+        log "native subscription: $(sql s "$DB" -c "SELECT 'binary=' || subbinary || ' streaming=' || substream || ' synchronous_commit=' || subsynccommit FROM pg_subscription")"
+    elif [[ $MODE == locality ]]; then
+        # The first region added on a server must be its own; it becomes the primary region.
+        # add_region installs the extension on bench-s and starts replication both ways.
+        sql p "$DB" -c "CREATE EXTENSION pg_locality"
+        sql p "$DB" -c "SELECT locality.add_region('$REGION_P', '$dsn_p')" >/dev/null
+        sql p "$DB" -c "SELECT locality.add_region('$REGION_S', '$dsn_s')" >/dev/null
+        sql p "$DB" <<'EOF'
+CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL) WITH (locality = 'GLOBAL');
+CREATE TABLE drain_marker (id bigint PRIMARY KEY) WITH (locality = 'GLOBAL');
+EOF
+        local sid soid
+        sid=$(sql s "$DB" -c "SELECT id FROM locality.region_catalog WHERE name = '$REGION_S'")
+        soid=$(sql s "$DB" -c "SELECT oid FROM pg_database WHERE datname = '$DB'")
+        SLOT=pg_locality_r${sid}_d${soid}
+        log "pg_locality $(sql s "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_locality'") (source $(git -C "$SRC_TOP" describe --always --dirty 2>/dev/null || echo '?')); tables: $(sql s "$DB" -c "SELECT string_agg(table_name || '=' || locality, ' ' ORDER BY 1) FROM locality.tables")"
+    else
+        sql p "$DB" >/dev/null <<EOF
+CREATE EXTENSION pglogical;
+SELECT pglogical.create_node(node_name := 'provider', dsn := '$dsn_p');
+SELECT pglogical.replication_set_add_table('default', 't', synchronize_data := false);
+SELECT pglogical.replication_set_add_table('default', 'drain_marker', synchronize_data := false);
+EOF
+        sql s "$DB" >/dev/null <<EOF
+CREATE EXTENSION pglogical;
+SELECT pglogical.create_node(node_name := 'subscriber', dsn := '$dsn_s');
+SELECT pglogical.create_subscription(subscription_name := 'sub', provider_dsn := '$dsn_p',
+       replication_sets := ARRAY['default'], synchronize_structure := false,
+       synchronize_data := false);
+EOF
+        SLOT=$(sql s "$DB" -c "SELECT slot_name FROM pglogical.show_subscription_status('sub')")
+        log "pglogical $(sql s "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'pglogical'"), slot $SLOT; GUCs: $(sql s "$DB" -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name LIKE 'pglogical.%' AND name IN ('pglogical.batch_inserts','pglogical.use_spi','pglogical.synchronous_commit','pglogical.conflict_resolution')")"
+    fi
+    LAST_START_US=$(now_us)
+    RETRY_MS=$(sql s "$DB" -c "SELECT setting FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'")
+    sess_open p
+    sess_open s
+    wait_for p "SELECT count(*) = 1 FROM pg_replication_slots r JOIN pg_stat_replication w ON w.pid = r.active_pid
+                WHERE r.slot_name = '$SLOT' AND w.state = 'streaming';" "walsender streaming for slot $SLOT"
+    if [[ $MODE == pglogical ]]; then
+        wait_for s "SELECT status = 'replicating' FROM pglogical.show_subscription_status('sub');" "pglogical status replicating"
+    elif [[ $MODE == locality ]]; then
+        wait_for s "SELECT coalesce(bool_and(state = 'streaming'), false) FROM locality.replication_status
+                    WHERE source_region = '$REGION_P';" "replication_status streaming from $REGION_P"
+    fi
+    catch_up
+    log "$MODE: replication streaming and caught up (slot $SLOT)"
+}
+
+teardown_mode() {
+    sess_close p
+    sess_close s
+    stop_server "$TMP/$MODE/s"
+    stop_server "$TMP/$MODE/p"
+    [[ $KEEP_TMP == 1 ]] || rm -rf "${TMP:?}/$MODE"
+}
+
+# marker round trip: everything committed on the provider so far is applied on the subscriber
+# and confirmed back to the provider's slot
+catch_up() {
+    MK=$((MK + 1))
+    sess_q p "INSERT INTO drain_marker (id) VALUES ($MK); SELECT pg_current_wal_lsn();"
+    local lsn=$REPLY
+    wait_for s "SELECT count(*) = 1 FROM drain_marker WHERE id = $MK;" "marker $MK on subscriber"
+    wait_for p "SELECT coalesce(confirmed_flush_lsn >= '$lsn'::pg_lsn, false) FROM pg_replication_slots
+                WHERE slot_name = '$SLOT';" "slot $SLOT confirmed_flush_lsn >= $lsn"
+}
+
+pause_apply() {
+    if [[ $MODE == native ]]; then
+        sess_q s "ALTER SUBSCRIPTION sub DISABLE; SELECT 1;"
+        wait_for s "SELECT count(*) = 0 FROM pg_stat_subscription WHERE subname = 'sub' AND pid IS NOT NULL;" "apply worker exit"
+    elif [[ $MODE == locality ]]; then
+        # the worker stays, hangs up its stream (the provider's walsender exits: slot inactive below)
+        sess_q s "SELECT 1 FROM locality.pause_replication('$REGION_P');"
+        wait_for s "SELECT state = 'paused' FROM locality.replication_status WHERE source_region = '$REGION_P';" "replication_status paused"
+    else
+        sess_q s "SELECT pglogical.alter_subscription_disable('sub', true);"
+        wait_for s "SELECT status = 'disabled' FROM pglogical.show_subscription_status('sub');" "pglogical status disabled"
+    fi
+    wait_for p "SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$SLOT';" "slot $SLOT inactive"
+}
+
+enable_sql() {
+    if [[ $MODE == native ]]; then echo "ALTER SUBSCRIPTION sub ENABLE; SELECT 1;"
+    elif [[ $MODE == locality ]]; then echo "SELECT 1 FROM locality.resume_replication('$REGION_P');"
+    else echo "SELECT pglogical.alter_subscription_enable('sub', true);"; fi
+}
+
+counts() { # SIDE -> "count sum"
+    sess_q "$1" "SELECT count(*) || ' ' || coalesce(sum(n), 0) FROM t;"
+    echo "$REPLY"
+}
+
+# ---------------------------------------------------------------- workloads
+run_pgbench() { # SCRIPTFILE
+    local out="$TMP/pgbench.out"
+    as_pg "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PROVIDER_PORT" -c "$PGB_CLIENTS" -j "$PGB_THREADS" \
+        -t "$PGB_TXNS_PER_CLIENT" -f "$1" "$DB" >"$out" 2>&1 || { cat "$out" >&2; die "pgbench failed"; }
+    grep -q "number of transactions actually processed: $PGB_TXNS/$PGB_TXNS" "$out" ||
+        { cat "$out" >&2; die "pgbench did not process $PGB_TXNS transactions"; }
+    if grep -q "number of failed transactions" "$out"; then
+        grep -q "number of failed transactions: 0 " "$out" || { cat "$out" >&2; die "pgbench had failed transactions"; }
+    fi
+}
+
+base_data_present() { # W1's rows (ids 1..W1_ROWS) present on the provider?
+    sess_q p "SELECT count(*) = $W1_ROWS AND min(id) = 1 AND max(id) = $W1_ROWS FROM t;"
+    [[ $REPLY == t ]]
+}
+
+prepare() { # WL: bring both sides into the workload's start state (replicated, untimed)
+    case $1 in
+    W1|W2)
+        sess_q p "SELECT count(*) FROM t;"
+        if [[ $REPLY != 0 ]]; then sess_q p "TRUNCATE t; SELECT 1;"; fi
+        if [[ $1 == W2 ]]; then sess_q p "ALTER SEQUENCE w2_seq RESTART; SELECT 1;"; fi
+        ;;
+    W3)
+        if ! base_data_present; then
+            log "$MODE: (re)loading W1 base data for W3 (replicated, untimed)"
+            sess_q p "TRUNCATE t; SELECT 1;"
+            sess_q p "INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g; SELECT 1;"
+        fi
+        ;;
+    esac
+    catch_up
+    local pc sc
+    pc=$(counts p); sc=$(counts s)
+    [[ $pc == "$sc" ]] || die "$1 prepare: provider ($pc) and subscriber ($sc) differ"
+}
+
+measure() { # WL RUN
+    local wl=$1 run=$2 units unit exp pc sc lsn0 lsn1 wal_mb g0 g1 t0 ta="" tapp="" tconf="" now act conf before
+    local cpu_ws=na cpu_ap=na ap_pid0=0 ap_cpu0=0
+    prepare "$wl"
+    sess_q p "VACUUM (ANALYZE) t; VACUUM drain_marker; SELECT 1;"
+    sess_q s "VACUUM (ANALYZE) t; VACUUM drain_marker; SELECT 1;"
+    catch_up
+    pause_apply
+    before=$(counts p)
+    sess_q p "CHECKPOINT; SELECT pg_current_wal_lsn();"
+    lsn0=$REPLY
+
+    # ---- workload on the provider (subscriber paused)
+    g0=$(now_us)
+    case $wl in
+    W1) sql p "$DB" -c "INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
+        units=$W1_ROWS; unit=rows
+        exp="$W1_ROWS $(( W1_ROWS * (W1_ROWS + 1) / 2 ))" ;;
+    W2) run_pgbench "$TMP/w2.sql"
+        units=$PGB_TXNS; unit=txns
+        exp="$PGB_TXNS $(( PGB_TXNS * (PGB_TXNS + 1) / 2 ))" ;;
+    W3) run_pgbench "$TMP/w3.sql"
+        units=$PGB_TXNS; unit=txns
+        exp="${before% *} $(( ${before#* } + PGB_TXNS ))" ;;
+    *) die "unknown workload $wl" ;;
+    esac
+    g1=$(now_us)
+    MK=$((MK + 1))
+    sess_q p "INSERT INTO drain_marker (id) VALUES ($MK); SELECT pg_current_wal_lsn();"   # sync commit
+    lsn1=$REPLY
+    pc=$(counts p)
+    [[ $pc == "$exp" ]] || die "$wl: provider has '$pc' (count sum), expected '$exp'"
+    sess_q p "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / 1048576.0, 1);"
+    wal_mb=$REPLY
+    # The native launcher starts workers at most once per wal_retrieve_retry_interval (an earlier
+    # wakeup re-arms that wait), so an ENABLE sooner than that after the previous start is delayed
+    # by up to 5 s. Keep enables further apart (outside the timing) so the drain measures apply.
+    local gap_us=$(( (RETRY_MS + 500) * 1000 - ($(now_us) - LAST_START_US) ))
+    if (( gap_us > 0 )); then nap "$(awk -v u="$gap_us" 'BEGIN { printf "%.3f", u / 1e6 }')"; fi
+    sess_q p "CHECKPOINT; SELECT 1;"
+    sess_q s "CHECKPOINT; SELECT 1;"
+
+    # ---- drain: re-enable apply and poll
+    local q_slot="SELECT (active OR confirmed_flush_lsn >= '$lsn1'::pg_lsn)::int || ' ' || coalesce(confirmed_flush_lsn >= '$lsn1'::pg_lsn, false)::int FROM pg_replication_slots WHERE slot_name = '$SLOT';"
+    local q_mark="SELECT count(*) FROM drain_marker WHERE id = $MK;"
+    if [[ $MODE == locality ]]; then
+        # the pg_locality apply worker outlives a pause: count only the CPU it uses from here on
+        sess_q s "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE backend_type = 'pg_locality apply';"
+        ap_pid0=$REPLY
+        ap_cpu0=$(proc_cpu_s "$ap_pid0")
+    fi
+    t0=$(now_us)
+    LAST_START_US=$t0
+    sess_q s "$(enable_sql)"
+    while :; do
+        if [[ -z $tconf ]]; then
+            sess_q p "$q_slot"; now=$(now_us)
+            read -r act conf <<<"$REPLY"
+            if [[ -z $ta && $act == 1 ]]; then ta=$now; fi
+            if [[ $conf == 1 ]]; then tconf=$now; fi
+        fi
+        if [[ -z $tapp ]]; then
+            sess_q s "$q_mark"; now=$(now_us)
+            if [[ $REPLY == 1 ]]; then
+                tapp=$now
+                # sanity check of the commit-order argument: all rows are there when the marker is
+                sc=$(counts s)
+                [[ $sc == "$pc" ]] || die "$MODE $wl run $run: marker visible but subscriber has '$sc', provider '$pc'"
+                # CPU used so far by the walsender and the apply worker (both started at enable)
+                sess_q p "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = '$SLOT';"
+                cpu_ws=$(proc_cpu_s "$REPLY")
+                sess_q s "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE backend_type ~ '^(logical replication worker|pglogical apply|pg_locality apply)';"
+                cpu_ap=$(proc_cpu_s "$REPLY")
+                if [[ $REPLY == "$ap_pid0" && $ap_pid0 != 0 && $cpu_ap != na && $ap_cpu0 != na ]]; then
+                    cpu_ap=$(awk -v a="$cpu_ap" -v b="$ap_cpu0" 'BEGIN { printf "%.2f", a - b }')
+                fi
+            fi
+        fi
+        if [[ -n $tapp && -n $tconf ]]; then break; fi
+        if (( now - t0 > DRAIN_TIMEOUT_S * 1000000 )); then die "$MODE $wl run $run: drain did not finish in ${DRAIN_TIMEOUT_S}s"; fi
+        nap "$POLL_S"
+    done
+
+    sc=$(counts s)
+    [[ $sc == "$pc" ]] || die "$MODE $wl run $run: subscriber has '$sc', provider '$pc' (count sum)"
+
+    local line
+    line=$(awk -v m="$MODE" -v w="$wl" -v r="$run" -v u="$units" -v un="$unit" -v g0="$g0" -v g1="$g1" \
+               -v t0="$t0" -v ta="${ta:-$tconf}" -v tapp="$tapp" -v tc="$tconf" -v wal="$wal_mb" -v cnt="${sc% *}" -v sum="${sc#* }" \
+               -v cws="$cpu_ws" -v cap="$cpu_ap" 'BEGIN {
+        gen = (g1 - g0) / 1e6; st = (ta - t0) / 1e6; ap = (tapp - t0) / 1e6; dr = (tc - t0) / 1e6
+        sa = ap - st; if (sa < 0.001) sa = 0.001
+        printf "%s\t%s\t%d\t%d\t%s\t%.3f\t%s\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.0f\n",
+               m, w, r, u, un, gen, wal, st, ap, dr, u / dr, u / ap, cnt, sum, cws, cap, u / sa }')
+    printf '%s\n' "$line" >>"$TMP/results.tsv"
+    printf '%s\n' "$line" | awk -F'\t' '{
+        printf "RESULT mode=%-9s wl=%s run=%s %s=%-6s drain_s=%-6s rate=%s %s/s | applied_s=%-6s applied_rate=%s %s/s | start_s=%s stream_rate=%s %s/s gen_s=%s wal_mb=%s cpu_s walsender=%s apply=%s | verified count=%s sum(n)=%s\n",
+               $1, $2, $3, $5, $4, $10, $11, $5, $9, $12, $5, $8, $17, $5, $6, $7, $15, $16, $13, $14 }'
+}
+
+summary() {
+    echo
+    echo "SUMMARY (median [min..max] over runs; rate = units / drain_s; drain = slot confirmed_flush_lsn >= target,"
+    echo "         applied = marker row visible on subscriber; start = enable -> walsender active;"
+    echo "         stream rate = units / (applied_s - start_s))"
+    awk -F'\t' '
+    function st(k, col,    i, j, c, tmp, v, med) {
+        c = n[k]
+        for (i = 1; i <= c; i++) v[i] = val[k, i, col] + 0
+        for (i = 2; i <= c; i++) { tmp = v[i]; j = i - 1; while (j >= 1 && v[j] > tmp) { v[j + 1] = v[j]; j-- } v[j + 1] = tmp }
+        med = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+        if (col == 11 || col == 12 || col == 17) return sprintf("%.0f [%.0f..%.0f]", med, v[1], v[c])
+        if (col == 15 || col == 16) return sprintf("%.2f [%.2f..%.2f]", med, v[1], v[c])
+        return sprintf("%.3f [%.3f..%.3f]", med, v[1], v[c])
+    }
+    {
+        k = $1 SUBSEP $2
+        if (!(k in n)) { order[++nk] = k; mode[k] = $1; wl[k] = $2; units[k] = $4; unit[k] = $5 }
+        i = ++n[k]
+        for (c = 6; c <= 17; c++) val[k, i, c] = $c
+    }
+    END {
+        printf "%-9s %-3s %-13s %-4s %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", "mode", "wl", "units", "runs",
+               "drain_s", "rate (units/s)", "applied_s", "applied rate (units/s)", "stream rate (units/s)", "start_s",
+               "walsender cpu_s", "apply cpu_s"
+        for (o = 1; o <= nk; o++) {
+            k = order[o]
+            printf "%-9s %-3s %-13s %-4d %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", mode[k], wl[k], units[k] " " unit[k], n[k],
+                   st(k, 10), st(k, 11), st(k, 9), st(k, 12), st(k, 17), st(k, 8), st(k, 15), st(k, 16)
+        }
+    }' "$TMP/results.tsv"
+    ratios
+}
+
+# The medians side by side and the ratios locality/native and locality/pglogical (> 1: locality faster).
+ratios() {
+    echo
+    echo "RATIOS (medians over runs; ratio = locality rate / other mode's rate, > 1.00 means pg_locality is faster)"
+    awk -F'\t' '
+    function med(k, col,    i, j, c, tmp, v) {
+        c = n[k]
+        for (i = 1; i <= c; i++) v[i] = val[k, i, col] + 0
+        for (i = 2; i <= c; i++) { tmp = v[i]; j = i - 1; while (j >= 1 && v[j] > tmp) { v[j + 1] = v[j]; j-- } v[j + 1] = tmp }
+        return (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+    }
+    function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+    {
+        k = $1 SUBSEP $2
+        if (!($2 in seenwl)) { seenwl[$2] = 1; wls[++nw] = $2; unit[$2] = $5 }
+        i = ++n[k]
+        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17
+        has[$1] = 1
+    }
+    END {
+        split("12 applied 11 catch-up 17 stream", what, " ")
+        printf "%-3s %-9s %-6s %14s %14s %14s %12s %12s\n", "wl", "measure", "unit", "native", "pglogical", "locality",
+               "loc/native", "loc/pglog"
+        for (w = 1; w <= nw; w++) {
+            for (m = 1; m <= 6; m += 2) {
+                col = what[m]; name = what[m + 1]
+                nat = ("native" in has) ? med("native" SUBSEP wls[w], col) : ""
+                pgl = ("pglogical" in has) ? med("pglogical" SUBSEP wls[w], col) : ""
+                loc = ("locality" in has) ? med("locality" SUBSEP wls[w], col) : ""
+                printf "%-3s %-9s %-6s %14s %14s %14s %12s %12s\n", wls[w], name, unit[wls[w]] "/s",
+                       nat == "" ? "-" : sprintf("%.0f", nat), pgl == "" ? "-" : sprintf("%.0f", pgl),
+                       loc == "" ? "-" : sprintf("%.0f", loc), ratio(loc, nat), ratio(loc, pgl)
+            }
+        }
+    }' "$TMP/results.tsv"
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    [[ $(id -u) == 0 ]] || die "run as root (servers and clients are run as OS user $PG_OS_USER via runuser)"
+    [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || die "PostgreSQL binaries not found in $PGBIN"
+    id "$PG_OS_USER" >/dev/null 2>&1 || die "OS user $PG_OS_USER missing"
+    local sharedir
+    sharedir=$("$PGBIN/pg_config" --sharedir)
+    if [[ " $MODES " == *" pglogical "* && ! -f $sharedir/extension/pglogical.control ]]; then
+        [[ $INSTALL_PGLOGICAL == 1 ]] ||
+            die "pglogical not installed: apt-get update && apt-get install -y postgresql-15-pglogical"
+        log "installing postgresql-15-pglogical (apt-get)"
+        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15-pglogical; } >&2 ||
+            die "could not install postgresql-15-pglogical"
+        [[ -f $sharedir/extension/pglogical.control ]] || die "pglogical.control still missing in $sharedir/extension"
+    fi
+    if [[ " $MODES " == *" locality "* ]]; then
+        [[ -f $sharedir/extension/pg_locality.control ]] ||
+            die "pg_locality is not installed: run make install in $SRC_TOP first"
+        [[ -r $SRC_TOP/scripts/server_conf.sh ]] || die "$SRC_TOP/scripts/server_conf.sh not found"
+    fi
+    local port rc
+    for port in "$PROVIDER_PORT" "$SUBSCRIBER_PORT"; do
+        # pg_isready exit status 2 = no response, i.e. the port is free
+        if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 3; then rc=0; else rc=$?; fi
+        (( rc == 2 )) || die "something already answers on 127.0.0.1:$port (pg_isready status $rc)"
+    done
+
+    OPL_DEFAULT=$(runuser -u "$PG_OS_USER" -- "$PGBIN/postgres" --describe-config 2>/dev/null |
+                  awk -F'\t' '$1 == "output_plugin_libraries" { print $5 }')
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/apply_drain.XXXXXX")
+    chown "$PG_OS_USER:" "$TMP"
+    chmod 755 "$TMP"
+    cd "$TMP"
+    mkfifo "$TMP/sleep.fifo"
+    exec {SLEEP_FD}<>"$TMP/sleep.fifo"
+    : >"$TMP/results.tsv"
+    cat >"$TMP/w2.sql" <<'EOF'
+INSERT INTO t (id, v, n) SELECT s, md5(s::text), s::int FROM nextval('w2_seq') AS s;
+EOF
+    cat >"$TMP/w3.sql" <<EOF
+\set id random(1, $W1_ROWS)
+UPDATE t SET n = n + 1 WHERE id = :id;
+EOF
+    chmod 644 "$TMP"/w2.sql "$TMP"/w3.sql
+
+    echo "# apply_drain.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+    echo "# $("$PGBIN/postgres" --version); pglogical package: $(dpkg-query -W -f='${Version}' postgresql-15-pglogical 2>/dev/null || echo n/a); pg_locality source: $(git -C "$SRC_TOP" log -1 --format='%h %cs' 2>/dev/null || echo n/a)$(git -C "$SRC_TOP" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
+    echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share this machine: compare ratios from one run, not absolute rates)"
+    echo "# modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s"
+    echo "# locality mode: scripts/server_conf.sh REGION lines first (shared_preload_libraries=pg_locality, max_prepared_transactions=64, locality.region, output_plugin_libraries), then the conf below"
+    echo "# conf (both): wal_level=logical track_commit_timestamp=on max_replication_slots=10 max_wal_senders=10 max_worker_processes=16 shared_buffers=256MB synchronous_commit=off fsync=on(default) | extra: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
+    echo "# W1: one txn: INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
+    echo "# W2: pgbench -n -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT -f: $(tr '\n' ' ' <"$TMP/w2.sql")"
+    echo "# W3: pgbench -n -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT -f: $(tr '\n' ' ' <"$TMP/w3.sql")(on W1's rows)"
+    if [[ -n $OPL_DEFAULT ]]; then
+        echo "# this server has output_plugin_libraries (default '$OPL_DEFAULT'); pglogical mode adds pglogical_output to it"
+    fi
+
+    local run wl
+    for MODE in $MODES; do
+        case $MODE in native|pglogical|locality) ;; *) die "unknown mode $MODE" ;; esac
+        log "== mode $MODE: creating clusters"
+        setup_mode
+        for (( run = 1; run <= RUNS; run++ )); do
+            for wl in $WORKLOADS; do
+                log "$MODE run $run $wl"
+                measure "$wl" "$run"
+            done
+        done
+        teardown_mode
+    done
+    MODE=""
+    summary
+    if [[ -n $RESULTS_TSV ]]; then
+        { printf 'mode\twl\trun\tunits\tunit\tgen_s\twal_mb\tstart_s\tapplied_s\tdrain_s\trate\tapplied_rate\tcount\tsum_n\twalsender_cpu_s\tapply_cpu_s\tstream_rate\n'
+          cat "$TMP/results.tsv"; } >"$RESULTS_TSV"
+    fi
+    echo "# total wall time: $(( SECONDS - T_START )) s"
+}
+
+main "$@"
