@@ -485,143 +485,143 @@ ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 	return CONFLICT_APPLY_REMOTE;
 }
 
+/* What applying one change to one relation needs. */
+typedef struct Change
+{
+	RelationMapEntry *entry;
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	TupleTableSlot *local;		/* the local row found, if any */
+} Change;
+
+/*
+ * BeginChange opens the local relation of remote_relid and its executor
+ * state; false when the change is already part of the table's initial copy.
+ */
+static bool
+BeginChange(uint32 remote_relid, Change *change)
+{
+	change->rel = OpenMapped(remote_relid, &change->entry);
+	if (change->rel == NULL)
+		return false;
+	change->estate = CreateApplyEState(change->rel, &change->rri);
+	change->local = table_slot_create(change->rel, &change->estate->es_tupleTable);
+	ExecOpenIndices(change->rri, false);
+	return true;
+}
+
+static void
+EndChange(Change *change)
+{
+	ExecCloseIndices(change->rri);
+	FreeApplyEState(change->estate);
+	table_close(change->rel, NoLock);
+}
+
+/*
+ * TupleSlot returns a new slot holding tuple: on top of the values of base
+ * when given (unchanged TOAST columns keep them), else of NULLs, with
+ * defaults for columns the source did not send when fill_defaults.
+ */
+static TupleTableSlot *
+TupleSlot(Change *change, const LocalityWireTuple *tuple, TupleTableSlot *base,
+		  bool fill_defaults)
+{
+	TupleDesc	desc = RelationGetDescr(change->rel);
+	TupleTableSlot *slot = ExecInitExtraTupleSlot(change->estate, desc, &TTSOpsVirtual);
+
+	ExecClearTuple(slot);
+	if (base != NULL)
+	{
+		slot_getallattrs(base);
+		memcpy(slot->tts_values, base->tts_values, sizeof(Datum) * desc->natts);
+		memcpy(slot->tts_isnull, base->tts_isnull, sizeof(bool) * desc->natts);
+	}
+	else
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults);
+	return slot;
+}
+
+/* Replaces the local row found with remote. */
+static void
+UpdateLocalRow(Change *change, TupleTableSlot *remote)
+{
+	EPQState	epq;
+
+	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
+	ExecSimpleRelationUpdate(change->rri, change->estate, &epq, change->local, remote);
+	EvalPlanQualEnd(&epq);
+}
+
 static void
 ApplyInsert(const LocalityWireInsert *msg)
 {
-	RelationMapEntry *entry;
-	Relation	rel = OpenMapped(msg->relid, &entry);
-	ResultRelInfo *rri;
-	EState	   *estate;
+	Change		change;
 	TupleTableSlot *remote;
-	TupleTableSlot *local;
 
-	if (rel == NULL)
+	if (!BeginChange(msg->relid, &change))
 		return;
-	estate = CreateApplyEState(rel, &rri);
-	remote = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
-	local = table_slot_create(rel, &estate->es_tupleTable);
-	ExecClearTuple(remote);
-	memset(remote->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
-	FillSlot(remote, rel, entry, &msg->new_tuple, estate, true);
-	ExecOpenIndices(rri, false);
-
-	if (FindLocalRow(rel, remote, local))
-	{
-		/* insert_exists: the remote row wins, as an update of the local one. */
-		if (ResolveConflict(rel, "insert_exists", local, remote) == CONFLICT_APPLY_REMOTE)
-		{
-			EPQState	epq;
-
-			EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
-			ExecSimpleRelationUpdate(rri, estate, &epq, local, remote);
-			EvalPlanQualEnd(&epq);
-		}
-	}
-	else
-		ExecSimpleRelationInsert(rri, estate, remote);
-
-	ExecCloseIndices(rri);
-	FreeApplyEState(estate);
-	table_close(rel, NoLock);
+	remote = TupleSlot(&change, &msg->new_tuple, NULL, true);
+	if (!FindLocalRow(change.rel, remote, change.local))
+		ExecSimpleRelationInsert(change.rri, change.estate, remote);
+	/* insert_exists: the remote row wins, as an update of the local one. */
+	else if (ResolveConflict(change.rel, "insert_exists", change.local, remote) ==
+			 CONFLICT_APPLY_REMOTE)
+		UpdateLocalRow(&change, remote);
+	EndChange(&change);
 }
 
 static void
 ApplyUpdate(const LocalityWireUpdate *msg)
 {
-	RelationMapEntry *entry;
-	Relation	rel = OpenMapped(msg->relid, &entry);
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleDesc	desc;
+	Change		change;
 	TupleTableSlot *search;
-	TupleTableSlot *local;
-	TupleTableSlot *remote;
 
-	if (rel == NULL)
+	if (!BeginChange(msg->relid, &change))
 		return;
-	estate = CreateApplyEState(rel, &rri);
-	desc = RelationGetDescr(rel);
-	search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	local = table_slot_create(rel, &estate->es_tupleTable);
-	remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	ExecClearTuple(search);
-	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
-	FillSlot(search, rel, entry,
-			 msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
-			 estate, false);
-	ExecOpenIndices(rri, false);
-
-	if (FindLocalRow(rel, search, local))
-	{
-		EPQState	epq;
-
-		/* Start from the local row: unchanged TOAST columns keep their value. */
-		ExecClearTuple(remote);
-		slot_getallattrs(local);
-		memcpy(remote->tts_values, local->tts_values, sizeof(Datum) * desc->natts);
-		memcpy(remote->tts_isnull, local->tts_isnull, sizeof(bool) * desc->natts);
-		FillSlot(remote, rel, entry, &msg->new_tuple, estate, false);
-		EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
-		ExecSimpleRelationUpdate(rri, estate, &epq, local, remote);
-		EvalPlanQualEnd(&epq);
-	}
+	search = TupleSlot(&change,
+					   msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
+					   NULL, false);
+	if (FindLocalRow(change.rel, search, change.local))
+		UpdateLocalRow(&change, TupleSlot(&change, &msg->new_tuple, change.local, false));
 	else
 	{
+		TupleTableSlot *remote = TupleSlot(&change, &msg->new_tuple, NULL, true);
 		bool		complete = true;
 		int			i;
 
-		ExecClearTuple(remote);
-		memset(remote->tts_isnull, true, sizeof(bool) * desc->natts);
 		for (i = 0; i < msg->new_tuple.natts; i++)
 			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
-		FillSlot(remote, rel, entry, &msg->new_tuple, estate, true);
 		/* update_missing: apply_remote re-creates the row when it is complete. */
-		if (ResolveConflict(rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
+		if (ResolveConflict(change.rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
 			complete)
-			ExecSimpleRelationInsert(rri, estate, remote);
+			ExecSimpleRelationInsert(change.rri, change.estate, remote);
 	}
-
-	ExecCloseIndices(rri);
-	FreeApplyEState(estate);
-	table_close(rel, NoLock);
+	EndChange(&change);
 }
 
 static void
 ApplyDelete(const LocalityWireDelete *msg)
 {
-	RelationMapEntry *entry;
-	Relation	rel = OpenMapped(msg->relid, &entry);
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleDesc	desc;
+	Change		change;
 	TupleTableSlot *search;
-	TupleTableSlot *local;
 
-	if (rel == NULL)
+	if (!BeginChange(msg->relid, &change))
 		return;
-	estate = CreateApplyEState(rel, &rri);
-	desc = RelationGetDescr(rel);
-	search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	local = table_slot_create(rel, &estate->es_tupleTable);
-	ExecClearTuple(search);
-	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
-	FillSlot(search, rel, entry, &msg->old_tuple, estate, false);
-	ExecOpenIndices(rri, false);
-
-	if (FindLocalRow(rel, search, local))
+	search = TupleSlot(&change, &msg->old_tuple, NULL, false);
+	if (FindLocalRow(change.rel, search, change.local))
 	{
 		EPQState	epq;
 
-		EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
-		ExecSimpleRelationDelete(rri, estate, &epq, local);
+		EvalPlanQualInit(&epq, change.estate, NULL, NIL, -1);
+		ExecSimpleRelationDelete(change.rri, change.estate, &epq, change.local);
 		EvalPlanQualEnd(&epq);
 	}
 	else
-		(void) ResolveConflict(rel, "delete_missing", NULL, search);
-
-	ExecCloseIndices(rri);
-	FreeApplyEState(estate);
-	table_close(rel, NoLock);
+		(void) ResolveConflict(change.rel, "delete_missing", NULL, search);
+	EndChange(&change);
 }
 
 static void

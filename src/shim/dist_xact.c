@@ -168,23 +168,16 @@ LocalityPropagateToAll(const char *sql)
 {
 	int			count;
 	const LocalityRegion *regions;
-	LocalityRegion *copy;
 	int			i;
 
 	if (RemoteApply)
 		return;
+	/* The entries stay readable for the transaction, across rebuilds. */
 	regions = LocalityRegions(&count);
-	/* Copy: a remote call may process an invalidation and rebuild the cache. */
-	copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
 	for (i = 0; i < count; i++)
 	{
-		copy[i] = regions[i];
-		copy[i].conninfo = pstrdup(regions[i].conninfo);
-	}
-	for (i = 0; i < count; i++)
-	{
-		if (!copy[i].is_local)
-			LocalityPropagateTo(&copy[i], sql);
+		if (!regions[i].is_local)
+			LocalityPropagateTo(&regions[i], sql);
 	}
 }
 
@@ -404,15 +397,10 @@ LocalityRecoverPreparedTransactions(void)
 {
 	int			count;
 	const LocalityRegion *regions = LocalityRegions(&count);
-	LocalityRegion *copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
 	const char *local = LocalityGatewayRegion();
 	char	   *prefix = psprintf("locality_%s_", local);
 	int			resolved = 0;
 	int			i;
-
-	memcpy(copy, regions, sizeof(LocalityRegion) * count);
-	for (i = 0; i < count; i++)
-		copy[i].conninfo = pstrdup(regions[i].conninfo);
 
 	SPI_connect();
 	for (i = 0; i < count; i++)
@@ -422,15 +410,15 @@ LocalityRecoverPreparedTransactions(void)
 		const char *params[1];
 		int			row;
 
-		if (copy[i].is_local)
+		if (regions[i].is_local)
 			continue;
-		conn = LocalityRemoteConnection(&copy[i]);
+		conn = LocalityRemoteConnection(&regions[i]);
 		params[0] = prefix;
 		res = LocalityRemoteExecParams(conn,
 									   "SELECT gid FROM pg_catalog.pg_prepared_xacts "
 									   "WHERE database = pg_catalog.current_database() "
 									   "AND starts_with(gid, $1)",
-									   1, params, copy[i].name);
+									   1, params, regions[i].name);
 		for (row = 0; row < PQntuples(res); row++)
 		{
 			const char *gid = PQgetvalue(res, row, 0);
@@ -441,7 +429,7 @@ LocalityRecoverPreparedTransactions(void)
 			char		sql[128];
 
 			values[0] = CStringGetTextDatum(gid);
-			values[1] = Int16GetDatum(copy[i].id);
+			values[1] = Int16GetDatum(regions[i].id);
 			decided = LocalityCatalogExecute("SELECT 1 FROM locality.dist_transactions "
 											 "WHERE gid = $1 AND region_id = $2",
 											 2, argtypes, values, NULL) > 0;
@@ -454,9 +442,9 @@ LocalityRecoverPreparedTransactions(void)
 			}
 			snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
 					 decided ? "COMMIT" : "ROLLBACK", gid);
-			LocalityRemoteCommand(conn, sql, copy[i].name);
+			LocalityRemoteCommand(conn, sql, regions[i].name);
 			ereport(LOG, (errmsg("pg_locality: %s prepared transaction %s on region \"%s\"",
-								 decided ? "committed" : "rolled back", gid, copy[i].name)));
+								 decided ? "committed" : "rolled back", gid, regions[i].name)));
 			resolved++;
 		}
 
@@ -471,7 +459,7 @@ LocalityRecoverPreparedTransactions(void)
 
 			for (row = 0; row < PQntuples(res); row++)
 				gids[row] = CStringGetTextDatum(PQgetvalue(res, row, 0));
-			values[0] = Int16GetDatum(copy[i].id);
+			values[0] = Int16GetDatum(regions[i].id);
 			values[1] = PointerGetDatum(construct_array(gids, PQntuples(res), TEXTOID,
 														-1, false, TYPALIGN_INT));
 			LocalityCatalogExecute("DELETE FROM locality.dist_transactions "

@@ -100,13 +100,43 @@ FindDatabase(Oid dboid)
 	return db;
 }
 
+/*
+ * LocalityStartWorker starts a dynamic background worker of this library
+ * that connects to a database and notifies us when it stops; *handle (kept
+ * in TopMemoryContext, it outlives transactions) is NULL when no worker
+ * slot was free.
+ */
+bool
+LocalityStartWorker(const char *function, const char *name, const char *type, Datum arg,
+					BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+	MemoryContext old;
+	bool		started;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_locality");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = arg;
+	worker.bgw_notify_pid = MyProcPid;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	started = RegisterDynamicBackgroundWorker(&worker, handle);
+	MemoryContextSwitchTo(old);
+	if (!started)
+		*handle = NULL;
+	return started;
+}
+
 /* Starts dboid's manager unless it runs or tried too recently. */
 static void
 EnsureManager(Oid dboid, bool woken)
 {
 	ManagedDatabase *db = FindDatabase(dboid);
-	BackgroundWorker worker;
-	MemoryContext old;
 	pid_t		pid;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -121,20 +151,10 @@ EnsureManager(Oid dboid, bool woken)
 	if (!woken && now < db->next_try)
 		return;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_locality");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "LocalityManagerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_locality manager of database %u", dboid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_locality manager");
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
-	worker.bgw_notify_pid = MyProcPid;
-	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle is kept */
-	if (!RegisterDynamicBackgroundWorker(&worker, &db->handle))
-		db->handle = NULL;		/* no free slot: next round */
-	MemoryContextSwitchTo(old);
+	/* No free worker slot: db->handle stays NULL, next round tries again. */
+	(void) LocalityStartWorker("LocalityManagerMain",
+							   psprintf("pg_locality manager of database %u", dboid),
+							   "pg_locality manager", ObjectIdGetDatum(dboid), &db->handle);
 	db->next_try = TimestampTzPlusMilliseconds(now, LocalityMaintenanceNaptimeMs);
 }
 

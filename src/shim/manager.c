@@ -43,35 +43,15 @@ static BackgroundWorkerHandle *Workers[LOCALITY_MAX_APPLY_WORKERS];
 static void
 StartApplyWorker(int index, const char *region)
 {
-	BackgroundWorker worker;
-	MemoryContext oldcxt;
-	bool		registered;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_locality");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "LocalityApplyWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_locality apply from %s", region);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_locality apply");
-	worker.bgw_main_arg = Int32GetDatum(index);
-	worker.bgw_notify_pid = MyProcPid;
 	if (Workers[index] != NULL)
 		pfree(Workers[index]);
-	Workers[index] = NULL;
-	/* The handle outlives this transaction. */
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	registered = RegisterDynamicBackgroundWorker(&worker, &Workers[index]);
-	MemoryContextSwitchTo(oldcxt);
-	if (!registered)
-	{
-		Workers[index] = NULL;
+	if (!LocalityStartWorker("LocalityApplyWorkerMain",
+							 psprintf("pg_locality apply from %s", region),
+							 "pg_locality apply", Int32GetDatum(index), &Workers[index]))
 		ereport(LOG,
 				(errmsg("pg_locality: no background worker slot for applying region \"%s\"",
 						region),
 				 errhint("Raise max_worker_processes.")));
-	}
 }
 
 /* True while the worker of slot index (started by us) has not exited. */

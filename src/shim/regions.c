@@ -473,20 +473,14 @@ locality_drop_region(PG_FUNCTION_ARGS)
 
 	/* The others first, then here; the dropped region is not a participant. */
 	{
-		int			i;
 		const LocalityRegion *regions = LocalityRegions(&count);
-		LocalityRegion *copy = palloc(sizeof(LocalityRegion) * Max(count, 1));
 		char	   *sql = psprintf("SELECT locality._catalog_drop_region(%d::smallint)", region.id);
+		int			i;
 
 		for (i = 0; i < count; i++)
 		{
-			copy[i] = regions[i];
-			copy[i].conninfo = pstrdup(regions[i].conninfo);
-		}
-		for (i = 0; i < count; i++)
-		{
-			if (!copy[i].is_local && copy[i].id != region.id)
-				LocalityPropagateTo(&copy[i], sql);
+			if (!regions[i].is_local && regions[i].id != region.id)
+				LocalityPropagateTo(&regions[i], sql);
 		}
 	}
 	CatalogDeleteRegion(region.id);

@@ -70,6 +70,27 @@ sub start_regions
 	return @nodes;
 }
 
+# join_regions(@nodes): adds every node's region, from the first node (whose
+# own region comes first and becomes the primary region).
+sub join_regions
+{
+	my @nodes = @_;
+	$nodes[0]->safe_psql('postgres',
+		"SELECT locality.add_region('" . $_->name . "', '" . connstr($_) . "')")
+	  for @nodes;
+}
+
+# error_of($node, $sql): "SQLSTATE: message" of the error $sql raises on
+# $node, '' when it raises none.
+sub error_of
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	return '' if $ret == 0;
+	my ($line) = $err =~ /ERROR:  (\w{5}: [^\n]*)/;
+	return $line // $err;
+}
+
 # connstr($node, %opts): a libpq conninfo reaching $node over TCP, through
 # port => $p instead of the server's own port when given.
 sub connstr

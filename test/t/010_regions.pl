@@ -20,15 +20,7 @@ my ($us, $eu, $ap) = @nodes;
 $us->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
 my %conn = map { $_->name => LocalityCluster::connstr($_) } @nodes;
 
-# error_of($node, $sql): "SQLSTATE: message" of the error $sql raises.
-sub error_of
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return '' if $ret == 0;
-	my ($line) = $err =~ /ERROR:  (\w{5}: [^\n]*)/;
-	return $line // $err;
-}
+*error_of = \&LocalityCluster::error_of;
 
 sub regions_on
 {

@@ -12,8 +12,7 @@ use LocalityCluster;
 my @nodes = map { my $n = LocalityCluster::new_region($_); $n->start; $n } qw(us-east1 eu-west1 ap-east1);
 my ($us, $eu, $ap) = @nodes;
 $us->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
-$us->safe_psql('postgres', "SELECT locality.add_region('" . $_->name . "', '" . LocalityCluster::connstr($_) . "')")
-  for @nodes;
+LocalityCluster::join_regions(@nodes);
 
 # Wait until every region has applied everything every other region committed.
 sub drain
@@ -97,7 +96,7 @@ ok($eu->poll_query_until('postgres', 'SELECT sum(n) > 500 FROM g'), 'updates are
 $eu->kill9;
 # The postmaster is gone; wait for its children to notice before restarting.
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-while (`pgrep -f "postgres: eu-west1:"` ne '' && time < $deadline)
+while (`pgrep -f "postgres: [e]u-west1:"` ne '' && time < $deadline)
 {
 	select(undef, undef, undef, 0.1);
 }

@@ -11,21 +11,8 @@ use LocalityCluster;
 
 my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
 my ($us, $eu, $ap) = @nodes;
-for my $node (@nodes)
-{
-	$us->safe_psql('postgres',
-		"SELECT locality.add_region('" . $node->name . "', '" . LocalityCluster::connstr($node) . "')");
-}
-
-# error_of($node, $sql): "SQLSTATE: message" of the error $sql raises, '' if none.
-sub error_of
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return '' if $ret == 0;
-	my ($line) = $err =~ /ERROR:  (\w{5}: [^\n]*)/;
-	return $line // $err;
-}
+LocalityCluster::join_regions(@nodes);
+*error_of = \&LocalityCluster::error_of;
 
 # on_all($sql): $sql's result on each region, as "region=result" lines.
 sub on_all

@@ -11,6 +11,7 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "postmaster/bgworker.h"
 #include "storage/lwlock.h"
 
 #include "locality_core.h"
@@ -76,6 +77,8 @@ extern int	LocalityMaintenanceNaptimeMs;
 extern void LocalityRegisterLauncher(void);
 extern void LocalityWakeLauncher(void);
 extern void LocalityWakeLauncherAtCommit(void);
+extern bool LocalityStartWorker(const char *function, const char *name, const char *type,
+								Datum arg, BackgroundWorkerHandle **handle);
 
 
 /* apply_worker.c */

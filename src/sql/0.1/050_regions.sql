@@ -134,6 +134,13 @@ BEGIN
         RETURN NEXT format('SELECT locality._catalog_put_table(%L, %L, %s::smallint, %L, %L, %L)',
                            tbl::text, entry.kind, coalesce(entry.home_region::text, 'NULL'),
                            entry.region_column, entry.column_added, entry.conflict_resolution);
+        -- The new region's sequences take its own residue class, above what
+        -- this region has handed out.
+        RETURN NEXT format('SELECT locality._align_sequences(%L, %s)', tbl::text,
+            coalesce((SELECT max(pg_sequence_last_value(d.objid::regclass))
+                        FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                       WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                         AND d.refobjid = tbl AND d.deptype IN ('a', 'i')), 0));
     END IF;
 END
 $$;
