@@ -261,6 +261,16 @@ locality_catalog_set_primary(PG_FUNCTION_ARGS)
 
 /* --- add_region --- */
 
+
+/* The statement that adds region to another region's catalog. */
+static char *
+RegionAddedSql(const LocalityRegion *region)
+{
+	return psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, %s)",
+					region->id, quote_literal_cstr(region->name),
+					quote_literal_cstr(region->conninfo), region->is_primary ? "true" : "false");
+}
+
 /*
  * SendCatalogTo makes the new region's catalog equal to ours (plus itself)
  * and creates every managed table there, in the distributed transaction.
@@ -295,14 +305,11 @@ SendCatalogTo(const LocalityRegion *region)
 								 quote_literal_cstr(region->name)));
 
 	for (i = 0; i < count; i++)
-		LocalityPropagateTo(region,
-							psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, %s)",
-									 regions[i].id,
-									 quote_literal_cstr(regions[i].name),
-									 quote_literal_cstr(regions[i].conninfo),
-									 regions[i].is_primary ? "true" : "false"));
+		LocalityPropagateTo(region, RegionAddedSql(&regions[i]));
+	/* Itself too, before the tables: aligning sequences needs its own id. */
+	LocalityPropagateTo(region, RegionAddedSql(region));
 
-	/* Managed tables: definition, then catalog row (SQL in 050_table_copy.sql). */
+	/* Managed tables: definition, catalog row, sequences (050_regions.sql). */
 	SPI_connect();
 	if (SPI_execute("SELECT d.statement FROM locality.table_catalog t, "
 					"LATERAL locality._table_copy_statements(t.relid) WITH ORDINALITY d(statement, n) "
@@ -361,17 +368,9 @@ locality_add_region(PG_FUNCTION_ARGS)
 
 	if (count > 0)
 	{
-		char	   *sql;
-
 		/* The new region first: it must accept our catalog before anyone changes. */
 		SendCatalogTo(&region);
-		LocalityPropagateTo(&region,
-							psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, false)",
-									 region.id, quote_literal_cstr(name),
-									 quote_literal_cstr(conninfo)));
-		sql = psprintf("SELECT locality._catalog_add_region(%d::smallint, %s, %s, false)",
-					   region.id, quote_literal_cstr(name), quote_literal_cstr(conninfo));
-		LocalityPropagateToAll(sql);
+		LocalityPropagateToAll(RegionAddedSql(&region));
 	}
 	CatalogInsertRegion(region.id, name, conninfo, region.is_primary);
 	PG_RETURN_VOID();

@@ -91,6 +91,24 @@ sub error_of
 	return $line // $err;
 }
 
+# kill9_and_restart($node): kill -9 of the postmaster, as a crash would;
+# waits until it and every child are gone, then starts the server again.
+sub kill9_and_restart
+{
+	my ($node) = @_;
+	my $pid  = $node->{_pid};
+	my $name = $node->name;
+	$node->kill9;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	# "[x]yz" keeps pgrep from matching the shell that runs it.
+	my $pattern = 'postgres: [' . substr($name, 0, 1) . ']' . substr($name, 1) . ':';
+	while ((kill(0, $pid) || `pgrep -f '$pattern'` ne '') && time < $deadline)
+	{
+		usleep(100_000);
+	}
+	$node->start;
+}
+
 # connstr($node, %opts): a libpq conninfo reaching $node over TCP, through
 # port => $p instead of the server's own port when given.
 sub connstr

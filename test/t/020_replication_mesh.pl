@@ -93,14 +93,7 @@ $bg->query_until(qr/started/, q{
 	\echo done
 });
 ok($eu->poll_query_until('postgres', 'SELECT sum(n) > 500 FROM g'), 'updates are flowing to eu-west1');
-$eu->kill9;
-# The postmaster is gone; wait for its children to notice before restarting.
-my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-while (`pgrep -f "postgres: [e]u-west1:"` ne '' && time < $deadline)
-{
-	select(undef, undef, undef, 0.1);
-}
-$eu->start;
+LocalityCluster::kill9_and_restart($eu);
 $bg->query_until(qr/done/, '');
 $bg->quit;
 drain();
