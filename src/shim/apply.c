@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "access/commit_ts.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -444,6 +446,23 @@ RowAsJson(TupleTableSlot *slot)
 }
 
 /*
+ * LocalRowOrigin: commit time and replication origin of the transaction
+ * that wrote the local row in slot (false when unknown: frozen or older
+ * than track_commit_timestamp).
+ */
+static bool
+LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
+{
+	TransactionId xmin;
+	bool		isnull;
+
+	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull));
+	if (isnull || !TransactionIdIsNormal(xmin))
+		return false;
+	return TransactionIdGetCommitTsData(xmin, ts, origin);
+}
+
+/*
  * ResolveConflict logs a conflict in locality.conflicts and returns the
  * resolution to carry out.  For now every conflict resolves as
  * apply_remote; the conflict-resolution issue replaces the decision here
@@ -453,11 +472,14 @@ static ConflictResolution
 ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 				TupleTableSlot *remote)
 {
-	Oid			argtypes[6] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *local_json = local ? RowAsJson(local) : NULL;
 	char	   *remote_json = remote ? RowAsJson(remote) : NULL;
+	TimestampTz local_ts;
+	RepOriginId local_origin;
 
 	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
 	values[1] = CStringGetTextDatum(kind);
@@ -471,15 +493,19 @@ ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 	else
 		nulls[4] = 'n';
 	values[5] = TimestampTzGetDatum(RemoteCommitTime);
+	if (local != NULL && LocalRowOrigin(local, &local_ts, &local_origin))
+		values[6] = TimestampTzGetDatum(local_ts);
+	else
+		nulls[6] = 'n';
 
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO locality.conflicts "
 							  "(table_name, kind, resolution, local_region, remote_region, "
-							  " local_tuple, remote_tuple, remote_commit_ts) "
+							  " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts) "
 							  "VALUES ($1::pg_catalog.regclass, $2, 'apply_remote', "
 							  "        pg_catalog.current_setting('locality.region'), $3, "
-							  "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6)",
-							  6, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7)",
+							  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not log a conflict");
 	SPI_finish();
 	return CONFLICT_APPLY_REMOTE;
@@ -585,7 +611,19 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 					   msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
 					   NULL, false);
 	if (FindLocalRow(change.rel, search, change.local))
-		UpdateLocalRow(&change, TupleSlot(&change, &msg->new_tuple, change.local, false));
+	{
+		TupleTableSlot *remote = TupleSlot(&change, &msg->new_tuple, change.local, false);
+		TimestampTz ts;
+		RepOriginId origin;
+		bool		apply = true;
+
+		/* Last written by another region (or here) than the sender's. */
+		if (LocalRowOrigin(change.local, &ts, &origin) && origin != replorigin_session_origin)
+			apply = ResolveConflict(change.rel, "update_origin_differs", change.local, remote) ==
+				CONFLICT_APPLY_REMOTE;
+		if (apply)
+			UpdateLocalRow(&change, remote);
+	}
 	else
 	{
 		TupleTableSlot *remote = TupleSlot(&change, &msg->new_tuple, NULL, true);

@@ -50,10 +50,13 @@ typedef struct DecoderState
 	bool		startup_sent;
 	bool		begin_sent;		/* for the current transaction */
 	int16		local_region_id;
+	int16		target_region_id;	/* from the slot's name, 0 if not ours */
 } DecoderState;
 
 static HTAB *Relations = NULL;	/* of DecodedRelation, walsender lifetime */
 static Oid	TableCatalogOid = InvalidOid;
+static Oid	RegionCatalogOid = InvalidOid;
+static bool RegionsKnown = false;	/* region ids below are current */
 
 /* Forgets what we know of relid (or of everything when the catalog changed). */
 static void
@@ -62,6 +65,8 @@ RelationInvalidated(Datum arg, Oid relid)
 	HASH_SEQ_STATUS scan;
 	DecodedRelation *entry;
 
+	if (relid == InvalidOid || relid == RegionCatalogOid)
+		RegionsKnown = false;
 	if (Relations == NULL)
 		return;
 	if (relid == InvalidOid || relid == TableCatalogOid)
@@ -130,34 +135,39 @@ LookupRelation(Oid relid)
 	return entry;
 }
 
-/* This server's region id from locality.region_catalog (0 if absent). */
+/*
+ * ScanRegions reads locality.region_catalog (historic snapshot): this
+ * server's region id (0 if absent) and whether region id target is listed.
+ */
 static int16
-ScanLocalRegionId(void)
+ScanRegions(int16 target, bool *target_listed)
 {
-	Oid			catalog_oid = LocalityRelation("region_catalog");
+	Oid			catalog_oid = RegionCatalogOid = LocalityRelation("region_catalog");
 	Relation	catalog;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	int16		id = 0;
+	int16		local_id = 0;
 
-	if (!OidIsValid(catalog_oid) || LocalityRegionSetting == NULL)
+	*target_listed = false;
+	if (!OidIsValid(catalog_oid))
 		return 0;
 	catalog = table_open(catalog_oid, AccessShareLock);
 	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
+		int16		id = DatumGetInt16(heap_getattr(tup, 1, RelationGetDescr(catalog), &isnull));
 		Datum		name = heap_getattr(tup, 2, RelationGetDescr(catalog), &isnull);
 
-		if (!isnull && strcmp(TextDatumGetCString(name), LocalityRegionSetting) == 0)
-		{
-			id = DatumGetInt16(heap_getattr(tup, 1, RelationGetDescr(catalog), &isnull));
-			break;
-		}
+		if (id == target)
+			*target_listed = true;
+		if (!isnull && LocalityRegionSetting != NULL &&
+			strcmp(TextDatumGetCString(name), LocalityRegionSetting) == 0)
+			local_id = id;
 	}
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
-	return id;
+	return local_id;
 }
 
 /* Encodes msg at the end of ctx->out, as one protocol message. */
@@ -208,6 +218,15 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	}
 	if (is_init)
 		return;					/* slot creation: no options to check */
+
+	/* Our slots are named pg_locality_r<target region>_d<database>. */
+	{
+		int			target;
+		unsigned int db;
+
+		if (sscanf(NameStr(ctx->slot->data.name), "pg_locality_r%d_d%u", &target, &db) == 2)
+			state->target_region_id = (int16) target;
+	}
 
 	foreach(lc, ctx->output_plugin_options)
 	{
@@ -270,7 +289,19 @@ EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 		msg.body.startup.version = (uint16_t) state->version;
 		Write(ctx, &msg, true);
 		state->startup_sent = true;
-		state->local_region_id = ScanLocalRegionId();
+	}
+	if (!RegionsKnown)
+	{
+		bool		listed;
+
+		state->local_region_id = ScanRegions(state->target_region_id, &listed);
+		/* A dropped region gets nothing more; its slot is then cleaned up. */
+		if (state->target_region_id != 0 && !listed)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("region %d was dropped: slot \"%s\" feeds it no more",
+							state->target_region_id, NameStr(ctx->slot->data.name))));
+		RegionsKnown = true;
 	}
 	memset(&msg, 0, sizeof(msg));
 	msg.type = LOCALITY_WIRE_BEGIN;

@@ -96,6 +96,17 @@ like(error_of($us, "SET ROLE ops; SELECT locality.drop_region('ap-east1')"),
 	qr/^$/, 'a locality_admin member can drop a region');
 is(regions_on($_), 'us-east1*,eu-west1', 'ap-east1 dropped on ' . $_->name) for ($us, $eu);
 
+# What replicated with ap-east1 goes away: the origin of its changes at once,
+# the slot that fed it once the dropped server no longer reads from it.
+$us->safe_psql('postgres', "ALTER SYSTEM SET locality.maintenance_naptime = '200ms'; SELECT pg_reload_conf()");
+ok($us->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_replication_origin WHERE roname = 'pg_locality_ap-east1'}),
+	'the replication origin of ap-east1 is dropped');
+$ap->stop;
+ok($us->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name LIKE 'pg_locality_r%'}),
+	'the slot that fed ap-east1 is dropped, the one feeding eu-west1 stays');
+
 # Recovery of prepared transactions left in doubt by a coordinator crash:
 # one with a recorded commit decision, one without (its coordinator is gone).
 $eu->safe_psql('postgres', q{
@@ -108,7 +119,6 @@ $us->safe_psql('postgres', q{
 	SELECT 'locality_us-east1_3_1', id FROM locality.region_catalog WHERE name = 'eu-west1';
 });
 # The maintenance worker resolves them without anyone asking.
-$us->safe_psql('postgres', "ALTER SYSTEM SET locality.maintenance_naptime = '200ms'; SELECT pg_reload_conf()");
 ok($eu->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	'the maintenance worker resolved both in-doubt transactions');
 is($eu->safe_psql('postgres', 'SELECT string_agg(id::text, \',\') FROM in_doubt'), '1',

@@ -56,7 +56,25 @@ $ap->safe_psql('postgres', 'DELETE FROM g WHERE id = 2');
 drain();
 is(same_everywhere('SELECT string_agg(id || v, \',\' ORDER BY id) FROM g', 'update and delete'),
 	'1updated in eu,3from ap', 'updates and deletes reach everyone');
-is($us->safe_psql('postgres', 'SELECT count(*) FROM locality.conflicts'), '0', 'no conflicts so far');
+is($us->safe_psql('postgres', 'SELECT count(*) FROM locality.conflicts'), '1', 'one conflict on us-east1');
+is($us->safe_psql('postgres', q{SELECT kind || ' ' || remote_region || ' ' || (local_tuple->>'v') || ' -> ' || (remote_tuple->>'v') || ' ' || (local_commit_ts < remote_commit_ts) FROM locality.conflicts}),
+	'update_origin_differs eu-west1 from us -> updated in eu true',
+	'eu-west1 updating a row us-east1 wrote is logged as update_origin_differs, both versions kept');
+is($eu->safe_psql('postgres', 'SELECT count(*) FROM locality.conflicts'), '0', 'none where the row was only applied');
+
+# REGIONAL BY ROW: each home ships its rows; REGIONAL BY TABLE: the home ships.
+$us->safe_psql('postgres', q{
+	CREATE TABLE users (id int PRIMARY KEY, name text) WITH (locality = 'REGIONAL BY ROW');
+	CREATE TABLE promos (code text PRIMARY KEY) WITH (locality = 'REGIONAL BY TABLE IN "eu-west1"');
+});
+$us->safe_psql('postgres', "INSERT INTO users VALUES (1, 'in us')");
+$ap->safe_psql('postgres', "INSERT INTO users VALUES (2, 'in ap')");
+$eu->safe_psql('postgres', "INSERT INTO promos VALUES ('WINTER')");
+drain();
+is(same_everywhere(q{SELECT string_agg(id || ' ' || region::text, ',' ORDER BY id) FROM users}, 'regional by row'),
+	'1 us-east1,2 ap-east1', 'regional-by-row rows reach every region with their home');
+is(same_everywhere('SELECT string_agg(code, \',\') FROM promos', 'regional by table'),
+	'WINTER', 'the home of a regional-by-table table ships it everywhere');
 
 # Pause keeps changes; resume applies them.
 $eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");

@@ -58,4 +58,20 @@ is($eu->safe_psql('postgres', 'SELECT sum(n) FROM counters'), '2000',
 	'every increment applied exactly once');
 is($eu->safe_psql('postgres', 'SELECT count(*) FROM big'), '1000000', 'nothing lost in the reset');
 
+# kill -9 of the sending server mid-stream: what it committed arrives once.
+my $bg2 = $us->background_psql('postgres', on_error_stop => 0);
+$bg2->query_until(qr/started/, q{
+	\echo started
+	DO $$ BEGIN FOR i IN 1..100000 LOOP UPDATE counters SET n = n + 1 WHERE id = 1 + i % 50; COMMIT; END LOOP; END $$;
+});
+ok($eu->poll_query_until('postgres', 'SELECT sum(n) > 2300 FROM counters'), 'increments flowing again');
+LocalityCluster::kill9_and_restart($us);
+eval { $bg2->quit };
+is($eu->safe_psql('postgres', "SELECT locality.wait_for_replication('us-east1', '120s')"), 't',
+	'drained after the sender came back');
+my $committed = $us->safe_psql('postgres', 'SELECT sum(n) FROM counters');
+cmp_ok($committed, '>', 2300, "the sender committed increments before it was killed ($committed)");
+is($eu->safe_psql('postgres', 'SELECT sum(n) FROM counters'), $committed,
+	'the receiver holds exactly what the sender committed');
+
 done_testing();
