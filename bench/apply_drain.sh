@@ -79,6 +79,7 @@
 #   NATIVE_SUB_OPTS="" (extra CREATE SUBSCRIPTION options, e.g. ", binary = true")
 #   RESULTS_TSV=/path (also write raw per-run results)  KEEP_TMP=1 (keep data dirs and logs)
 #   PGBIN=/usr/lib/postgresql/15/bin  PROVIDER_PORT=56101  SUBSCRIBER_PORT=56102
+#   LOCALITY_ONE_WAY=0 (1: pause the reverse stream bench-s -> bench-p, to compare one-way only)
 #
 # Cleanup: both servers are stopped with pg_ctl stop -m fast and the temp dir is removed on
 # exit, including on failure or Ctrl-C. Only processes started by this script are touched.
@@ -108,6 +109,7 @@ INSTALL_PGLOGICAL=${INSTALL_PGLOGICAL:-1}
 SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the pg_locality source tree
 REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
+LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
 
 TMP=""
 STARTED=()          # data directories of servers this script started
@@ -236,6 +238,17 @@ trap 'exit 143' TERM
 trap 'log "SIGPIPE"; exit 141' PIPE
 trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
 
+# md5 of the installed pg_locality.so, and whether it is this tree's build. Other people may
+# run make install while the bench runs: each mode's servers load the library once, at start.
+installed_so() {
+    local lib inst tree
+    lib=$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so
+    inst=$(md5sum <"$lib" 2>/dev/null | cut -c1-12)
+    tree=$(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)
+    if [[ -n $tree && $inst == "$tree" ]]; then echo "$inst (= $SRC_TOP/pg_locality.so, mtime $(date -r "$SRC_TOP/pg_locality.so" +%H:%M:%S))"
+    else echo "$inst (differs from this tree's build ${tree:-none})"; fi
+}
+
 # ---------------------------------------------------------------- clusters and replication
 start_cluster() { # SIDE(p|s)
     local side=$1 dir="$TMP/$MODE/$1" port region
@@ -267,8 +280,22 @@ start_cluster() { # SIDE(p|s)
         printf '%s\n' "$EXTRA_CONF"
     } >>"$dir/postgresql.conf"
     STARTED+=("$dir")
-    runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
-        </dev/null >/dev/null {SLEEP_FD}<&- || die "could not start $side cluster"
+    # Ports 561xx lie in Linux's ephemeral range (32768-60999): a client connection that used
+    # the port as its local end holds it in TIME-WAIT for 60 s ("Address already in use", as
+    # libpq sockets have no SO_REUSEADDR); retry for up to 90 s.
+    local try
+    for (( try = 1; ; try++ )); do
+        if runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
+            </dev/null >/dev/null {SLEEP_FD}<&- 2>&1; then
+            break
+        fi
+        if (( try < 30 )) && grep -q "Address already in use" "$TMP/$MODE/$side.log"; then
+            log "port $(port_of "$side") busy (TIME-WAIT?), retrying in 3 s"
+            sleep 3
+            continue
+        fi
+        die "could not start $side cluster"
+    done
     sql "$side" postgres -c "CREATE DATABASE $DB"
     # locality mode: the tables are created on the provider only, as GLOBAL tables (setup_mode)
     [[ $MODE == locality ]] && return 0
@@ -304,6 +331,11 @@ EOF
         sid=$(sql s "$DB" -c "SELECT id FROM locality.region_catalog WHERE name = '$REGION_S'")
         soid=$(sql s "$DB" -c "SELECT oid FROM pg_database WHERE datname = '$DB'")
         SLOT=pg_locality_r${sid}_d${soid}
+        if [[ $LOCALITY_ONE_WAY == 1 ]]; then
+            sql p "$DB" -c "SELECT 1 FROM locality.pause_replication('$REGION_S')" >/dev/null
+            log "locality: reverse stream $REGION_S -> $REGION_P paused (LOCALITY_ONE_WAY=1)"
+        fi
+        log "installed pg_locality.so: $(installed_so)"
         log "pg_locality $(sql s "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_locality'") (source $(git -C "$SRC_TOP" describe --always --dirty 2>/dev/null || echo '?')); tables: $(sql s "$DB" -c "SELECT string_agg(table_name || '=' || locality, ' ' ORDER BY 1) FROM locality.tables")"
     else
         sql p "$DB" >/dev/null <<EOF

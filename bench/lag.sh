@@ -151,8 +151,22 @@ start_cluster() { # SIDE
         printf '%s\n' "$EXTRA_CONF"
     } >>"$dir/postgresql.conf"
     STARTED+=("$dir")
-    as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start </dev/null >/dev/null ||
+    # Ports 561xx lie in Linux's ephemeral range (32768-60999): a client connection that used
+    # the port as its local end holds it in TIME-WAIT for 60 s ("Address already in use", as
+    # libpq sockets have no SO_REUSEADDR); retry for up to 90 s.
+    local try
+    for (( try = 1; ; try++ )); do
+        if runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
+            </dev/null >/dev/null 2>&1; then
+            break
+        fi
+        if (( try < 30 )) && grep -q "Address already in use" "$TMP/$MODE/$side.log"; then
+            log "port $(port_of "$side") busy (TIME-WAIT?), retrying in 3 s"
+            sleep 3
+            continue
+        fi
         die "could not start $side cluster"
+    done
     sql "$side" postgres -c "CREATE DATABASE $DB"
 }
 
