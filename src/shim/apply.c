@@ -203,38 +203,47 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("region \"%s\" sent a change for unknown relation %u",
 						Source.name, remote_relid)));
-	AcceptInvalidationMessages();	/* see local schema changes now */
-	if (entry->stale)
+	/*
+	 * Map by name; the lock taken by table_open processes invalidations, so
+	 * a local schema change seen then makes us map again.
+	 */
+	for (;;)
 	{
-		if (entry->attmap != NULL)
+		if (entry->stale)
 		{
-			pfree(entry->attmap);
-			pfree(entry->input);
-			pfree(entry->ioparam);
+			if (entry->attmap != NULL)
+			{
+				pfree(entry->attmap);
+				pfree(entry->input);
+				pfree(entry->ioparam);
+			}
+			entry->attmap = NULL;
+			entry->local_relid = InvalidOid;
+			entry->stale = false;
 		}
-		entry->attmap = NULL;
-		entry->local_relid = InvalidOid;
-		entry->stale = false;
-	}
-	if (!OidIsValid(entry->local_relid))
-	{
-		Oid			nsp = get_namespace_oid(entry->schema, true);
-		Oid			relid = OidIsValid(nsp) ? get_relname_relid(entry->table, nsp) : InvalidOid;
+		if (!OidIsValid(entry->local_relid))
+		{
+			Oid			nsp = get_namespace_oid(entry->schema, true);
+			Oid			relid = OidIsValid(nsp) ? get_relname_relid(entry->table, nsp) : InvalidOid;
 
-		if (!OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("table \"%s.%s\" replicated from region \"%s\" does not exist here",
-							entry->schema, entry->table, Source.name)));
-		entry->local_relid = relid;
+			if (!OidIsValid(relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("table \"%s.%s\" replicated from region \"%s\" does not exist here",
+								entry->schema, entry->table, Source.name)));
+			entry->local_relid = relid;
+		}
+		/* Part of a table's initial copy already?  Then it is not applied again. */
+		if (!Copying && LocalitySyncSkip(entry->local_relid, RemoteCommitLsn))
+		{
+			*entry_out = entry;
+			return NULL;
+		}
+		rel = table_open(entry->local_relid, RowExclusiveLock);
+		if (!entry->stale)
+			break;
+		table_close(rel, NoLock);
 	}
-	/* Part of a table's initial copy already?  Then it is not applied again. */
-	if (!Copying && LocalitySyncSkip(entry->local_relid, RemoteCommitLsn))
-	{
-		*entry_out = entry;
-		return NULL;
-	}
-	rel = table_open(entry->local_relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
 	if (entry->attmap == NULL)
 	{
@@ -293,17 +302,9 @@ CreateApplyEState(Relation rel, ResultRelInfo **rri)
 	*rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(*rri, rel, 1, NULL, 0);
 	estate->es_output_cid = GetCurrentCommandId(true);
-	AfterTriggerBeginQuery();
 	return estate;
 }
 
-static void
-FreeApplyEState(EState *estate)
-{
-	AfterTriggerEndQuery(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-}
 
 /*
  * FillSlot stores a wire tuple into slot (rel's row type).  Columns the
@@ -511,7 +512,11 @@ ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 	return CONFLICT_APPLY_REMOTE;
 }
 
-/* What applying one change to one relation needs. */
+/*
+ * What applying changes to one relation needs.  Kept open for the whole
+ * source transaction (one per relation it touches), so a row costs no
+ * executor set-up and no index opening: that is per transaction.
+ */
 typedef struct Change
 {
 	RelationMapEntry *entry;
@@ -519,43 +524,107 @@ typedef struct Change
 	ResultRelInfo *rri;
 	EState	   *estate;
 	TupleTableSlot *local;		/* the local row found, if any */
+	TupleTableSlot *search;		/* key of the row to find */
+	TupleTableSlot *remote;		/* the row as the source wrote it */
 } Change;
 
+#define MAX_OPEN_CHANGES 16
+static Change OpenChanges[MAX_OPEN_CHANGES];
+static int	NumOpenChanges = 0;
+
 /*
- * BeginChange opens the local relation of remote_relid and its executor
- * state; false when the change is already part of the table's initial copy.
+ * FinishChanges ends the open changes of the transaction: fires queued
+ * AFTER triggers, closes indexes and relations.  Before commit, and before
+ * anything that needs the relations closed (TRUNCATE).
  */
-static bool
-BeginChange(uint32 remote_relid, Change *change)
-{
-	change->rel = OpenMapped(remote_relid, &change->entry);
-	if (change->rel == NULL)
-		return false;
-	change->estate = CreateApplyEState(change->rel, &change->rri);
-	change->local = table_slot_create(change->rel, &change->estate->es_tupleTable);
-	ExecOpenIndices(change->rri, false);
-	return true;
-}
-
 static void
-EndChange(Change *change)
+FinishChanges(void)
 {
-	ExecCloseIndices(change->rri);
-	FreeApplyEState(change->estate);
-	table_close(change->rel, NoLock);
+	int			i;
+
+	if (NumOpenChanges == 0)
+		return;
+	AfterTriggerEndQuery(OpenChanges[0].estate);
+	for (i = 0; i < NumOpenChanges; i++)
+	{
+		ExecCloseIndices(OpenChanges[i].rri);
+		ExecResetTupleTable(OpenChanges[i].estate->es_tupleTable, false);
+		FreeExecutorState(OpenChanges[i].estate);
+		table_close(OpenChanges[i].rel, NoLock);
+	}
+	NumOpenChanges = 0;
 }
 
 /*
- * TupleSlot returns a new slot holding tuple: on top of the values of base
- * when given (unchanged TOAST columns keep them), else of NULLs, with
- * defaults for columns the source did not send when fill_defaults.
+ * LocalityApplyFinish ends the open changes before the caller commits a
+ * transaction it applied rows in (initial sync).
+ */
+void
+LocalityApplyFinish(void)
+{
+	FinishChanges();
+}
+
+/*
+ * BeginChange returns the open change of remote_relid's local relation,
+ * opening it on first use in the transaction; NULL when the change is
+ * already part of the table's initial copy.
+ */
+static Change *
+BeginChange(uint32 remote_relid)
+{
+	RelationMapEntry *entry;
+	Relation	rel = OpenMapped(remote_relid, &entry);
+	Change	   *change;
+	MemoryContext old;
+	int			i;
+
+	if (rel == NULL)
+		return NULL;
+	for (i = 0; i < NumOpenChanges; i++)
+	{
+		if (RelationGetRelid(OpenChanges[i].rel) == RelationGetRelid(rel))
+		{
+			table_close(rel, NoLock);	/* already open */
+			change = &OpenChanges[i];
+			change->entry = entry;
+			ResetPerTupleExprContext(change->estate);
+			/* Each change is its own command: it sees and may change earlier ones. */
+			change->estate->es_output_cid = GetCurrentCommandId(true);
+			return change;
+		}
+	}
+	if (NumOpenChanges == MAX_OPEN_CHANGES)
+		FinishChanges();
+
+	/* Lives until FinishChanges, not just for this message. */
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	change = &OpenChanges[NumOpenChanges];
+	change->entry = entry;
+	change->rel = rel;
+	change->estate = CreateApplyEState(rel, &change->rri);
+	if (NumOpenChanges == 0)
+		AfterTriggerBeginQuery();
+	ExecOpenIndices(change->rri, false);
+	change->local = table_slot_create(rel, &change->estate->es_tupleTable);
+	change->search = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	change->remote = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	MemoryContextSwitchTo(old);
+	NumOpenChanges++;
+	return change;
+}
+
+/*
+ * TupleSlot fills slot (change->search or ->remote) with tuple: on top of
+ * the values of base when given (unchanged TOAST columns keep them), else of
+ * NULLs, with defaults for columns the source did not send when
+ * fill_defaults.
  */
 static TupleTableSlot *
-TupleSlot(Change *change, const LocalityWireTuple *tuple, TupleTableSlot *base,
-		  bool fill_defaults)
+TupleSlot(Change *change, TupleTableSlot *slot, const LocalityWireTuple *tuple,
+		  TupleTableSlot *base, bool fill_defaults)
 {
 	TupleDesc	desc = RelationGetDescr(change->rel);
-	TupleTableSlot *slot = ExecInitExtraTupleSlot(change->estate, desc, &TTSOpsVirtual);
 
 	ExecClearTuple(slot);
 	if (base != NULL)
@@ -584,82 +653,80 @@ UpdateLocalRow(Change *change, TupleTableSlot *remote)
 static void
 ApplyInsert(const LocalityWireInsert *msg)
 {
-	Change		change;
+	Change	   *change = BeginChange(msg->relid);
 	TupleTableSlot *remote;
 
-	if (!BeginChange(msg->relid, &change))
+	if (change == NULL)
 		return;
-	remote = TupleSlot(&change, &msg->new_tuple, NULL, true);
-	if (!FindLocalRow(change.rel, remote, change.local))
-		ExecSimpleRelationInsert(change.rri, change.estate, remote);
+	remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
+	if (!FindLocalRow(change->rel, remote, change->local))
+		ExecSimpleRelationInsert(change->rri, change->estate, remote);
 	/* insert_exists: the remote row wins, as an update of the local one. */
-	else if (ResolveConflict(change.rel, "insert_exists", change.local, remote) ==
+	else if (ResolveConflict(change->rel, "insert_exists", change->local, remote) ==
 			 CONFLICT_APPLY_REMOTE)
-		UpdateLocalRow(&change, remote);
-	EndChange(&change);
+		UpdateLocalRow(change, remote);
 }
 
 static void
 ApplyUpdate(const LocalityWireUpdate *msg)
 {
-	Change		change;
+	Change	   *change = BeginChange(msg->relid);
 	TupleTableSlot *search;
 
-	if (!BeginChange(msg->relid, &change))
+	if (change == NULL)
 		return;
-	search = TupleSlot(&change,
+	search = TupleSlot(change, change->search,
 					   msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
 					   NULL, false);
-	if (FindLocalRow(change.rel, search, change.local))
+	if (FindLocalRow(change->rel, search, change->local))
 	{
-		TupleTableSlot *remote = TupleSlot(&change, &msg->new_tuple, change.local, false);
+		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple,
+										   change->local, false);
 		TimestampTz ts;
 		RepOriginId origin;
 		bool		apply = true;
 
 		/* Last written by another region (or here) than the sender's. */
-		if (LocalRowOrigin(change.local, &ts, &origin) && origin != replorigin_session_origin)
-			apply = ResolveConflict(change.rel, "update_origin_differs", change.local, remote) ==
+		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
+			apply = ResolveConflict(change->rel, "update_origin_differs", change->local, remote) ==
 				CONFLICT_APPLY_REMOTE;
 		if (apply)
-			UpdateLocalRow(&change, remote);
+			UpdateLocalRow(change, remote);
 	}
 	else
 	{
-		TupleTableSlot *remote = TupleSlot(&change, &msg->new_tuple, NULL, true);
+		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
 		bool		complete = true;
 		int			i;
 
 		for (i = 0; i < msg->new_tuple.natts; i++)
 			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
 		/* update_missing: apply_remote re-creates the row when it is complete. */
-		if (ResolveConflict(change.rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
+		if (ResolveConflict(change->rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
 			complete)
-			ExecSimpleRelationInsert(change.rri, change.estate, remote);
+			ExecSimpleRelationInsert(change->rri, change->estate, remote);
 	}
-	EndChange(&change);
 }
 
 static void
 ApplyDelete(const LocalityWireDelete *msg)
 {
-	Change		change;
+	Change	   *change = BeginChange(msg->relid);
 	TupleTableSlot *search;
 
-	if (!BeginChange(msg->relid, &change))
+	if (change == NULL)
 		return;
-	search = TupleSlot(&change, &msg->old_tuple, NULL, false);
-	if (FindLocalRow(change.rel, search, change.local))
+	search = TupleSlot(change, change->search, &msg->old_tuple, NULL, false);
+	if (FindLocalRow(change->rel, search, change->local))
 	{
 		EPQState	epq;
 
-		EvalPlanQualInit(&epq, change.estate, NULL, NIL, -1);
-		ExecSimpleRelationDelete(change.rri, change.estate, &epq, change.local);
+		EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
+		ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
 		EvalPlanQualEnd(&epq);
 	}
 	else
-		(void) ResolveConflict(change.rel, "delete_missing", NULL, search);
-	EndChange(&change);
+		(void) ResolveConflict(change->rel, "delete_missing", NULL, search);
 }
 
 static void
@@ -669,6 +736,8 @@ ApplyTruncate(const LocalityWireTruncate *msg)
 	List	   *relids = NIL;
 	ListCell   *lc;
 	int			i;
+
+	FinishChanges();			/* TRUNCATE wants no other use of the tables */
 
 	for (i = 0; i < msg->nrels; i++)
 	{
@@ -751,10 +820,12 @@ LocalityApplyMessage(const char *data, size_t len)
 			return;				/* the plugin accepted our version range */
 		case LOCALITY_WIRE_BEGIN:
 			StartTransactionCommand();
+			NumOpenChanges = 0;
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
 			return;
 		case LOCALITY_WIRE_COMMIT:
+			FinishChanges();
 			replorigin_session_origin_lsn = msg.body.commit.end_lsn;
 			replorigin_session_origin_timestamp = msg.body.commit.commit_time;
 			CommitTransactionCommand();

@@ -317,6 +317,7 @@ LocalitySyncAtSlotCreation(const char *snapshot, XLogRecPtr lsn)
 		LWLockRelease(LocalityReplication->lock);
 		CopyAt(pending, snapshot, lsn);
 	}
+	LocalityApplyFinish();
 	CommitTransactionCommand();
 }
 
@@ -369,6 +370,7 @@ LocalitySyncPending(void)
 		if (hash_search(Synced, &lfirst_oid(lc), HASH_FIND, NULL) == NULL)
 			SyncNow(lfirst_oid(lc));
 	}
+	LocalityApplyFinish();
 	CommitTransactionCommand();
 }
 

@@ -30,5 +30,7 @@ extern void LocalityApplyMessage(const char *data, size_t len);
 extern void LocalityApplyDefineRelation(uint32 key, const char *schema, const char *table,
 										int natts, char **attnames);
 extern void LocalityApplyInsertRow(uint32 key, int natts, const char **values);
+/* Ends the relations' open changes before the caller commits. */
+extern void LocalityApplyFinish(void);
 
 #endif							/* LOCALITY_SHIM_APPLY_H */
