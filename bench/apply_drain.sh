@@ -24,7 +24,9 @@
 # Note: a drain includes the provider side too (the walsender decodes the backlog from WAL and
 # sends it while the apply worker applies), i.e. it is the end-to-end catch-up speed.
 #
-# Method (per mode: two fresh clusters, provider :56101, subscriber :56102, 127.0.0.1 only):
+# Method (per mode: two fresh clusters on 127.0.0.1, provider :56101, subscriber :56102 for native,
+# +10 for pglogical, +20 for locality; with ORDER=interleaved, the default here, all six run at
+# once and the modes take turns per measurement, see ORDER below):
 #   1. set up replication (no initial copy), wait until the walsender is streaming and a
 #      marker row has round-tripped;
 #   2. per measurement: VACUUM (ANALYZE) both sides, wait until the slot's
@@ -78,7 +80,9 @@
 #   EXTRA_CONF="autovacuum = off" (extra postgresql.conf lines for both clusters; "" to drop)
 #   NATIVE_SUB_OPTS="" (extra CREATE SUBSCRIPTION options, e.g. ", binary = true")
 #   RESULTS_TSV=/path (also write raw per-run results)  KEEP_TMP=1 (keep data dirs and logs)
-#   PGBIN=/usr/lib/postgresql/15/bin  PROVIDER_PORT=56101  SUBSCRIBER_PORT=56102
+#   PGBIN=/usr/lib/postgresql/15/bin  PROVIDER_PORT=56101  SUBSCRIBER_PORT=56102 (pglogical +10, locality +20)
+#   ORDER=interleaved (all modes' clusters up at once, each workload measured in every mode back
+#     to back, mode order rotating per run) or ORDER=blocked (the anchor's: one mode after another)
 #   LOCALITY_ONE_WAY=0 (1: pause the reverse stream bench-s -> bench-p, to compare one-way only)
 #
 # Cleanup: both servers are stopped with pg_ctl stop -m fast and the temp dir is removed on
@@ -109,7 +113,8 @@ INSTALL_PGLOGICAL=${INSTALL_PGLOGICAL:-1}
 SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the pg_locality source tree
 REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
-LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
+LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}
+ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
 
 TMP=""
 STARTED=()          # data directories of servers this script started
@@ -137,7 +142,10 @@ diag() { # locality mode: what the engine says about its streams (both sides), o
     done
 }
 as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
-port_of() { if [[ $1 == p ]]; then echo "$PROVIDER_PORT"; else echo "$SUBSCRIBER_PORT"; fi; }
+mode_index() { case $1 in native) echo 0 ;; pglogical) echo 1 ;; locality) echo 2 ;; *) echo 9 ;; esac; }
+# each mode has its own pair of clusters: native 56101/56102, pglogical 56111/56112, locality 56121/56122
+port_of() { local off=$(( 10 * $(mode_index "$MODE") ))
+            if [[ $1 == p ]]; then echo $(( PROVIDER_PORT + off )); else echo $(( SUBSCRIBER_PORT + off )); fi; }
 # one-off psql: sql SIDE [DBNAME] -c ...
 sql() { local side=$1 db=$2; shift 2
         as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of "$side")" -d "$db" "$@"; }
@@ -160,8 +168,9 @@ proc_alive() { # PID: exists and is not a zombie
     st=${st##*) }
     [[ ${st%% *} != Z ]]
 }
+# Sessions belong to the current MODE's clusters: key "$MODE.$SIDE".
 sess_open() { # SIDE
-    local side=$1 f="$TMP/sess.$1" fdi fdo
+    local side=$1 key="$MODE.$1" f="$TMP/sess.$MODE.$1" fdi fdo
     rm -f "$f.in" "$f.out"
     mkfifo "$f.in" "$f.out"
     (   # the child must not hold other sessions' fifo ends (psql would never see EOF)
@@ -169,29 +178,33 @@ sess_open() { # SIDE
         exec runuser -u "$PG_OS_USER" -- "$PGBIN/psql" -XAtq -h 127.0.0.1 -p "$(port_of "$side")" -d "$DB" \
             <"$f.in" >"$f.out" 2>>"$f.err"
     ) &
-    S_PID[$side]=$!
+    S_PID[$key]=$!
     exec {fdi}>"$f.in"
     exec {fdo}<"$f.out"
-    S_IN[$side]=$fdi
-    S_OUT[$side]=$fdo
+    S_IN[$key]=$fdi
+    S_OUT[$key]=$fdo
     sess_q "$side" "SET synchronous_commit = on; SET application_name = 'apply_drain_poller'; SELECT 1;"
 }
 sess_close() { # SIDE
-    local side=$1
-    [[ -n ${S_IN[$side]:-} ]] || return 0
-    local pid=${S_PID[$side]} i
-    eval "exec ${S_IN[$side]}>&-"   # EOF -> psql exits
+    sess_close_key "$MODE.$1"
+}
+sess_close_key() { # MODE.SIDE
+    local key=$1
+    [[ -n ${S_IN[$key]:-} ]] || return 0
+    local pid=${S_PID[$key]} i
+    eval "exec ${S_IN[$key]}>&-"   # EOF -> psql exits
     for (( i = 0; i < 50; i++ )); do proc_alive "$pid" || break; nap 0.1; done
     if proc_alive "$pid"; then kill "$pid" 2>/dev/null || true; fi
     wait "$pid" 2>/dev/null || true
-    eval "exec ${S_OUT[$side]}<&-"
-    unset "S_IN[$side]" "S_OUT[$side]" "S_PID[$side]"
+    eval "exec ${S_OUT[$key]}<&-"
+    unset "S_IN[$key]" "S_OUT[$key]" "S_PID[$key]"
 }
 # sess_q SIDE "SQL ending in exactly one single-row, single-line result" -> $REPLY
 sess_q() {
-    printf '%s\n' "$2" >&"${S_IN[$1]}"
-    IFS= read -r -t 120 REPLY <&"${S_OUT[$1]}" ||
-        die "no answer from session $1 to: $2 -- $(tail -n 3 "$TMP/sess.$1.err" 2>/dev/null | tr '\n' ' ')"
+    local key="$MODE.$1"
+    printf '%s\n' "$2" >&"${S_IN[$key]}"
+    IFS= read -r -t 120 REPLY <&"${S_OUT[$key]}" ||
+        die "no answer from session $key to: $2 -- $(tail -n 3 "$TMP/sess.$key.err" 2>/dev/null | tr '\n' ' ')"
 }
 # wait_for SIDE "SQL returning t/f" DESCRIPTION [TIMEOUT_S]
 wait_for() {
@@ -215,11 +228,11 @@ stop_server() { # DATADIR
     return 0
 }
 cleanup() {
-    local rc=$? side dir logf
+    local rc=$? key dir logf
     set +e
     trap - ERR
     trap '' INT TERM
-    for side in p s; do sess_close "$side"; done
+    for key in "${!S_IN[@]}"; do sess_close_key "$key"; done
     if (( rc != 0 )) && [[ -n $TMP && -d $TMP ]]; then
         for logf in "$TMP"/*/p.log "$TMP"/*/s.log "$TMP"/sess.*.err; do
             [[ -s $logf ]] || continue
@@ -306,8 +319,8 @@ EOF
 }
 
 setup_mode() {
-    local dsn_p="host=127.0.0.1 port=$PROVIDER_PORT dbname=$DB user=postgres"
-    local dsn_s="host=127.0.0.1 port=$SUBSCRIBER_PORT dbname=$DB user=postgres"
+    local dsn_p="host=127.0.0.1 port=$(port_of p) dbname=$DB user=postgres"
+    local dsn_s="host=127.0.0.1 port=$(port_of s) dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
     start_cluster p
     start_cluster s
@@ -378,6 +391,11 @@ teardown_mode() {
     [[ $KEEP_TMP == 1 ]] || rm -rf "${TMP:?}/$MODE"
 }
 
+# The per-mode state (ORDER=interleaved switches between modes between measurements).
+declare -A M_SLOT=() M_LAST=() M_RETRY=()
+save_mode() { M_SLOT[$MODE]=$SLOT; M_LAST[$MODE]=$LAST_START_US; M_RETRY[$MODE]=$RETRY_MS; }
+use_mode() { MODE=$1; SLOT=${M_SLOT[$1]}; LAST_START_US=${M_LAST[$1]}; RETRY_MS=${M_RETRY[$1]}; }
+
 # marker round trip: everything committed on the provider so far is applied on the subscriber
 # and confirmed back to the provider's slot
 catch_up() {
@@ -418,7 +436,7 @@ counts() { # SIDE -> "count sum"
 # ---------------------------------------------------------------- workloads
 run_pgbench() { # SCRIPTFILE
     local out="$TMP/pgbench.out"
-    as_pg "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PROVIDER_PORT" -c "$PGB_CLIENTS" -j "$PGB_THREADS" \
+    as_pg "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port_of p)" -c "$PGB_CLIENTS" -j "$PGB_THREADS" \
         -t "$PGB_TXNS_PER_CLIENT" -f "$1" "$DB" >"$out" 2>&1 || { cat "$out" >&2; die "pgbench failed"; }
     grep -q "number of transactions actually processed: $PGB_TXNS/$PGB_TXNS" "$out" ||
         { cat "$out" >&2; die "pgbench did not process $PGB_TXNS transactions"; }
@@ -644,12 +662,18 @@ main() {
             die "pg_locality is not installed: run make install in $SRC_TOP first"
         [[ -r $SRC_TOP/scripts/server_conf.sh ]] || die "$SRC_TOP/scripts/server_conf.sh not found"
     fi
-    local port rc
-    for port in "$PROVIDER_PORT" "$SUBSCRIBER_PORT"; do
-        # pg_isready exit status 2 = no response, i.e. the port is free
-        if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 3; then rc=0; else rc=$?; fi
-        (( rc == 2 )) || die "something already answers on 127.0.0.1:$port (pg_isready status $rc)"
+    local port rc side
+    for MODE in $MODES; do
+        case $MODE in native|pglogical|locality) ;; *) die "unknown mode $MODE" ;; esac
+        for side in p s; do
+            port=$(port_of "$side")
+            # pg_isready exit status 2 = no response, i.e. the port is free
+            if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 3; then rc=0; else rc=$?; fi
+            (( rc == 2 )) || die "something already answers on 127.0.0.1:$port (pg_isready status $rc)"
+        done
     done
+    MODE=""
+    [[ $ORDER == interleaved || $ORDER == blocked ]] || die "ORDER must be interleaved or blocked"
 
     OPL_DEFAULT=$(runuser -u "$PG_OS_USER" -- "$PGBIN/postgres" --describe-config 2>/dev/null |
                   awk -F'\t' '$1 == "output_plugin_libraries" { print $5 }')
@@ -672,7 +696,7 @@ EOF
     echo "# apply_drain.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
     echo "# $("$PGBIN/postgres" --version); pglogical package: $(dpkg-query -W -f='${Version}' postgresql-15-pglogical 2>/dev/null || echo n/a); pg_locality source: $(git -C "$SRC_TOP" log -1 --format='%h %cs' 2>/dev/null || echo n/a)$(git -C "$SRC_TOP" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
     echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share this machine: compare ratios from one run, not absolute rates)"
-    echo "# modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s"
+    echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s"
     echo "# locality mode: scripts/server_conf.sh REGION lines first (shared_preload_libraries=pg_locality, max_prepared_transactions=64, locality.region, output_plugin_libraries), then the conf below"
     echo "# conf (both): wal_level=logical track_commit_timestamp=on max_replication_slots=10 max_wal_senders=10 max_worker_processes=16 shared_buffers=256MB synchronous_commit=off fsync=on(default) | extra: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
     echo "# W1: one txn: INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
@@ -682,19 +706,44 @@ EOF
         echo "# this server has output_plugin_libraries (default '$OPL_DEFAULT'); pglogical mode adds pglogical_output to it"
     fi
 
-    local run wl
-    for MODE in $MODES; do
-        case $MODE in native|pglogical|locality) ;; *) die "unknown mode $MODE" ;; esac
-        log "== mode $MODE: creating clusters"
-        setup_mode
+    local run wl m
+    local -a modes order
+    read -r -a modes <<<"$MODES"
+    if [[ $ORDER == blocked ]]; then
+        # the anchor's order: one mode at a time, all its runs, then the next mode
+        for MODE in "${modes[@]}"; do
+            log "== mode $MODE: creating clusters"
+            setup_mode
+            for (( run = 1; run <= RUNS; run++ )); do
+                for wl in $WORKLOADS; do
+                    log "$MODE run $run $wl"
+                    measure "$wl" "$run"
+                done
+            done
+            teardown_mode
+        done
+    else
+        # interleaved: every mode's clusters up at once; each workload of each run is measured
+        # in every mode back to back (the mode order rotating from run to run), so a burst of
+        # load from other processes on this machine hits the modes alike
+        for MODE in "${modes[@]}"; do
+            log "== mode $MODE: creating clusters"
+            setup_mode
+            save_mode
+        done
         for (( run = 1; run <= RUNS; run++ )); do
+            order=("${modes[@]:$(( (run - 1) % ${#modes[@]} ))}" "${modes[@]:0:$(( (run - 1) % ${#modes[@]} ))}")
             for wl in $WORKLOADS; do
-                log "$MODE run $run $wl"
-                measure "$wl" "$run"
+                for m in "${order[@]}"; do
+                    use_mode "$m"
+                    log "$MODE run $run $wl"
+                    measure "$wl" "$run"
+                    save_mode
+                done
             done
         done
-        teardown_mode
-    done
+        for m in "${modes[@]}"; do use_mode "$m"; teardown_mode; done
+    fi
     MODE=""
     summary
     if [[ -n $RESULTS_TSV ]]; then

@@ -3,7 +3,7 @@
 # and, in the same run with the same method, PostgreSQL 15's built-in logical replication and
 # pglogical. No simulated latency: both servers run on this machine and talk over 127.0.0.1.
 #
-# Per mode: two fresh clusters (provider :56111, subscriber :56112), set up like bench/apply_drain.sh
+# Per mode: two fresh clusters (provider :56151, subscriber :56152), set up like bench/apply_drain.sh
 #   native    : publication/subscription (copy_data = false)
 #   pglogical : pglogical node + subscription (no structure/data sync)
 #   locality  : two pg_locality regions "lag-p" (provider, primary region) and "lag-s"; the
@@ -33,7 +33,7 @@
 #
 # Usage (root; servers run as OS user postgres):  bench/lag.sh
 # Knobs: MODES="native pglogical locality" RATE=500 DURATION_S=30 CLIENTS=4 THREADS=2
-#   PGBIN=/usr/lib/postgresql/15/bin PROVIDER_PORT=56111 SUBSCRIBER_PORT=56112 KEEP_TMP=1
+#   PGBIN=/usr/lib/postgresql/15/bin PROVIDER_PORT=56151 SUBSCRIBER_PORT=56152 KEEP_TMP=1
 #   EXTRA_CONF="autovacuum = off"  RESULTS_TSV=/path (per-mode results)
 #   SYNC_COMMIT=on: synchronous_commit of both servers (the apply workers set off for themselves).
 #     Unlike apply_drain.sh (off there) this keeps PostgreSQL's default: with off on the provider, a
@@ -47,8 +47,8 @@ set -Eeuo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_OS_USER=${PG_OS_USER:-postgres}
-PROVIDER_PORT=${PROVIDER_PORT:-56111}
-SUBSCRIBER_PORT=${SUBSCRIBER_PORT:-56112}
+PROVIDER_PORT=${PROVIDER_PORT:-56151}
+SUBSCRIBER_PORT=${SUBSCRIBER_PORT:-56152}
 DB=bench
 MODES=${MODES:-"native pglogical locality"}
 RATE=${RATE:-500}
