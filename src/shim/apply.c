@@ -23,6 +23,7 @@
 #include "commands/tablecmds.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -573,23 +574,38 @@ LocalityApplyFinish(void)
 static Change *
 BeginChange(uint32 remote_relid)
 {
-	RelationMapEntry *entry;
-	Relation	rel = OpenMapped(remote_relid, &entry);
+	RelationMapEntry *entry = hash_search(RelationMap, &remote_relid, HASH_FIND, NULL);
+	Relation	rel;
 	Change	   *change;
 	MemoryContext old;
 	int			i;
 
+	/* Already open in this transaction: no lock, no mapping work. */
+	for (i = 0; entry != NULL && !entry->stale && entry->attmap != NULL && i < NumOpenChanges; i++)
+	{
+		if (RelationGetRelid(OpenChanges[i].rel) != entry->local_relid)
+			continue;
+		if (!Copying && LocalitySyncSkip(entry->local_relid, RemoteCommitLsn))
+			return NULL;
+		change = &OpenChanges[i];
+		change->entry = entry;
+		ResetPerTupleExprContext(change->estate);
+		/* Each change is its own command: it sees and may change earlier ones. */
+		change->estate->es_output_cid = GetCurrentCommandId(true);
+		return change;
+	}
+
+	rel = OpenMapped(remote_relid, &entry);
 	if (rel == NULL)
 		return NULL;
 	for (i = 0; i < NumOpenChanges; i++)
 	{
 		if (RelationGetRelid(OpenChanges[i].rel) == RelationGetRelid(rel))
 		{
-			table_close(rel, NoLock);	/* already open */
+			table_close(rel, NoLock);	/* already open, mapped again */
 			change = &OpenChanges[i];
 			change->entry = entry;
 			ResetPerTupleExprContext(change->estate);
-			/* Each change is its own command: it sees and may change earlier ones. */
 			change->estate->es_output_cid = GetCurrentCommandId(true);
 			return change;
 		}
@@ -650,6 +666,50 @@ UpdateLocalRow(Change *change, TupleTableSlot *remote)
 	EvalPlanQualEnd(&epq);
 }
 
+/*
+ * InsertRow inserts remote as ExecSimpleRelationInsert would, but lets the
+ * unique indexes report a duplicate instead of raising it, so the common
+ * case costs no extra index search.  On a duplicate key (insert_exists) the
+ * new row is taken back and the conflict resolved against the existing row.
+ */
+static void
+InsertRow(Change *change, TupleTableSlot *remote)
+{
+	Relation	rel = change->rel;
+	ResultRelInfo *rri = change->rri;
+	EState	   *estate = change->estate;
+	bool		duplicate = false;
+	List	   *recheck = NIL;
+
+	CheckCmdReplicaIdentity(rel, CMD_INSERT);
+	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(estate, rri, remote))
+		return;
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, estate, remote, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, remote, estate);
+	simple_table_tuple_insert(rel, remote);
+	if (rri->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(rri, remote, estate, false, true, &duplicate, NIL);
+
+	/* A possible duplicate: is there really another row with this key? */
+	if (duplicate && FindLocalRow(rel, remote, change->local))
+	{
+		ItemPointerData mine = remote->tts_tid;
+
+		/* Take ours back (a later command may delete it), then resolve. */
+		CommandCounterIncrement();
+		estate->es_output_cid = GetCurrentCommandId(true);
+		simple_table_tuple_delete(rel, &mine, GetActiveSnapshot());
+		if (ResolveConflict(rel, "insert_exists", change->local, remote) == CONFLICT_APPLY_REMOTE)
+			UpdateLocalRow(change, remote);
+	}
+	else
+		ExecARInsertTriggers(estate, rri, remote, recheck, NULL);
+	list_free(recheck);
+}
+
 static void
 ApplyInsert(const LocalityWireInsert *msg)
 {
@@ -659,12 +719,7 @@ ApplyInsert(const LocalityWireInsert *msg)
 	if (change == NULL)
 		return;
 	remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
-	if (!FindLocalRow(change->rel, remote, change->local))
-		ExecSimpleRelationInsert(change->rri, change->estate, remote);
-	/* insert_exists: the remote row wins, as an update of the local one. */
-	else if (ResolveConflict(change->rel, "insert_exists", change->local, remote) ==
-			 CONFLICT_APPLY_REMOTE)
-		UpdateLocalRow(change, remote);
+	InsertRow(change, remote);
 }
 
 static void

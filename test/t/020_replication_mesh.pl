@@ -89,6 +89,25 @@ $eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
 drain();
 is($eu->safe_psql('postgres', 'SELECT v FROM g WHERE id = 10'), 'while paused', 'resumed and applied');
 
+# Two regions insert the same key before either sees the other's row: both
+# detect insert_exists when the rows meet, and keep both versions in the log.
+$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
+$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
+$us->safe_psql('postgres', "INSERT INTO g VALUES (900, 'us wrote', 0)");
+$eu->safe_psql('postgres', "INSERT INTO g VALUES (900, 'eu wrote', 0)");
+$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
+$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+drain();
+for my $pair ([ $us, 'us wrote', 'eu wrote' ], [ $eu, 'eu wrote', 'us wrote' ])
+{
+	my ($node, $mine, $theirs) = @$pair;
+	is($node->safe_psql('postgres',
+		q{SELECT (local_tuple->>'v') || ' | ' || (remote_tuple->>'v') FROM locality.conflicts WHERE kind = 'insert_exists'}),
+		"$mine | $theirs", 'insert_exists detected with both versions on ' . $node->name);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM g WHERE id = 900'), '1',
+		'one row with the key on ' . $node->name);
+}
+
 # A schema mismatch: reported, retried, healed once the DBA fixes it.
 $eu->safe_psql('postgres', 'SET locality.remote_apply = on; ALTER TABLE g RENAME COLUMN v TO w');
 $us->safe_psql('postgres', "INSERT INTO g VALUES (11, 'needs column v', 0)");
