@@ -322,6 +322,8 @@ setup_mode() {
     local dsn_p="host=127.0.0.1 port=$(port_of p) dbname=$DB user=postgres"
     local dsn_s="host=127.0.0.1 port=$(port_of s) dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
+    local so_before=""
+    [[ $MODE == locality ]] && so_before=$(installed_so)
     start_cluster p
     start_cluster s
     sql p "$DB" -c "CREATE SEQUENCE w2_seq"
@@ -349,6 +351,9 @@ EOF
             log "locality: reverse stream $REGION_S -> $REGION_P paused (LOCALITY_ONE_WAY=1)"
         fi
         log "installed pg_locality.so: $(installed_so)"
+        echo "# locality mode ran the installed pg_locality.so $(installed_so)"
+        [[ $(installed_so) == "$so_before" ]] ||
+            die "pg_locality.so was reinstalled while the locality clusters started ($so_before -> $(installed_so)); run again"
         log "pg_locality $(sql s "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_locality'") (source $(git -C "$SRC_TOP" describe --always --dirty 2>/dev/null || echo '?')); tables: $(sql s "$DB" -c "SELECT string_agg(table_name || '=' || locality, ' ' ORDER BY 1) FROM locality.tables")"
     else
         sql p "$DB" >/dev/null <<EOF
@@ -606,17 +611,33 @@ summary() {
 }
 
 # The medians side by side and the ratios locality/native and locality/pglogical (> 1: locality faster).
-ratios() {
+ratios() { # [RESULTS_FILE]
     echo
-    echo "RATIOS (medians over runs; ratio = locality rate / other mode's rate, > 1.00 means pg_locality is faster)"
+    echo "RATIOS (ratio = locality rate / other mode's rate, > 1.00 means pg_locality is faster; 'of medians' = ratio of"
+    echo "        the medians over runs; 'paired' = median [min..max] of the per-run ratios (ORDER=interleaved measures"
+    echo "        the modes of one run back to back, so a run's ratio shares that moment's machine load))"
     awk -F'\t' '
     function med(k, col,    i, j, c, tmp, v) {
         c = n[k]
         for (i = 1; i <= c; i++) v[i] = val[k, i, col] + 0
+        return msort(v, c)
+    }
+    function msort(v, c,    i, j, tmp) { # sorts v[1..c], returns the median (also sets LO, HI)
         for (i = 2; i <= c; i++) { tmp = v[i]; j = i - 1; while (j >= 1 && v[j] > tmp) { v[j + 1] = v[j]; j-- } v[j + 1] = tmp }
+        LO = v[1]; HI = v[c]
         return (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
     }
     function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+    function paired(wl, other, col,    i, c, v, m) {
+        if (!(("locality" SUBSEP wl) in n) || !((other SUBSEP wl) in n)) return "n/a"
+        c = 0
+        for (i = 1; i <= n["locality" SUBSEP wl] && i <= n[other SUBSEP wl]; i++)
+            if (val[other SUBSEP wl, i, col] + 0 > 0) v[++c] = val["locality" SUBSEP wl, i, col] / val[other SUBSEP wl, i, col]
+        if (c == 0) return "n/a"
+        m = msort(v, c)
+        return sprintf("%.2fx [%.2f..%.2f]", m, LO, HI)
+    }
+    $1 == "mode" { next }
     {
         k = $1 SUBSEP $2
         if (!($2 in seenwl)) { seenwl[$2] = 1; wls[++nw] = $2; unit[$2] = $5 }
@@ -626,20 +647,22 @@ ratios() {
     }
     END {
         split("12 applied 11 catch-up 17 stream", what, " ")
-        printf "%-3s %-9s %-6s %14s %14s %14s %12s %12s\n", "wl", "measure", "unit", "native", "pglogical", "locality",
-               "loc/native", "loc/pglog"
+        printf "%-3s %-9s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", "wl", "measure", "unit", "native", "pglogical", "locality",
+               "loc/native", "loc/pglog", "paired loc/native", "paired loc/pglog"
+        printf "%-3s %-9s %-6s %10s %10s %10s | %-21s | %s\n", "", "", "", "(median)", "(median)", "(median)", "of medians", ""
         for (w = 1; w <= nw; w++) {
             for (m = 1; m <= 6; m += 2) {
                 col = what[m]; name = what[m + 1]
                 nat = ("native" in has) ? med("native" SUBSEP wls[w], col) : ""
                 pgl = ("pglogical" in has) ? med("pglogical" SUBSEP wls[w], col) : ""
                 loc = ("locality" in has) ? med("locality" SUBSEP wls[w], col) : ""
-                printf "%-3s %-9s %-6s %14s %14s %14s %12s %12s\n", wls[w], name, unit[wls[w]] "/s",
+                printf "%-3s %-9s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", wls[w], name, unit[wls[w]] "/s",
                        nat == "" ? "-" : sprintf("%.0f", nat), pgl == "" ? "-" : sprintf("%.0f", pgl),
-                       loc == "" ? "-" : sprintf("%.0f", loc), ratio(loc, nat), ratio(loc, pgl)
+                       loc == "" ? "-" : sprintf("%.0f", loc), ratio(loc, nat), ratio(loc, pgl),
+                       paired(wls[w], "native", col), paired(wls[w], "pglogical", col)
             }
         }
-    }' "$TMP/results.tsv"
+    }' "${1:-$TMP/results.tsv}"
 }
 
 # ---------------------------------------------------------------- main

@@ -124,6 +124,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
 
+# md5 of the installed pg_locality.so, and whether it is this tree's build (others may run
+# make install meanwhile; a server loads the library once, at start)
+installed_so() {
+    local inst tree
+    inst=$(md5sum <"$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so" 2>/dev/null | cut -c1-12)
+    tree=$(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)
+    if [[ -n $tree && $inst == "$tree" ]]; then echo "$inst (= $SRC_TOP/pg_locality.so)"
+    else echo "$inst (differs from this tree's build ${tree:-none})"; fi
+}
+
 start_cluster() { # SIDE
     local side=$1 dir="$TMP/$MODE/$1" region
     as_pg "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C --no-sync \
@@ -177,6 +187,8 @@ setup_mode() {
     local dsn_p="host=127.0.0.1 port=$PROVIDER_PORT dbname=$DB user=postgres"
     local dsn_s="host=127.0.0.1 port=$SUBSCRIBER_PORT dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
+    local so_before=""
+    [[ $MODE == locality ]] && so_before=$(installed_so)
     start_cluster p
     start_cluster s
     sql p "$DB" -c "CREATE SEQUENCE probe_seq"
@@ -209,6 +221,9 @@ EOF
         sql p "$DB" -c "SELECT locality.add_region('$REGION_P', '$dsn_p')" >/dev/null
         sql p "$DB" -c "SELECT locality.add_region('$REGION_S', '$dsn_s')" >/dev/null
         sql p "$DB" -c "$TABLE_DDL WITH (locality = 'GLOBAL')"
+        [[ $(installed_so) == "$so_before" ]] ||
+            die "pg_locality.so was reinstalled while the locality clusters started ($so_before -> $(installed_so)); run again"
+        echo "# locality mode ran the installed pg_locality.so $so_before"
         wait_for s "SELECT count(*) = 1 FROM locality.tables WHERE table_name = 'lag_probe'::regclass" "lag_probe on $REGION_S"
         # The subscriber-only column: not propagated (remote_apply marks the DDL as already
         # distributed). Added once the table's initial sync from lag-p is done: the initial copy
