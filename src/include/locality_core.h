@@ -437,6 +437,113 @@ int			locality_sequence_restart(int64_t last_value, int is_called, int64_t floor
 int			locality_sequence_is_aligned(int64_t increment, int64_t last_value,
 										 int region_id) LOCALITY_NOEXCEPT;
 
+/* ----------------------------------------------------------------
+ * Circuit breaker per remote region (ARCHITECTURE.md, component 5;
+ * SPEC.md sections 1 and 7)
+ *
+ * The state is a plain struct the shim keeps in shared memory, under its
+ * own lock; the core only reads and writes the struct it is handed.  Time
+ * is passed in (microseconds, the shim's TimestampTz); the core reads no
+ * clock.
+ * ----------------------------------------------------------------
+ */
+
+/* States, as locality.region_status.breaker shows them. */
+typedef enum LocalityBreakerState
+{
+	LOCALITY_BREAKER_CLOSED = 0,	/* calls go through */
+	LOCALITY_BREAKER_OPEN = 1,	/* calls fail at once */
+	LOCALITY_BREAKER_HALF_OPEN = 2	/* one trial call at a time */
+} LocalityBreakerState;
+
+/* What locality_breaker_allow decides for one call. */
+typedef enum LocalityBreakerDecision
+{
+	LOCALITY_BREAKER_ALLOWED = 0,	/* closed: go ahead */
+	LOCALITY_BREAKER_REJECTED = 1,	/* open (or a trial is running): fail at
+									 * once */
+	LOCALITY_BREAKER_TRIAL = 2	/* half-open: this call is the one trial;
+								 * record its outcome */
+} LocalityBreakerDecision;
+
+/* Room for the reason of the last failure, NUL included. */
+#define LOCALITY_BREAKER_REASON_LEN 256
+
+/*
+ * LocalityBreakerConfig: the settings, passed with every call so a reload
+ * applies at once.  failure_threshold consecutive failures open the breaker
+ * (locality.breaker_failure_threshold, >= 1); after reset_timeout_us open it
+ * lets one trial call through (locality.breaker_reset_timeout, >= 0); a
+ * trial with no outcome after trial_timeout_us (> 0) is presumed lost (its
+ * backend died or was cancelled) and the next caller becomes the trial.
+ */
+typedef struct LocalityBreakerConfig
+{
+	int			failure_threshold;
+	int64_t		reset_timeout_us;
+	int64_t		trial_timeout_us;
+} LocalityBreakerConfig;
+
+/*
+ * LocalityBreaker: one region's breaker.  Zeroed memory (or
+ * locality_breaker_init) is a closed breaker with no history.  Times are 0
+ * when never.
+ */
+typedef struct LocalityBreaker
+{
+	int			state;			/* LocalityBreakerState as last recorded;
+								 * OPEN turns HALF_OPEN in allow once
+								 * reset_timeout has passed */
+	int			consecutive_failures;
+	int64_t		opened_at;		/* when it (last) opened: "since when" */
+	int			trial_running;	/* a trial call was let through */
+	int64_t		trial_expires_at;
+	int64_t		last_failure_at;
+	char		last_failure[LOCALITY_BREAKER_REASON_LEN];	/* "why", NUL-terminated */
+	int64_t		last_success_at;
+} LocalityBreaker;
+
+/* locality_breaker_init: a closed breaker with no history. */
+void		locality_breaker_init(LocalityBreaker *breaker) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_breaker_allow: may a call start at now?  Sets *decision (a
+ * LocalityBreakerDecision).  Closed: ALLOWED.  Open before reset_timeout has
+ * passed since opened_at: REJECTED (opened_at and last_failure say since
+ * when and why).  After it: half-open, and the first caller gets TRIAL,
+ * every other REJECTED until the trial's outcome is recorded or the trial
+ * expires.  Errors (22023 for a config out of range, XX000 for a NULL
+ * argument or a state no breaker can be in) leave *decision ALLOWED and the
+ * breaker unchanged: a broken breaker must not cut a region off.
+ */
+int			locality_breaker_allow(LocalityBreaker *breaker, const LocalityBreakerConfig *config,
+								   int64_t now, int *decision,
+								   LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_breaker_record: the outcome of a call that reached the region or
+ * failed to.  A success closes the breaker from half-open and clears the
+ * failure count; a failure (reason: libpq's message, may be NULL) counts,
+ * opens a closed breaker at the threshold and re-opens a half-open one with
+ * opened_at = now.  An open breaker only notes outcomes (last failure,
+ * last success): it waits for its trial.  Errors as locality_breaker_allow.
+ */
+int			locality_breaker_record(LocalityBreaker *breaker, const LocalityBreakerConfig *config,
+									int64_t now, int success, const char *reason,
+									LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_breaker_state_at: the state a caller would meet at now, without
+ * changing anything (OPEN shows as HALF_OPEN once reset_timeout has passed).
+ * For status views; a corrupt breaker or config reads as CLOSED.
+ */
+int			locality_breaker_state_at(const LocalityBreaker *breaker,
+									  const LocalityBreakerConfig *config,
+									  int64_t now) LOCALITY_NOEXCEPT;
+
+/* locality_breaker_state_name: "closed", "open", "half-open" ("unknown"). */
+const char *locality_breaker_state_name(int state) LOCALITY_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "shim.h"
+#include "shim/breaker.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
@@ -36,6 +37,7 @@ _PG_init(void)
 	LocalityInitCatalog();
 	LocalityInitRemote();
 	LocalityInitDistXact();
+	LocalityInitBreaker();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -9,6 +9,11 @@
  * locality.forward_timeout.  The remote session runs as the current role
  * (never a stored login) with locality.remote_apply on, so hooks on the
  * remote side apply what it receives and do not send it on again.
+ *
+ * Every connect and every statement of a client backend first passes the
+ * region's gate (breaker.c: enforce_home_region, circuit breaker) and then
+ * reports whether it reached the region.  Replication connections and the
+ * commit/abort paths are never refused: they must run for a region to heal.
  */
 #include "postgres.h"
 
@@ -23,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "shim.h"
+#include "shim/breaker.h"
 #include "shim/remote.h"
 
 int			LocalityForwardTimeoutMs = 5000;
@@ -87,9 +93,12 @@ WaitForSocket(PGconn *conn, bool for_write, TimestampTz deadline, bool interrupt
 	}
 }
 
-/* Raises 08006 `region "label" is unavailable` with libpq's reason. */
+/*
+ * Raises 08006 `region "label" is unavailable` with libpq's reason; counts
+ * it as a failed call of label's circuit breaker when counted.
+ */
 static void
-RaiseUnavailable(PGconn *conn, const char *label, const char *why)
+RaiseUnavailable(PGconn *conn, const char *label, const char *why, bool counted)
 {
 	char	   *reason = pstrdup(why ? why : (conn ? PQerrorMessage(conn) : "unknown error"));
 	size_t		len = strlen(reason);
@@ -97,6 +106,8 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why)
 	/* libpq messages end with a newline */
 	while (len > 0 && (reason[len - 1] == '\n' || reason[len - 1] == ' '))
 		reason[--len] = '\0';
+	if (counted)
+		LocalityRegionCallEnd(label, false, reason, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("region \"%s\" is unavailable", label),
@@ -133,6 +144,9 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 	keywords[5] = NULL;
 	values[5] = NULL;
 
+	/* Replication connections (apply, initial sync) are never refused. */
+	if (!replication)
+		LocalityRegionCallBegin(label);
 	conn = PQconnectStartParams(keywords, values, true);
 	if (conn == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -141,7 +155,7 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 		char	   *msg = pstrdup(PQerrorMessage(conn));
 
 		PQfinish(conn);
-		RaiseUnavailable(NULL, label, msg);
+		RaiseUnavailable(NULL, label, msg, !replication);
 	}
 
 	while (state != PGRES_POLLING_OK)
@@ -153,7 +167,7 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 			PQfinish(conn);
 			RaiseUnavailable(NULL, label,
 							 psprintf("no connection within locality.forward_timeout (%d ms)",
-									  LocalityForwardTimeoutMs));
+									  LocalityForwardTimeoutMs), !replication);
 		}
 		if (InterruptPending)
 		{
@@ -167,13 +181,15 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 		char	   *msg = pstrdup(PQerrorMessage(conn));
 
 		PQfinish(conn);
-		RaiseUnavailable(NULL, label, msg);
+		RaiseUnavailable(NULL, label, msg, !replication);
 	}
 	if (PQsetnonblocking(conn, 1) != 0)
 	{
 		PQfinish(conn);
-		RaiseUnavailable(NULL, label, "cannot make the connection non-blocking");
+		RaiseUnavailable(NULL, label, "cannot make the connection non-blocking", !replication);
 	}
+	if (!replication)
+		LocalityRegionCallEnd(label, true, NULL, -1);
 	return conn;
 }
 
@@ -390,7 +406,10 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 	bool		send_failed;
 	PGresult   *res;
 	ExecStatusType status;
+	TimestampTz start;
 
+	LocalityRegionCallBegin(label);
+	start = GetCurrentTimestamp();
 	res = SendAndWait(conn, sql, nparams, params, DeadlineFromNow(), true,
 					  &timed_out, &send_failed);
 	if (res == NULL)
@@ -414,8 +433,10 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 			}
 		}
 		LocalityRemoteForget(conn);
-		RaiseUnavailable(NULL, label, why);
+		RaiseUnavailable(NULL, label, why, true);
 	}
+	/* An answer, even a remote SQL error, means the region is there. */
+	LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
 	status = PQresultStatus(res);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		RaiseRemoteError(res, conn, label);
@@ -451,6 +472,11 @@ LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label, bool 
 		return false;
 	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
 					  &timed_out, &send_failed);
+	/* Counted, never refused: commit and abort must reach the region. */
+	LocalityRegionCallEnd(label, res != NULL,
+						  res != NULL ? NULL :
+						  timed_out ? "no answer within locality.forward_timeout" :
+						  PQerrorMessage(conn), -1);
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok && warn)
 		ereport(WARNING,
