@@ -212,6 +212,7 @@ LocalityRegionCallBegin(const char *region)
 	LocalityStatus status;
 	BreakerSlot *slot;
 	LocalityBreaker copy;
+	bool		closed;
 	int			decision = LOCALITY_BREAKER_ALLOWED;
 
 	if (!Governed())
@@ -219,6 +220,14 @@ LocalityRegionCallBegin(const char *region)
 	if (LocalityEnforceHomeRegion)
 		RaiseNotHome(region);
 	if (Breakers == NULL || !UsableName(region))
+		return;
+
+	/* The common case, a closed breaker, under the shared lock only. */
+	LWLockAcquire(Breakers->lock, LW_SHARED);
+	slot = FindSlot(region, false);
+	closed = slot == NULL || slot->breaker.state == LOCALITY_BREAKER_CLOSED;
+	LWLockRelease(Breakers->lock);
+	if (closed)
 		return;
 
 	config = CurrentConfig();
@@ -251,9 +260,17 @@ LocalityRegionCallEnd(const char *region, bool reached, const char *why, int64 r
 	LocalityStatus status;
 	BreakerSlot *slot;
 	TimestampTz now;
+	char		reason[LOCALITY_BREAKER_REASON_LEN];
+	size_t		len;
 
 	if (!Governed() || Breakers == NULL || !UsableName(region))
 		return;
+
+	/* libpq's messages end with a newline */
+	strlcpy(reason, why ? why : "unknown error", sizeof(reason));
+	len = strlen(reason);
+	while (len > 0 && (reason[len - 1] == '\n' || reason[len - 1] == ' '))
+		reason[--len] = '\0';
 
 	config = CurrentConfig();
 	now = GetCurrentTimestamp();
@@ -262,8 +279,8 @@ LocalityRegionCallEnd(const char *region, bool reached, const char *why, int64 r
 	slot = FindSlot(region, true);
 	if (slot != NULL)
 	{
-		locality_breaker_record(&slot->breaker, &config, now, reached ? 1 : 0,
-								why ? why : "unknown error", &status);
+		locality_breaker_record(&slot->breaker, &config, now, reached ? 1 : 0, reason,
+								&status);
 		if (reached && rtt_us >= 0)
 			slot->rtt_us = rtt_us;
 		slot->used_at = now;

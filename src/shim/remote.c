@@ -435,8 +435,14 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 		LocalityRemoteForget(conn);
 		RaiseUnavailable(NULL, label, why, true);
 	}
-	/* An answer, even a remote SQL error, means the region is there. */
-	LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
+	/*
+	 * An answer, even a remote SQL error, means the region is there; unless
+	 * it is libpq's own error for a connection that broke mid-statement.
+	 */
+	if (PQstatus(conn) == CONNECTION_BAD)
+		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
+	else
+		LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
 	status = PQresultStatus(res);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		RaiseRemoteError(res, conn, label);
@@ -473,8 +479,7 @@ LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label, bool 
 	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
 					  &timed_out, &send_failed);
 	/* Counted, never refused: commit and abort must reach the region. */
-	LocalityRegionCallEnd(label, res != NULL,
-						  res != NULL ? NULL :
+	LocalityRegionCallEnd(label, res != NULL && PQstatus(conn) != CONNECTION_BAD,
 						  timed_out ? "no answer within locality.forward_timeout" :
 						  PQerrorMessage(conn), -1);
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;

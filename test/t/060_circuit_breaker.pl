@@ -24,7 +24,7 @@ sub failure
 	my ($node, $sql) = @_;
 	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
 	return '' if $ret == 0;
-	my @lines = $err =~ /^(?:ERROR|DETAIL|HINT):  ([^\n]*(?:\n\t[^\n]*)*)/mg;
+	my @lines = $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL|HINT):  ([^\n]*(?:\n\t[^\n]*)*)/mg;
 	return join("\n", @lines);
 }
 
@@ -33,8 +33,7 @@ sub status_of
 {
 	my ($region) = @_;
 	return $us->safe_psql('postgres',
-		"SELECT reachable || '|' || coalesce(breaker, '') FROM locality.region_status "
-		  . "WHERE region = '$region'");
+		"SELECT reachable, breaker FROM locality.region_status WHERE region = '$region'");
 }
 
 # set_us_conf($setting, $value): ALTER SYSTEM on us-east1 and wait until a
@@ -66,14 +65,14 @@ $us->safe_psql('postgres', $move_to_eu);
 $us->safe_psql('postgres', $move_to_us);
 is($us->safe_psql('postgres',
 		q{SELECT string_agg(region || '|' || reachable || '|' || coalesce(breaker, '-') || '|' ||
-		                    (rtt_ms > 0)::text || '|' || (last_error IS NULL)::text, ',' ORDER BY region)
+		                    (rtt_ms > 0)::text || '|' || (last_error IS NULL)::text, ',' ORDER BY region::text)
 		    FROM locality.region_status WHERE breaker IS NOT NULL}),
-	'ap-east1|t|closed|true|true,eu-west1|t|closed|true|true',
+	'ap-east1|true|closed|true|true,eu-west1|true|closed|true|true',
 	'region_status: every other region reachable, breaker closed, a round trip, no error');
 is($us->safe_psql('postgres',
 		q{SELECT reachable || '|' || (breaker IS NULL) || '|' || (rtt_ms IS NULL)
 		    FROM locality.region_status WHERE region = 'us-east1'}),
-	't|true|true', 'this server\'s own region is reachable and has no breaker');
+	'true|true|true', 'this server\'s own region is reachable and has no breaker');
 
 # --- A remote SQL error is an answer, not a failure -----------------------
 $us->safe_psql('postgres',
@@ -102,7 +101,7 @@ for my $try (1 .. 2)
 }
 like($us->safe_psql('postgres', q{SELECT last_error || '|' || (last_error_at > now() - interval '1 hour')
                                     FROM locality.region_status WHERE region = 'ap-east1'}),
-	qr/Connection refused.*\|t$/s, 'region_status shows the last error and when');
+	qr/Connection refused.*\|true$/s, 'region_status shows the last error and when');
 
 like(failure($us, $move_to_eu),
 	qr/^08006: region "ap-east1" is unavailable\nconnection to server at .*Connection refused/s,

@@ -19,9 +19,9 @@ CREATE VIEW locality.region_status AS
     SELECT r.region,
            r.is_local OR coalesce(s.breaker, 'closed') = 'closed' AS reachable,
            CASE WHEN NOT r.is_local THEN coalesce(s.breaker, 'closed') END AS breaker,
-           s.rtt_ms,
-           s.last_error,
-           s.last_error_at
+           CASE WHEN NOT r.is_local THEN s.rtt_ms END AS rtt_ms,
+           CASE WHEN NOT r.is_local THEN s.last_error END AS last_error,
+           CASE WHEN NOT r.is_local THEN s.last_error_at END AS last_error_at
       FROM locality.regions r
       LEFT JOIN locality._region_status() s ON s.region = r.region::text
      ORDER BY r.id;
