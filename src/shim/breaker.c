@@ -183,23 +183,20 @@ RaiseOpen(const char *region, const LocalityBreaker *b, const LocalityBreakerCon
 {
 	char	   *since = pstrdup(timestamptz_to_str(b->opened_at));
 	const char *why = b->last_failure[0] ? b->last_failure : "unknown error";
+	char	   *hint;
 
 	if (b->trial_running)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("region \"%s\" is unavailable", region),
-				 errdetail("Its circuit breaker has been open since %s, after %d failed calls; "
-						   "last error: %s",
-						   since, b->consecutive_failures, why),
-				 errhint("A trial call is under way; calls go through again once it succeeds.")));
+		hint = pstrdup("A trial call is under way; calls go through again once it succeeds.");
+	else
+		hint = psprintf("One trial call goes through at %s (locality.breaker_reset_timeout).",
+						timestamptz_to_str(b->opened_at + config->reset_timeout_us));
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("region \"%s\" is unavailable", region),
 			 errdetail("Its circuit breaker has been open since %s, after %d failed calls; "
 					   "last error: %s",
 					   since, b->consecutive_failures, why),
-			 errhint("One trial call goes through at %s (locality.breaker_reset_timeout).",
-					 timestamptz_to_str(b->opened_at + config->reset_timeout_us))));
+			 errhint("%s", hint)));
 }
 
 /*
