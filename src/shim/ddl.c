@@ -572,6 +572,9 @@ ForgetDroppedTables(bool send)
 		LocalityCatalogExecute("DELETE FROM locality.table_catalog "
 							   "WHERE relid = $1::pg_catalog.regclass",
 							   1, argtypes, values, NULL);
+		LocalityCatalogExecute("DELETE FROM locality.sync_state "
+							   "WHERE relid = $1::pg_catalog.regclass",
+							   1, argtypes, values, NULL);
 	}
 	SPI_finish();
 	LocalityInvalidateCatalogCache();

@@ -148,7 +148,6 @@ CopyTable(PGconn *conn, Oid relid)
 {
 	const LocalityTable *table = LocalityFindTable(relid);
 	Relation	rel;
-	TupleDesc	desc;
 	char	   *filter;
 	char	   *qualified;
 	StringInfoData columns;
@@ -163,21 +162,26 @@ CopyTable(PGconn *conn, Oid relid)
 		return 0;
 
 	rel = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
 	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										   RelationGetRelationName(rel));
-	names = palloc(sizeof(char *) * Max(desc->natts, 1));
-	initStringInfo(&columns);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, i);
 
-		if (attr->attisdropped || attr->attgenerated)
-			continue;
-		names[natts] = pstrdup(NameStr(attr->attname));
+	/*
+	 * The source's columns, as its stream would send them: apply maps them by
+	 * name and gives columns only this region has their default.
+	 */
+	res = Run(conn, psprintf("SELECT attname FROM pg_catalog.pg_attribute "
+							 "WHERE attrelid = %s::pg_catalog.regclass AND attnum > 0 "
+							 "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+							 quote_literal_cstr(qualified)));
+	names = palloc(sizeof(char *) * Max(PQntuples(res), 1));
+	initStringInfo(&columns);
+	for (i = 0; i < PQntuples(res); i++)
+	{
+		names[natts] = pstrdup(PQgetvalue(res, i, 0));
 		appendStringInfo(&columns, "%s%s", natts ? ", " : "", quote_identifier(names[natts]));
 		natts++;
 	}
+	PQclear(res);
 	LocalityApplyDefineRelation(0, get_namespace_name(RelationGetNamespace(rel)),
 								RelationGetRelationName(rel), natts, names);
 	table_close(rel, AccessShareLock);

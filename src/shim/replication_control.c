@@ -8,7 +8,9 @@
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -200,6 +202,27 @@ ProcessedPosition(LocalityRegionId region_id)
 	return lsn;
 }
 
+/*
+ * SyncPending: true while a managed table has not been copied from source
+ * yet (its rows committed there before it became managed are not here).
+ */
+static bool
+SyncPending(const char *source)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		pending;
+
+	values[0] = CStringGetTextDatum(source);
+	SPI_connect();
+	pending = LocalityCatalogExecute("SELECT 1 FROM locality.table_catalog t "
+									 "WHERE NOT EXISTS (SELECT 1 FROM locality.sync_state s "
+									 "WHERE s.relid = t.relid AND s.source_region = $1) LIMIT 1",
+									 1, argtypes, values, NULL) > 0;
+	SPI_finish();
+	return pending;
+}
+
 PG_FUNCTION_INFO_V1(locality_wait_for_replication);
 
 /*
@@ -251,7 +274,8 @@ locality_wait_for_replication(PG_FUNCTION_ARGS)
 
 		for (i = 0; i < nsources && done; i++)
 		{
-			if (!sources[i].is_local && ProcessedPosition(sources[i].id) < targets[i])
+			if (!sources[i].is_local &&
+				(ProcessedPosition(sources[i].id) < targets[i] || SyncPending(sources[i].name)))
 				done = false;
 		}
 		if (done)

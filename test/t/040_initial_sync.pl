@@ -71,4 +71,19 @@ drain(@nodes);
 is($_->safe_psql('postgres', 'SELECT count(*), max(v) FROM legacy'), '301|row 99',
 	'existing rows of a newly managed table on ' . $_->name) for @nodes;
 
+# A receiver with a column the source lacks: the copy maps by name and the
+# receiver's default fills the rest, as streaming does.
+$eu->safe_psql('postgres', q{
+	CREATE TABLE extra (id int PRIMARY KEY);
+	INSERT INTO extra SELECT generate_series(1, 20);
+});
+$ap->safe_psql('postgres', q{
+	SET locality.remote_apply = on;  -- this region only
+	CREATE TABLE extra (id int PRIMARY KEY, note text NOT NULL DEFAULT 'only on ap');
+});
+$eu->safe_psql('postgres', q{ALTER TABLE extra SET (locality = 'GLOBAL')});
+drain(@nodes);
+is($ap->safe_psql('postgres', q{SELECT count(*), min(note) FROM extra}), '20|only on ap',
+	'rows copied into a table with an extra column get its default');
+
 done_testing();
