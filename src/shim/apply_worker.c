@@ -260,6 +260,16 @@ Paused(void)
 	return paused;
 }
 
+/* Shows how far we have received in locality.replication_status. */
+static void
+PublishReceived(XLogRecPtr received)
+{
+	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+	MySlot->received_lsn = received;
+	MySlot->last_message_at = GetCurrentTimestamp();
+	LWLockRelease(LocalityReplication->lock);
+}
+
 /* Streams and applies until an error or a pause. */
 static void
 Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
@@ -267,6 +277,7 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 	TimestampTz last_feedback = GetCurrentTimestamp();
 	TimestampTz last_sync_check = GetCurrentTimestamp();
 	XLogRecPtr	received = start;
+	uint64		messages = 0;
 
 	Source = LocalityConnectReplication(source->conninfo, source->name, SourceUser);
 	EnsureSourceSlot(slot_name);
@@ -315,19 +326,23 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 				}
 			}
 			PQfreemem(buf);
-			LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
-			MySlot->received_lsn = received;
-			MySlot->last_message_at = GetCurrentTimestamp();
-			LWLockRelease(LocalityReplication->lock);
-			if (!IsTransactionState() &&
-				TimestampDifferenceExceeds(last_feedback, GetCurrentTimestamp(),
-										   FEEDBACK_INTERVAL_MS))
+			/* Status and feedback every so many messages, not every one. */
+			if (++messages % 256 == 0)
 			{
-				SendFeedback(received, true);
-				last_feedback = GetCurrentTimestamp();
+				PublishReceived(received);
+				if (!IsTransactionState() && Paused())
+					return;
+				if (!IsTransactionState() &&
+					TimestampDifferenceExceeds(last_feedback, GetCurrentTimestamp(),
+											   FEEDBACK_INTERVAL_MS))
+				{
+					SendFeedback(received, true);
+					last_feedback = GetCurrentTimestamp();
+				}
 			}
 			continue;
 		}
+		PublishReceived(received);
 		if (len == -1 || len == -2)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
