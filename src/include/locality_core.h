@@ -544,6 +544,335 @@ int			locality_breaker_state_at(const LocalityBreaker *breaker,
 /* locality_breaker_state_name: "closed", "open", "half-open" ("unknown"). */
 const char *locality_breaker_state_name(int state) LOCALITY_NOEXCEPT;
 
+/* ----------------------------------------------------------------
+ * Conflict resolution for GLOBAL tables (SPEC.md section 5, issue 5):
+ * the hybrid logical clock, the decision function of the apply worker,
+ * and the CRDT column types.  docs/conflicts.md has the correctness
+ * argument; the C++ headers locality/hlc.hpp, conflict.hpp and crdt.hpp
+ * the details.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Hybrid logical clock.  A stamp is one uint64: the high 48 bits are
+ * physical milliseconds since 1970-01-01 UTC, the low 16 bits a logical
+ * counter.  A TimestampTz (microseconds since 2000-01-01) converts as
+ * ts / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH.
+ */
+#define LOCALITY_HLC_LOGICAL_BITS 16
+#define LOCALITY_HLC_MAX_PHYSICAL_MS ((UINT64_C(1) << 48) - 1)
+#define LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH INT64_C(946684800000)
+#define LOCALITY_HLC_PHYSICAL_MS(hlc) ((uint64_t) (hlc) >> LOCALITY_HLC_LOGICAL_BITS)
+#define LOCALITY_HLC_LOGICAL(hlc) ((uint16_t) ((hlc) & 0xFFFF))
+
+/*
+ * LocalityHlc: one clock's whole state (the last stamp handed out, 0 when
+ * new), plain data the shim keeps in shared memory.  Not thread-safe: the
+ * caller holds its lock around every call.
+ */
+typedef struct LocalityHlc
+{
+	uint64_t	last;
+} LocalityHlc;
+
+/*
+ * LocalityHlcStamp: the causal last-write-wins order of a write is
+ * (hlc, region_id), compared lexicographically, so exact clock ties break
+ * the same way on every region.
+ */
+typedef struct LocalityHlcStamp
+{
+	uint64_t	hlc;
+	uint16_t	region_id;
+} LocalityHlcStamp;
+
+/*
+ * locality_hlc_now: a stamp for a local commit, greater than every stamp
+ * the clock handed out or observed before, into *stamp (may be NULL).  A
+ * physical clock that goes backwards does not move the clock back.
+ * Errors: 22008 physical_ms above LOCALITY_HLC_MAX_PHYSICAL_MS, 22003 a
+ * clock at its last value; the clock is unchanged on failure.
+ */
+int			locality_hlc_now(LocalityHlc *clock, uint64_t physical_ms, uint64_t *stamp,
+							 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_hlc_update: observes received, the hlc of a change about to be
+ * applied (0 = unknown, ignored), and stamps the receive event: *stamp
+ * (may be NULL) is greater than received and than everything before, so a
+ * local write made after the change is applied is stamped after it.
+ * Errors: 55000 when received is more than max_skew_ms ahead of
+ * physical_ms (the apply worker reports it and retries: it passes once the
+ * local clock has caught up to within the bound), and those of
+ * locality_hlc_now.  The clock is unchanged on failure.
+ */
+int			locality_hlc_update(LocalityHlc *clock, uint64_t received, uint64_t physical_ms,
+								uint64_t max_skew_ms, uint64_t *stamp,
+								LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/* locality_hlc_stamp_compare: -1, 0 or 1 as a is before, equal to or after b. */
+int			locality_hlc_stamp_compare(const LocalityHlcStamp *a,
+									   const LocalityHlcStamp *b) LOCALITY_NOEXCEPT;
+
+/* Conflict resolution modes: locality.set_conflict_resolution()'s texts. */
+typedef enum LocalityConflictMode
+{
+	LOCALITY_CONFLICT_LAST_WRITE_WINS = 1,	/* 'last_write_wins' (default) */
+	LOCALITY_CONFLICT_LAST_WRITE_WINS_COLUMN,	/* 'last_write_wins_column' */
+	LOCALITY_CONFLICT_KEEP_LOCAL,	/* 'keep_local' */
+	LOCALITY_CONFLICT_APPLY_REMOTE, /* 'apply_remote' */
+	LOCALITY_CONFLICT_ERROR		/* 'error' */
+} LocalityConflictMode;
+
+/* What the remote change does to the row. */
+typedef enum LocalityRemoteOp
+{
+	LOCALITY_REMOTE_WRITE = 1,	/* INSERT or UPDATE: a new tuple */
+	LOCALITY_REMOTE_DELETE
+} LocalityRemoteOp;
+
+/* What the local side holds for the row's key. */
+typedef enum LocalityLocalState
+{
+	LOCALITY_LOCAL_ROW = 1,		/* a row, stamped with its last write */
+	LOCALITY_LOCAL_TOMBSTONE,	/* a deletion, stamped when it was made */
+	LOCALITY_LOCAL_ABSENT		/* nothing known: the row never was here */
+} LocalityLocalState;
+
+/* The row-level outcome. */
+typedef enum LocalityResolution
+{
+	LOCALITY_RESOLUTION_APPLY_REMOTE = 1,	/* the remote change wins */
+	LOCALITY_RESOLUTION_KEEP_LOCAL, /* the local version wins */
+	LOCALITY_RESOLUTION_COLUMNS,	/* each side wins some columns */
+	LOCALITY_RESOLUTION_ERROR	/* mode 'error': stop on this change */
+} LocalityResolution;
+
+/* Per-column outcome of a remote write over a local row. */
+typedef enum LocalityColumnChoice
+{
+	LOCALITY_CHOICE_KEEP_LOCAL = 1, /* keep the local value */
+	LOCALITY_CHOICE_APPLY_REMOTE,	/* take the remote value */
+	LOCALITY_CHOICE_MERGE		/* CRDT merge or the column's merge function */
+} LocalityColumnChoice;
+
+/* LocalityConflictColumn.flags */
+#define LOCALITY_COLUMN_MERGE 0x01	/* a CRDT column or one with a merge
+									 * function: always merged */
+#define LOCALITY_COLUMN_EQUAL 0x02	/* local and remote values are equal */
+#define LOCALITY_COLUMN_UNCHANGED 0x04	/* the remote value was not sent
+										 * (unchanged TOASTed): keep local */
+
+/*
+ * LocalityConflictColumn: one column of the table, in attribute order.
+ * The stamps say when each side's value was last written (for a local
+ * tombstone in last_write_wins_column mode: the deleted row's columns);
+ * they are read in last_write_wins_column mode only.
+ */
+typedef struct LocalityConflictColumn
+{
+	LocalityHlcStamp local;
+	LocalityHlcStamp remote;
+	uint8_t		flags;			/* LOCALITY_COLUMN_* */
+} LocalityConflictColumn;
+
+/*
+ * LocalityConflict: one conflicting change.  local is the stamp of the
+ * local row's last write (in last_write_wins_column mode the latest stamp
+ * of every write applied to it) or of its tombstone, ignored for
+ * LOCALITY_LOCAL_ABSENT;
+ * remote is the stamp of the remote change.  columns describe the table's
+ * columns for a remote write (the decision needs them for per-column
+ * choices, merged columns, and mode 'error' to see whether the versions
+ * differ at all); otherwise ncolumns may be 0.
+ */
+typedef struct LocalityConflict
+{
+	int			mode;			/* LocalityConflictMode */
+	int			remote_op;		/* LocalityRemoteOp */
+	int			local_state;	/* LocalityLocalState */
+	LocalityHlcStamp local;
+	LocalityHlcStamp remote;
+	uint16_t	ncolumns;
+	const LocalityConflictColumn *columns;	/* may be NULL when ncolumns is 0 */
+} LocalityConflict;
+
+/*
+ * locality_conflict_resolve: decides conflict into *resolution and, for a
+ * remote write, one LocalityColumnChoice per column into
+ * choices[0..ncolumns) (may be NULL when ncolumns is 0).
+ *
+ * A remote write over a row: the row is updated when any choice is
+ * APPLY_REMOTE or MERGE, whatever the resolution (CRDT columns are merged
+ * even when the local version wins); the resolution (APPLY_REMOTE,
+ * KEEP_LOCAL, or COLUMNS when each side won some) is what to log.  Over a
+ * tombstone: APPLY_REMOTE inserts the row built from the choices (MERGE:
+ * with the merged columns' state the tombstone kept; KEEP_LOCAL: the
+ * tombstone's value, in column mode), KEEP_LOCAL leaves it deleted, the
+ * tombstone's kept columns still taking the choices.  Over an absent row:
+ * APPLY_REMOTE, insert the remote tuple.  A remote delete:
+ * APPLY_REMOTE deletes the row, or records the later deletion stamp on a
+ * tombstone or for an absent row; KEEP_LOCAL does nothing.  ERROR: stop on
+ * this change.  The rules per mode are in locality/conflict.hpp.  Errors:
+ * XX000 for values outside the enums or NULL arrays.
+ */
+int			locality_conflict_resolve(const LocalityConflict *conflict, uint8_t *choices,
+									  int *resolution, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_conflict_mode_parse: the mode named by text into *mode.
+ * Errors: 22023 `invalid conflict resolution "x"` with the accepted
+ * modes as hint.  text may be NULL, which counts as empty.
+ */
+int			locality_conflict_mode_parse(const char *text, int *mode,
+										 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_conflict_mode_name / locality_resolution_name: the text of a
+ * mode ("last_write_wins") or resolution ("apply_remote", "keep_local",
+ * "columns", "error"), as locality.conflicts shows it; NULL for a value
+ * outside the enum.  Static strings.
+ */
+const char *locality_conflict_mode_name(int mode) LOCALITY_NOEXCEPT;
+const char *locality_resolution_name(int resolution) LOCALITY_NOEXCEPT;
+
+/*
+ * CRDT column types: locality.gcounter, locality.pncounter, locality.orset.
+ *
+ * Values are byte strings in a compact, canonical binary encoding (the
+ * stored datum and the send/recv form; layout in locality/crdt.hpp):
+ * two states are equal exactly when their bytes are.  Functions that
+ * produce a value write it into out[0..cap) and its length into *len.
+ * With out NULL they only compute *len (a size query).  When cap is too
+ * small they fail with 54000, *len still holding the size needed, and
+ * out's contents unspecified.  The _BOUND macros give a size that always
+ * suffices, so the hot paths can call once.  out must not overlap an
+ * input.  Malformed input values fail with 22P03.
+ */
+typedef enum LocalityCrdtKind
+{
+	LOCALITY_CRDT_GCOUNTER = 1,
+	LOCALITY_CRDT_PNCOUNTER = 2,
+	LOCALITY_CRDT_ORSET = 3
+} LocalityCrdtKind;
+
+#define LOCALITY_CRDT_EMPTY_BOUND 2
+#define LOCALITY_CRDT_MERGE_BOUND(alen, blen) ((alen) + (blen))
+#define LOCALITY_COUNTER_ADD_BOUND(len) ((len) + 24)
+#define LOCALITY_ORSET_ADD_BOUND(len, elen) ((len) + (elen) + 48)
+#define LOCALITY_ORSET_REMOVE_BOUND(len) (len)
+
+/*
+ * LocalityRegionName: an id and its name, for the text forms, which print
+ * region names where they are known (and ids otherwise) and read both.
+ * name is NUL-terminated.
+ */
+typedef struct LocalityRegionName
+{
+	uint16_t	id;
+	const char *name;
+} LocalityRegionName;
+
+/* LocalityCrdtElement: one orset element, not NUL-terminated. */
+typedef struct LocalityCrdtElement
+{
+	const char *data;
+	size_t		len;
+} LocalityCrdtElement;
+
+/* locality_crdt_empty: the empty state of kind (a counter at 0, no elements). */
+int			locality_crdt_empty(int kind, char *out, size_t cap, size_t *len,
+								LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/* locality_crdt_validate: checks a value's bytes (what a recv function needs). */
+int			locality_crdt_validate(int kind, const char *data, size_t len,
+								   LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_crdt_merge: the join of two states (counters: per-region max;
+ * orset: add-wins observed-remove).  Commutative, associative and
+ * idempotent, so the order changes arrive in does not matter.
+ */
+int			locality_crdt_merge(int kind, const char *a, size_t alen, const char *b,
+								size_t blen, char *out, size_t cap, size_t *len,
+								LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_crdt_parse: a value's text form (the input function).  Reads
+ * the full form locality_crdt_format writes and the plain forms of SPEC.md
+ * section 5: an integer for counters, a text array literal '{a,b}' for
+ * orset, credited to local_region (0 when this server's region is unknown:
+ * then only a zero / empty plain value is accepted).  Regions are names
+ * from names[0..nnames) (may be NULL) or numeric ids.  Errors: 22P02
+ * syntax, 22003 a number out of range, 22023 a negative gcounter,
+ * 22004 a NULL orset element, 42704 an unknown region name, 55000 a
+ * plain value to credit with no local region.
+ */
+int			locality_crdt_parse(int kind, const char *text, uint16_t local_region,
+								const LocalityRegionName *names, size_t nnames, char *out,
+								size_t cap, size_t *len, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_crdt_format: the full text form of a value (the output
+ * function), NUL-terminated; *len excludes the NUL, so cap must be at
+ * least *len + 1.  Examples: gcounter {us-east1:5,eu-west1:3},
+ * pncounter {us-east1:5-2,eu-west1:3} (increments-decrements), orset
+ * {|us-east1:4,eu-west1:3|a@us-east1:1,"b c"@eu-west1:3@us-east1:2}.
+ */
+int			locality_crdt_format(int kind, const char *data, size_t len,
+								 const LocalityRegionName *names, size_t nnames, char *out,
+								 size_t cap, size_t *outlen,
+								 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_counter_value: a gcounter's or pncounter's value into *value.
+ * Errors: 22003 when it does not fit a bigint (concurrent increments can
+ * take a merged sum past the range each region checked).
+ */
+int			locality_counter_value(int kind, const char *data, size_t len, int64_t *value,
+								   LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_counter_add: c + delta, credited to region's slot.  Errors:
+ * 22023 a negative delta for a gcounter, 22003 when the slot or the value
+ * would leave the bigint range, 55000 region 0.
+ */
+int			locality_counter_add(int kind, const char *data, size_t len, uint16_t region,
+								 int64_t delta, char *out, size_t cap, size_t *outlen,
+								 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/* locality_pncounter_subtract: c - n for a pncounter (any n, INT64_MIN too). */
+int			locality_pncounter_subtract(const char *data, size_t len, uint16_t region, int64_t n,
+										char *out, size_t cap, size_t *outlen,
+										LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_orset_add / locality_orset_remove: add element (a new tag of
+ * region) or remove it (the tags this state has observed; an absent
+ * element is a no-op).  element may be NULL when elen is 0; it must not
+ * contain a NUL byte (22021).
+ */
+int			locality_orset_add(const char *data, size_t len, uint16_t region, const char *element,
+							   size_t elen, char *out, size_t cap, size_t *outlen,
+							   LocalityStatus *status) LOCALITY_NOEXCEPT;
+int			locality_orset_remove(const char *data, size_t len, const char *element, size_t elen,
+								  char *out, size_t cap, size_t *outlen,
+								  LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/* locality_orset_contains: *found = 1 when element is in the set, else 0. */
+int			locality_orset_contains(const char *data, size_t len, const char *element,
+									size_t elen, int *found,
+									LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_orset_elements: the elements in byte order into out[0..cap)
+ * and their number into *count (out NULL: the count only; 54000 when cap
+ * is too small).  Zero copy: they point into data.
+ */
+int			locality_orset_elements(const char *data, size_t len, LocalityCrdtElement *out,
+									size_t cap, size_t *count,
+									LocalityStatus *status) LOCALITY_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,8 +44,13 @@ class Error : public std::runtime_error {
 namespace sqlstate {
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kSequenceLimitExceeded = "2200H";
+inline constexpr const char* kNumericValueOutOfRange = "22003";
+inline constexpr const char* kNullValueNotAllowed = "22004";
+inline constexpr const char* kDatetimeFieldOverflow = "22008";
 inline constexpr const char* kCharacterNotInRepertoire = "22021";
 inline constexpr const char* kInvalidParameterValue = "22023";
+inline constexpr const char* kInvalidTextRepresentation = "22P02";
+inline constexpr const char* kInvalidBinaryRepresentation = "22P03";
 inline constexpr const char* kSyntaxError = "42601";
 inline constexpr const char* kNameTooLong = "42622";
 inline constexpr const char* kUndefinedObject = "42704";

@@ -1,0 +1,89 @@
+// hlc.hpp -- the hybrid logical clock behind causal last-write-wins
+// (SPEC.md section 5; the correctness argument is in docs/conflicts.md).
+//
+//   local commit  --now(physical)-->  hlc  --wire BEGIN-->  apply worker
+//   apply worker  --update(received, physical)-->  the local clock passes
+//                 every write this region has applied, so a write made after
+//                 observing another one is stamped later, whatever the
+//                 physical clocks say
+//
+// Layout: one uint64.  The high 48 bits are physical milliseconds since the
+// Unix epoch, the low 16 bits a logical counter.  Milliseconds, not
+// microseconds: 48 bits of microseconds run out after 8.9 years, 48 bits of
+// milliseconds in the year 10889; and a finer grain buys no correctness,
+// because the clock's job is ordering writes that are concurrent within
+// max_clock_skew (500 ms) and WAN latency (50-200 ms), where any sub-ms
+// order of concurrent writes is as good as another.  16 logical bits give
+// 65,536 stamps per millisecond before the counter carries.
+//
+// Read as a single integer, Kulkarni et al.'s HLC rules become one max():
+//   now:     t = max(physical << 16, last + 1)
+//   update:  t = max(physical << 16, last + 1, received + 1)
+// which is (l, c) with c reset when the physical clock moves ahead and
+// incremented otherwise; when c would pass 0xFFFF it carries into l, so the
+// clock stays strictly monotonic and runs ahead of physical time by 1 ms per
+// 65,536 stamps of a burst (bounded in practice; never a wrap).
+//
+// Not thread-safe: the shim keeps one clock in shared memory under its own
+// lock.  The state is the last stamp handed out, one plain integer.
+#pragma once
+
+#include <cstdint>
+
+#include "locality/region_id.hpp"
+#include "locality_core.h"
+
+namespace locality {
+
+using Hlc = std::uint64_t;
+
+inline constexpr unsigned kHlcLogicalBits = LOCALITY_HLC_LOGICAL_BITS;
+inline constexpr std::uint64_t kHlcLogicalMask = (std::uint64_t{1} << kHlcLogicalBits) - 1;
+inline constexpr std::uint64_t kHlcMaxPhysicalMs = LOCALITY_HLC_MAX_PHYSICAL_MS;
+
+constexpr Hlc hlc_make(std::uint64_t physical_ms, std::uint16_t logical) noexcept {
+  return (physical_ms << kHlcLogicalBits) | logical;
+}
+constexpr std::uint64_t hlc_physical_ms(Hlc hlc) noexcept { return hlc >> kHlcLogicalBits; }
+constexpr std::uint16_t hlc_logical(Hlc hlc) noexcept {
+  return static_cast<std::uint16_t>(hlc & kHlcLogicalMask);
+}
+
+class HybridLogicalClock {
+ public:
+  // last: the last stamp handed out (0 for a new clock).
+  explicit HybridLogicalClock(Hlc last = 0) noexcept : last_(last) {}
+
+  // A stamp for a local event (a commit): greater than every stamp this clock
+  // has handed out or observed, and not below physical_ms.  Throws 22008 for
+  // a physical reading past kHlcMaxPhysicalMs, 22003 when the clock is at
+  // its last value.  On a throw the clock is unchanged.
+  Hlc now(std::uint64_t physical_ms);
+
+  // Observes a stamp received from another region (the BEGIN of a change
+  // being applied) and returns a stamp for the receive event, greater than
+  // both received and everything before.  received 0 means unknown and is
+  // ignored.  Throws 55000 when received is more than max_skew_ms ahead of
+  // physical_ms: taking it would drag this region's clock (and through it
+  // every region's) into the sender's future.  The clock is unchanged then,
+  // and retrying later succeeds once the local clock has caught up to within
+  // the bound, so a fast clock delays its region's changes instead of
+  // winning every conflict.  Also throws what now() throws.
+  Hlc update(Hlc received, std::uint64_t physical_ms, std::uint64_t max_skew_ms);
+
+  Hlc last() const noexcept { return last_; }
+
+ private:
+  Hlc last_;
+};
+
+// The causal last-write-wins order: (hlc, region id), lexicographic.  Two
+// regions never hand out the same (hlc, region) for different transactions,
+// so every region orders any two writes the same way.  -1, 0 or 1.
+int stamp_compare(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept;
+
+inline bool stamp_before(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept {
+  return stamp_compare(a, b) < 0;
+}
+
+}  // namespace locality

@@ -1,0 +1,303 @@
+// hlc_test.cpp -- the hybrid logical clock (hlc.hpp): monotonic whatever
+// the physical clock does, causality across regions whose clocks disagree,
+// the (hlc, region) tie-break, the logical counter's carry, the skew bound.
+#include "locality/hlc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "crdt_test_util.hpp"
+#include "locality_core.h"
+
+namespace {
+
+using crdt_test::base_seed;
+using crdt_test::error_of;
+using crdt_test::sqlstate_of;
+using locality::Hlc;
+using locality::hlc_logical;
+using locality::hlc_make;
+using locality::hlc_physical_ms;
+using locality::HybridLogicalClock;
+
+constexpr std::uint64_t kSkew = 500;         // locality.max_clock_skew's default
+constexpr std::uint64_t kT = 1718000000000;  // some June 2024 afternoon, in ms
+
+LocalityHlcStamp stamp(Hlc hlc, locality::RegionId region) { return LocalityHlcStamp{hlc, region}; }
+
+TEST(Hlc, LayoutIs48BitsOfMillisecondsAnd16LogicalBits) {
+  Hlc h = hlc_make(kT, 7);
+  EXPECT_EQ(h, (kT << 16) | 7);
+  EXPECT_EQ(hlc_physical_ms(h), kT);
+  EXPECT_EQ(hlc_logical(h), 7);
+  EXPECT_EQ(LOCALITY_HLC_PHYSICAL_MS(h), kT);
+  EXPECT_EQ(LOCALITY_HLC_LOGICAL(h), 7);
+  // 48 bits of milliseconds last until the year 10889.
+  EXPECT_GT(LOCALITY_HLC_MAX_PHYSICAL_MS / (1000ull * 3600 * 24 * 366), 8900u);
+  // A PostgreSQL TimestampTz converts with the epoch offset.
+  std::int64_t pg_2024 = 771768000000000;  // 2024-06-15 12:00:00 UTC in us since 2000
+  EXPECT_EQ(pg_2024 / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH, INT64_C(1718452800000));
+}
+
+TEST(Hlc, NowFollowsAPhysicalClockThatMovesAhead) {
+  HybridLogicalClock clock;
+  EXPECT_EQ(clock.now(kT), hlc_make(kT, 0));
+  EXPECT_EQ(clock.now(kT + 5), hlc_make(kT + 5, 0));
+  EXPECT_EQ(clock.now(kT + 5), hlc_make(kT + 5, 1));  // same millisecond
+  EXPECT_EQ(clock.now(kT + 5), hlc_make(kT + 5, 2));
+  EXPECT_EQ(clock.now(kT + 6), hlc_make(kT + 6, 0));  // the counter resets
+  EXPECT_EQ(clock.last(), hlc_make(kT + 6, 0));
+}
+
+TEST(Hlc, NowIsMonotonicWhenThePhysicalClockGoesBackwards) {
+  HybridLogicalClock clock;
+  Hlc a = clock.now(kT);
+  Hlc b = clock.now(kT - 1000);  // NTP stepped the clock back a second
+  Hlc c = clock.now(kT - 999);
+  Hlc d = clock.now(kT + 1);
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_LT(c, d);
+  EXPECT_EQ(b, hlc_make(kT, 1));  // it holds the highest time seen
+  EXPECT_EQ(d, hlc_make(kT + 1, 0));
+}
+
+TEST(Hlc, NowIsMonotonicUnderARandomlyJitteringClock) {
+  std::uint64_t seed = base_seed(5000);
+  SCOPED_TRACE("replay with LOCALITY_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  HybridLogicalClock clock;
+  std::uint64_t physical = kT;
+  Hlc previous = 0;
+  for (int i = 0; i < 100000; ++i) {
+    physical += rng() % 3;
+    std::uint64_t reading = physical - rng() % 2000;  // up to 2 s behind, at random
+    Hlc h = clock.now(reading);
+    ASSERT_GT(h, previous);
+    ASSERT_LE(hlc_physical_ms(h), physical + 2);  // never far ahead of true time
+    previous = h;
+  }
+}
+
+TEST(Hlc, LogicalCounterOverflowCarriesIntoTheMillisecond) {
+  HybridLogicalClock clock(hlc_make(kT, 0xFFFF));
+  EXPECT_EQ(clock.now(kT), hlc_make(kT + 1, 0));
+  // A burst of 200,000 stamps in one millisecond stays strictly increasing
+  // and runs ahead of the physical clock by the carries only.
+  HybridLogicalClock burst;
+  Hlc previous = 0;
+  for (int i = 0; i < 200000; ++i) {
+    Hlc h = burst.now(kT);
+    ASSERT_GT(h, previous);
+    previous = h;
+  }
+  EXPECT_EQ(hlc_physical_ms(previous), kT + 200000 / 65536);
+  // When the physical clock passes the carried time, it takes over again.
+  EXPECT_EQ(burst.now(kT + 10), hlc_make(kT + 10, 0));
+}
+
+TEST(Hlc, AClockAtItsLastValueFailsAndStaysPut) {
+  HybridLogicalClock clock(std::numeric_limits<Hlc>::max());
+  EXPECT_EQ(sqlstate_of([&] { clock.now(kT); }), "22003");
+  EXPECT_EQ(clock.last(), std::numeric_limits<Hlc>::max());
+  HybridLogicalClock fresh;
+  EXPECT_EQ(sqlstate_of([&] {
+              fresh.update(std::numeric_limits<Hlc>::max(), LOCALITY_HLC_MAX_PHYSICAL_MS, kSkew);
+            }),
+            "22003");
+  EXPECT_EQ(fresh.last(), 0u);
+}
+
+TEST(Hlc, PhysicalReadingsBeyond48BitsAre22008) {
+  HybridLogicalClock clock;
+  EXPECT_EQ(sqlstate_of([&] { clock.now(LOCALITY_HLC_MAX_PHYSICAL_MS + 1); }), "22008");
+  EXPECT_EQ(sqlstate_of([&] { clock.update(0, LOCALITY_HLC_MAX_PHYSICAL_MS + 1, kSkew); }),
+            "22008");
+  EXPECT_EQ(clock.last(), 0u);
+  EXPECT_EQ(clock.now(LOCALITY_HLC_MAX_PHYSICAL_MS), hlc_make(LOCALITY_HLC_MAX_PHYSICAL_MS, 0));
+}
+
+TEST(Hlc, UpdateMovesTheClockPastWhatItReceived) {
+  HybridLogicalClock clock;
+  clock.now(kT);
+  Hlc received = hlc_make(kT + 300, 4);  // a sender 300 ms ahead
+  Hlc r = clock.update(received, kT + 1, kSkew);
+  EXPECT_EQ(r, hlc_make(kT + 300, 5));
+  EXPECT_GT(clock.now(kT + 2), received);
+  // A received stamp behind the clock changes nothing but the tick.
+  Hlc before = clock.last();
+  EXPECT_EQ(clock.update(hlc_make(kT - 50, 0), kT + 3, kSkew), before + 1);
+  // 0 means "unknown" and is ignored.
+  before = clock.last();
+  EXPECT_EQ(clock.update(0, kT + 3, kSkew), before + 1);
+  // A physical clock ahead of everything wins.
+  EXPECT_EQ(clock.update(hlc_make(kT + 400, 0), kT + 1000, kSkew), hlc_make(kT + 1000, 0));
+}
+
+// The heart of causal last-write-wins: B's clock is 400 ms behind A's.  B
+// observes A's write and then writes; B's write must carry the larger stamp
+// even though B's physical clock reads an earlier time than A's did.
+TEST(Hlc, AWriteAfterObservingAnotherIsLaterEvenWithAClock400MsBehind) {
+  HybridLogicalClock a, b;
+  const std::uint64_t true_time = kT;
+  Hlc write_a = a.now(true_time);                  // region 1 writes
+  b.update(write_a, true_time + 80 - 400, kSkew);  // 80 ms WAN later, B's clock -400 ms
+  Hlc write_b = b.now(true_time + 90 - 400);       // then B writes
+  EXPECT_LT(true_time + 90 - 400, true_time);      // B's commit timestamp is earlier...
+  EXPECT_LT(write_a, write_b);                     // ...and its stamp later
+  EXPECT_LT(locality::stamp_compare(stamp(write_a, 1), stamp(write_b, 2)), 0);
+  // Whatever the region ids: causality beats the tie-break.
+  EXPECT_LT(locality::stamp_compare(stamp(write_a, 9), stamp(write_b, 2)), 0);
+}
+
+TEST(Hlc, CausalityHoldsAcrossRelays) {
+  // 1 writes, 2 (300 ms behind) observes and writes, 3 (450 ms behind)
+  // observes 2's write and writes: 1 < 2 < 3.
+  HybridLogicalClock r1, r2, r3;
+  Hlc w1 = r1.now(kT);
+  r2.update(w1, kT + 50 - 300, kSkew);
+  Hlc w2 = r2.now(kT + 51 - 300);
+  r3.update(w2, kT + 100 - 450, kSkew);
+  Hlc w3 = r3.now(kT + 101 - 450);
+  EXPECT_LT(w1, w2);
+  EXPECT_LT(w2, w3);
+}
+
+TEST(Hlc, ExactTiesBreakByRegionIdTheSameEverywhere) {
+  Hlc h = hlc_make(kT, 0);  // two regions commit in the same millisecond
+  EXPECT_EQ(locality::stamp_compare(stamp(h, 1), stamp(h, 2)), -1);
+  EXPECT_EQ(locality::stamp_compare(stamp(h, 2), stamp(h, 1)), 1);
+  EXPECT_EQ(locality::stamp_compare(stamp(h, 2), stamp(h, 2)), 0);
+  EXPECT_TRUE(locality::stamp_before(stamp(h, 1), stamp(h, 2)));
+  // The clock decides before the region does.
+  EXPECT_EQ(locality::stamp_compare(stamp(h + 1, 1), stamp(h, 65535)), 1);
+  LocalityHlcStamp x = stamp(h, 3), y = stamp(h, 4);
+  EXPECT_EQ(locality_hlc_stamp_compare(&x, &y), -1);
+  EXPECT_EQ(locality_hlc_stamp_compare(&y, &x), 1);
+  EXPECT_EQ(locality_hlc_stamp_compare(&x, &x), 0);
+}
+
+TEST(Hlc, AStampFurtherAheadThanTheSkewBoundIsRefused) {
+  HybridLogicalClock clock;
+  clock.now(kT);
+  Hlc before = clock.last();
+  locality::Error e = error_of([&] { clock.update(hlc_make(kT + 501, 0), kT, kSkew); });
+  EXPECT_EQ(e.sqlstate(), "55000");
+  EXPECT_STREQ(e.what(), "remote clock is 501 ms ahead of the local clock");
+  EXPECT_NE(e.detail().find("locality.max_clock_skew allows 500 ms"), std::string::npos);
+  EXPECT_NE(e.hint().find("NTP"), std::string::npos);
+  EXPECT_EQ(clock.last(), before);  // refused: the clock did not move
+  // Exactly at the bound, and any logical part there, is accepted.
+  EXPECT_EQ(clock.update(hlc_make(kT + 500, 0xFFFE), kT, kSkew), hlc_make(kT + 500, 0xFFFF));
+}
+
+TEST(Hlc, ARefusedChangeIsAcceptedOnceTheLocalClockCatchesUp) {
+  HybridLogicalClock clock;
+  Hlc from_the_future = hlc_make(kT + 2000, 0);
+  EXPECT_EQ(sqlstate_of([&] { clock.update(from_the_future, kT, kSkew); }), "55000");
+  EXPECT_EQ(sqlstate_of([&] { clock.update(from_the_future, kT + 1499, kSkew); }), "55000");
+  EXPECT_GT(clock.update(from_the_future, kT + 1500, kSkew), from_the_future);
+}
+
+TEST(Hlc, SkewBoundZeroAndHugeValues) {
+  HybridLogicalClock clock;
+  EXPECT_EQ(sqlstate_of([&] { clock.update(hlc_make(kT + 1, 0), kT, 0); }), "55000");
+  EXPECT_EQ(sqlstate_of([&] { clock.update(hlc_make(kT, 9), kT, 0); }), "");
+  EXPECT_EQ(sqlstate_of([&] {
+              clock.update(hlc_make(LOCALITY_HLC_MAX_PHYSICAL_MS, 0), kT,
+                           std::numeric_limits<std::uint64_t>::max());
+            }),
+            "");
+}
+
+// Generated executions: regions with skewed, jittering clocks do local
+// writes and receive each other's stamps in random order.  Whenever event e
+// happened before event f (tracked with vector clocks), stamp(e) < stamp(f);
+// and no clock runs further ahead of true time than the largest skew.
+TEST(Hlc, HappenedBeforeImpliesStampOrderInGeneratedExecutions) {
+  std::uint64_t seed = base_seed(6000);
+  SCOPED_TRACE("replay with LOCALITY_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  struct Event {
+    Hlc hlc;
+    std::vector<int> vc;
+  };
+  int checks = 0;
+  for (int run = 0; run < 50; ++run) {
+    const int n = 2 + static_cast<int>(rng() % 4);
+    std::vector<HybridLogicalClock> clocks(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> offset(static_cast<std::size_t>(n));
+    for (auto& o : offset) o = static_cast<std::int64_t>(rng() % 801) - 400;  // +-400 ms
+    std::vector<std::vector<int>> vc(static_cast<std::size_t>(n),
+                                     std::vector<int>(static_cast<std::size_t>(n), 0));
+    std::vector<Event> events;
+    std::uint64_t now = kT;
+    for (int step = 0; step < 400; ++step) {
+      now += rng() % 5;
+      auto i = static_cast<std::size_t>(rng() % static_cast<std::uint64_t>(n));
+      std::uint64_t reading =
+          static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + offset[i]);
+      Hlc h;
+      if (events.empty() || rng() % 2 == 0) {
+        h = clocks[i].now(reading);
+      } else {
+        const Event& m = events[rng() % events.size()];  // a message: any earlier event
+        h = clocks[i].update(m.hlc, reading, 1000);
+        for (std::size_t r = 0; r < vc[i].size(); ++r) vc[i][r] = std::max(vc[i][r], m.vc[r]);
+      }
+      ++vc[i][i];
+      events.push_back(Event{h, vc[i]});
+      ASSERT_LE(hlc_physical_ms(h), now + 400 + 1);
+    }
+    for (std::size_t e = 0; e < events.size(); ++e)
+      for (std::size_t f = 0; f < events.size(); ++f) {
+        bool before = e != f;
+        for (std::size_t r = 0; r < events[e].vc.size() && before; ++r)
+          before = events[e].vc[r] <= events[f].vc[r];
+        if (before) {
+          ASSERT_LT(events[e].hlc, events[f].hlc) << "events " << e << " -> " << f;
+          ++checks;
+        }
+      }
+  }
+  std::printf("  hlc: %d happened-before pairs checked (seed %llu)\n", checks,
+              static_cast<unsigned long long>(seed));
+}
+
+// ---- the C API ----
+
+TEST(HlcApi, NowAndUpdateKeepThePlainState) {
+  LocalityHlc clock = {0};
+  LocalityStatus status;
+  uint64_t s1 = 0, s2 = 0;
+  ASSERT_EQ(locality_hlc_now(&clock, kT, &s1, &status), 1);
+  EXPECT_EQ(s1, hlc_make(kT, 0));
+  EXPECT_EQ(clock.last, s1);
+  ASSERT_EQ(locality_hlc_update(&clock, hlc_make(kT + 100, 0), kT, kSkew, &s2, &status), 1);
+  EXPECT_EQ(s2, hlc_make(kT + 100, 1));
+  EXPECT_EQ(clock.last, s2);
+  ASSERT_EQ(locality_hlc_now(&clock, kT, nullptr, &status), 1);
+  EXPECT_EQ(clock.last, s2 + 1);
+}
+
+TEST(HlcApi, FailuresLeaveTheClockAndReportTheStatus) {
+  LocalityHlc clock = {hlc_make(kT, 0)};
+  LocalityStatus status;
+  uint64_t s = 42;
+  EXPECT_EQ(locality_hlc_update(&clock, hlc_make(kT + 10000, 0), kT, kSkew, &s, &status), 0);
+  EXPECT_STREQ(status.sqlstate, "55000");
+  EXPECT_STREQ(status.message, "remote clock is 10000 ms ahead of the local clock");
+  EXPECT_EQ(clock.last, hlc_make(kT, 0));
+  EXPECT_EQ(s, 42u);
+  EXPECT_EQ(locality_hlc_now(nullptr, kT, &s, &status), 0);
+  EXPECT_STREQ(status.sqlstate, "XX000");
+  EXPECT_EQ(locality_hlc_update(nullptr, 0, kT, kSkew, &s, &status), 0);
+  EXPECT_STREQ(status.sqlstate, "XX000");
+}
+
+}  // namespace
