@@ -90,7 +90,7 @@ void CircuitBreaker::record_success(std::int64_t now) noexcept {
 void CircuitBreaker::record_failure(std::int64_t now, std::string_view reason) noexcept {
   size_t n = reason.size() < sizeof s_.last_failure - 1 ? reason.size()
                                                          : sizeof s_.last_failure - 1;
-  std::memcpy(s_.last_failure, reason.data(), n);
+  if (n > 0) std::memcpy(s_.last_failure, reason.data(), n);  // data() may be null when empty
   s_.last_failure[n] = '\0';
   s_.last_failure_at = now;
   if (s_.consecutive_failures < std::numeric_limits<int>::max()) s_.consecutive_failures++;
