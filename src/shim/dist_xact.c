@@ -31,9 +31,6 @@
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 
-/* GUC locality.remote_apply: this session applies work sent by a region. */
-static bool RemoteApply = false;
-
 /* A region taking part in the current distributed transaction. */
 typedef struct Participant
 {
@@ -51,12 +48,6 @@ static List *Participants = NIL;	/* in TopTransactionContext */
 
 /* gids committed by this backend whose decision rows can be removed. */
 static List *CommittedGids = NIL;	/* in TopMemoryContext */
-
-bool
-LocalityIsRemoteApply(void)
-{
-	return RemoteApply;
-}
 
 /* The participant entry for region, opening its remote transaction. */
 static Participant *
@@ -148,7 +139,7 @@ LocalityPropagateTo(const LocalityRegion *region, const char *sql)
 {
 	Participant *p;
 
-	if (RemoteApply)
+	if (LocalityIsRemoteApply())
 		return;
 	if (region->is_local)
 		elog(ERROR, "pg_locality: cannot propagate to this server's own region");
@@ -170,7 +161,7 @@ LocalityPropagateToAll(const char *sql)
 	const LocalityRegion *regions;
 	int			i;
 
-	if (RemoteApply)
+	if (LocalityIsRemoteApply())
 		return;
 	/* The entries stay readable for the transaction, across rebuilds. */
 	regions = LocalityRegions(&count);
@@ -493,14 +484,7 @@ locality_recover_prepared_transactions(PG_FUNCTION_ARGS)
 void
 LocalityInitDistXact(void)
 {
-	DefineCustomBoolVariable("locality.remote_apply",
-							 "Set by pg_locality in sessions that apply work sent by another region.",
-							 NULL,
-							 &RemoteApply,
-							 false,
-							 PGC_USERSET,
-							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							 NULL, NULL, NULL);
+	LocalityDefinePeerGucs();
 	RegisterXactCallback(DistXactCallback, NULL);
 	RegisterSubXactCallback(DistSubXactCallback, NULL);
 }

@@ -283,6 +283,7 @@ SendCatalogTo(const LocalityRegion *region)
 	const LocalityRegion *regions = LocalityRegions(&count);
 	PGconn	   *conn;
 	char	   *foreign;
+	char	   *secret_sql;
 	int			i;
 	int			ntables;
 
@@ -308,6 +309,9 @@ SendCatalogTo(const LocalityRegion *region)
 		LocalityPropagateTo(region, RegionAddedSql(&regions[i]));
 	/* Itself too, before the tables: aligning sequences needs its own id. */
 	LocalityPropagateTo(region, RegionAddedSql(region));
+	/* The cluster's secret: its sessions will present it to us. */
+	if ((secret_sql = LocalityPeerSecretSql()) != NULL)
+		LocalityPropagateTo(region, secret_sql);
 
 	/* Managed tables: definition, catalog row, sequences (050_regions.sql). */
 	SPI_connect();
@@ -373,6 +377,8 @@ locality_add_region(PG_FUNCTION_ARGS)
 		LocalityPropagateToAll(RegionAddedSql(&region));
 	}
 	CatalogInsertRegion(region.id, name, conninfo, region.is_primary);
+	if (count == 0)
+		LocalityEnsurePeerSecret();	/* a new cluster */
 	PG_RETURN_VOID();
 }
 

@@ -29,6 +29,7 @@
 
 #include "shim.h"
 #include "shim/breaker.h"
+#include "shim/dist_xact.h"
 #include "shim/remote.h"
 
 int			LocalityForwardTimeoutMs = 5000;
@@ -119,7 +120,8 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why, bool counted)
  * locality.forward_timeout; a replication connection when replication.
  */
 static PGconn *
-Connect(const char *conninfo, const char *label, bool replication, const char *user)
+Connect(const char *conninfo, const char *label, bool replication, const char *user,
+		const char *token)
 {
 	const char *keywords[6];
 	const char *values[6];
@@ -138,7 +140,7 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 	values[2] = appname;
 	/* locality.remote_apply: apply here, never propagate again */
 	keywords[3] = "options";
-	values[3] = "-c locality.remote_apply=on";
+	values[3] = psprintf("-c locality.remote_apply=%s", token);
 	keywords[4] = replication ? "replication" : NULL;
 	values[4] = replication ? "database" : NULL;
 	keywords[5] = NULL;
@@ -200,7 +202,8 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 PGconn *
 LocalityConnectTo(const char *conninfo, const char *label)
 {
-	return Connect(conninfo, label, false, GetUserNameFromId(GetUserId(), false));
+	return Connect(conninfo, label, false, GetUserNameFromId(GetUserId(), false),
+				   LocalityPeerToken());
 }
 
 /*
@@ -211,7 +214,7 @@ LocalityConnectTo(const char *conninfo, const char *label)
 PGconn *
 LocalityConnectReplication(const char *conninfo, const char *label, const char *user)
 {
-	return Connect(conninfo, label, true, user);
+	return Connect(conninfo, label, true, user, "on");	/* a walsender runs no DDL */
 }
 
 /*

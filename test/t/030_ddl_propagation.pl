@@ -211,4 +211,17 @@ same_everywhere(
 	'accounts REGIONAL BY TABLE IN PRIMARY REGION, orders REGIONAL BY ROW AS "home"',
 	'every region has the same managed tables');
 
+# A table owner cannot pass a schema change off as another region's work:
+# locality.remote_apply is only believed with the cluster's secret.
+$us->safe_psql('postgres', q{
+	SET ROLE app;
+	CREATE TABLE owned (id int PRIMARY KEY) WITH (locality = 'GLOBAL');
+	SET locality.remote_apply = 'on';
+	ALTER TABLE owned ADD COLUMN sneaky int;
+});
+is(on_all(q{SELECT count(*) FROM pg_attribute WHERE attrelid = 'owned'::regclass AND attname = 'sneaky'}),
+	"us-east1=1\neu-west1=1\nap-east1=1", 'a claimed remote_apply by a table owner still propagates');
+like(LocalityCluster::error_of($us, q{SET ROLE app; SHOW locality.remote_apply}),
+	qr/^42501: /, 'the token is not readable by other roles');
+
 done_testing();

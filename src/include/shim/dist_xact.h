@@ -32,9 +32,15 @@ extern void LocalityPropagateTo(const LocalityRegion *region, const char *sql);
 
 /*
  * True in a session opened by another region to apply propagated work:
- * hooks must apply it locally and never propagate it again.
+ * hooks must apply it locally and never propagate it again (peer_secret.c).
  */
 extern bool LocalityIsRemoteApply(void);
+
+/* peer_secret.c: the token of this server's sessions on other regions. */
+extern const char *LocalityPeerToken(void);
+extern void LocalityEnsurePeerSecret(void);
+extern char *LocalityPeerSecretSql(void);
+extern void LocalityDefinePeerGucs(void);
 
 /* Registers the transaction callbacks and the locality.remote_apply GUC. */
 extern void LocalityInitDistXact(void);

@@ -67,3 +67,12 @@ CREATE TABLE locality.dist_transactions (
     PRIMARY KEY (gid, region_id)
 );
 REVOKE ALL ON locality.dist_transactions FROM PUBLIC;
+
+-- The cluster's secret: sessions a region opens on another present it, so
+-- only they are believed to apply another region's work (peer_secret.c).
+-- Readable by the extension's owner only.
+CREATE TABLE locality.peer_secret (
+    secret text NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('locality.peer_secret', '');
+REVOKE ALL ON locality.peer_secret FROM PUBLIC;

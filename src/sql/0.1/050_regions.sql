@@ -22,6 +22,10 @@ CREATE FUNCTION locality._catalog_drop_region(id smallint) RETURNS void
     LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_catalog_drop_region';
 CREATE FUNCTION locality._catalog_set_primary(id smallint) RETURNS void
     LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_catalog_set_primary';
+CREATE FUNCTION locality._catalog_set_secret(secret text) RETURNS void
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_catalog_set_secret';
+REVOKE ALL ON FUNCTION locality._catalog_set_secret(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION locality._catalog_set_secret(text) TO locality_admin;
 CREATE FUNCTION locality._catalog_put_table(tbl regclass, kind text, home_region smallint,
                                             region_column name, column_added boolean,
                                             conflict_resolution text) RETURNS void
