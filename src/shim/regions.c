@@ -424,8 +424,8 @@ CheckNothingHomedIn(const LocalityRegion *region)
 						 errmsg("cannot drop region \"%s\": table %s is homed there",
 								region->name, table),
 						 errhint("Move the table with locality.set_locality() first.")));
-			sql = psprintf("SELECT count(*) FROM %s WHERE %s::int2 = %d",
-						   table, quote_identifier(column), region->id);
+			sql = psprintf("SELECT count(*) FROM %s WHERE %s = %s::locality.region",
+						   table, quote_identifier(column), quote_literal_cstr(region->name));
 			if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not count rows of %s", table);
 			rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

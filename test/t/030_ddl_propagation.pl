@@ -211,6 +211,20 @@ same_everywhere(
 	'accounts REGIONAL BY TABLE IN PRIMARY REGION, orders REGIONAL BY ROW AS "home"',
 	'every region has the same managed tables');
 
+# A region that still homes a table or rows cannot be dropped (2BP01 names them).
+$us->safe_psql('postgres', q{
+	CREATE TABLE homed_rows (id int PRIMARY KEY) WITH (locality = 'REGIONAL BY ROW');
+	CREATE TABLE homed_table (id int PRIMARY KEY) WITH (locality = 'REGIONAL BY TABLE IN "eu-west1"');
+});
+$ap->safe_psql('postgres', 'INSERT INTO homed_rows VALUES (1), (2)');
+$us->safe_psql('postgres', "SELECT locality.wait_for_replication('ap-east1', '60s')");
+like(LocalityCluster::error_of($us, q{SELECT locality.drop_region('ap-east1')}),
+	qr/^2BP01: cannot drop region "ap-east1": \d+ rows of table [\w.]+ are homed there/,
+	'rows homed in a region keep it from being dropped');
+like(LocalityCluster::error_of($us, q{SELECT locality.drop_region('eu-west1')}),
+	qr/^2BP01: cannot drop region "eu-west1": (table [\w.]+ is homed there|\d+ rows of table [\w.]+ are homed there)/,
+	'a table homed in a region keeps it from being dropped');
+
 # A table owner cannot pass a schema change off as another region's work:
 # locality.remote_apply is only believed with the cluster's secret.
 $us->safe_psql('postgres', q{
