@@ -1,15 +1,20 @@
 # The replication data plane across three regions: every region's own writes
 # to managed tables reach every other region (full mesh, no loops), nothing
 # of unmanaged tables travels, pause/resume keep changes, a schema mismatch
-# shows in last_error and heals, and crashes of the receiving server lose
-# nothing and apply nothing twice.
+# shows in last_error and heals, and kill -9 of the receiving server or of an
+# apply worker loses nothing and applies nothing twice.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use LocalityCluster;
 
-my @nodes = map { my $n = LocalityCluster::new_region($_); $n->start; $n } qw(us-east1 eu-west1 ap-east1);
+# ap-east1 survives a killed child: its postmaster resets and recovers.
+my @nodes = map {
+	my $n = LocalityCluster::new_region($_, $_ eq 'ap-east1' ? (conf => "restart_after_crash = on\n") : ());
+	$n->start;
+	$n
+} qw(us-east1 eu-west1 ap-east1);
 my ($us, $eu, $ap) = @nodes;
 $us->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
 LocalityCluster::join_regions(@nodes);
@@ -136,5 +141,24 @@ $bg->quit;
 drain();
 is(same_everywhere('SELECT sum(n) FROM g', 'after a crash of the receiver'), '3000',
 	'every increment applied exactly once');
+
+# kill -9 of an apply worker of ap-east1 mid-stream.
+my $bg3 = $us->background_psql('postgres');
+$bg3->query_until(qr/started/, q{
+	\echo started
+	DO $$ BEGIN FOR i IN 1..3000 LOOP UPDATE g SET n = n + 1 WHERE id = 100 + i % 100; COMMIT; END LOOP; END $$;
+	\echo done
+});
+ok($ap->poll_query_until('postgres', 'SELECT sum(n) > 3300 FROM g'), 'updates are flowing to ap-east1');
+# Any apply worker: killing one resets the whole server, both streams restart.
+my $worker = $ap->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_locality apply' LIMIT 1});
+kill 'KILL', $worker;
+$bg3->query_until(qr/done/, '');
+$bg3->quit;
+ok($ap->poll_query_until('postgres', 'SELECT true'), 'ap-east1 is back after the reset');
+drain();
+is(same_everywhere('SELECT sum(n) FROM g', 'after kill -9 of an apply worker'), '6000',
+	'every increment applied exactly once after the worker was killed');
 
 done_testing();
