@@ -23,4 +23,7 @@ extern void LocalityInitStatus(LocalityStatus *status);
 extern const char *LocalityGatewayRegion(void);
 extern void LocalityDefineGatewayGucs(void);
 
+/* staleness.c */
+extern void LocalityInitStaleness(void);
+
 #endif							/* LOCALITY_SHIM_H */

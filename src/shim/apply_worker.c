@@ -317,7 +317,10 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 				MySlot->source_lsn = wal_end;
 				/* Between transactions, all the source sent so far is applied. */
 				if (!IsTransactionState())
+				{
 					MySlot->processed_lsn = Max(MySlot->processed_lsn, wal_end);
+					MySlot->caught_up_at = GetCurrentTimestamp();
+				}
 				LWLockRelease(LocalityReplication->lock);
 				if (reply)
 				{

@@ -46,4 +46,5 @@ _PG_init(void)
 	LocalityReplicationShmemRequest();
 	LocalityRegisterLauncher();
 	LocalityInitDdl();
+	LocalityInitStaleness();
 }

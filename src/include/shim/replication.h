@@ -48,6 +48,7 @@ typedef struct ApplySlot
 								 * applied (or had nothing for us) */
 	TimestampTz last_commit_time;	/* source commit time of the last applied txn */
 	TimestampTz last_message_at;
+	TimestampTz caught_up_at;	/* last time everything sent was applied */
 	char		last_error[LOCALITY_ERROR_LEN];
 	TimestampTz last_error_at;
 	int			failures;		/* consecutive, for the retry backoff */
