@@ -13,11 +13,16 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "shim.h"
 #include "shim/catalog.h"
@@ -192,6 +197,36 @@ LocalityCrdtMerge(int kind, bytea *a, bytea *b)
 		LocalityRaiseStatus(&status, NULL);
 	SET_VARSIZE(value, VARHDRSZ + len);
 	return value;
+}
+
+/*
+ * LocalityCrdtKindOfType: looked up by name in schema locality (two
+ * syscache lookups), so a dropped and re-created extension is no problem.
+ */
+int
+LocalityCrdtKindOfType(Oid typid)
+{
+	HeapTuple	tuple;
+	Form_pg_type type;
+	int			kind = 0;
+
+	if (typid < FirstNormalObjectId)
+		return 0;
+	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tuple))
+		return 0;
+	type = (Form_pg_type) GETSTRUCT(tuple);
+	if (type->typnamespace == get_namespace_oid("locality", true))
+	{
+		if (strcmp(NameStr(type->typname), "gcounter") == 0)
+			kind = LOCALITY_CRDT_GCOUNTER;
+		else if (strcmp(NameStr(type->typname), "pncounter") == 0)
+			kind = LOCALITY_CRDT_PNCOUNTER;
+		else if (strcmp(NameStr(type->typname), "orset") == 0)
+			kind = LOCALITY_CRDT_ORSET;
+	}
+	ReleaseSysCache(tuple);
+	return kind;
 }
 
 static int64

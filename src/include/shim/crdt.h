@@ -16,4 +16,10 @@
  */
 extern bytea *LocalityCrdtMerge(int kind, bytea *a, bytea *b);
 
+/*
+ * LocalityCrdtKindOfType: the LocalityCrdtKind of a column type when it is
+ * locality.gcounter, locality.pncounter or locality.orset, else 0.
+ */
+extern int	LocalityCrdtKindOfType(Oid typid);
+
 #endif							/* LOCALITY_SHIM_CRDT_H */
