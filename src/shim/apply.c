@@ -45,6 +45,7 @@
 #include "shim.h"
 #include "shim/apply.h"
 #include "shim/catalog.h"
+#include "shim/crdt.h"
 #include "shim/initial_sync.h"
 #include "shim/replication.h"
 
@@ -527,6 +528,8 @@ typedef struct Change
 	TupleTableSlot *local;		/* the local row found, if any */
 	TupleTableSlot *search;		/* key of the row to find */
 	TupleTableSlot *remote;		/* the row as the source wrote it */
+	int		   *crdt_kinds;		/* per column: its LocalityCrdtKind or 0;
+								 * NULL when the table has no CRDT column */
 } Change;
 
 #define MAX_OPEN_CHANGES 16
@@ -625,6 +628,18 @@ BeginChange(uint32 remote_relid)
 	change->local = table_slot_create(rel, &change->estate->es_tupleTable);
 	change->search = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
 	change->remote = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	change->crdt_kinds = NULL;
+	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), i);
+		int			kind = attr->attisdropped ? 0 : LocalityCrdtKindOfType(attr->atttypid);
+
+		if (kind == 0)
+			continue;
+		if (change->crdt_kinds == NULL)
+			change->crdt_kinds = palloc0(sizeof(int) * RelationGetDescr(rel)->natts);
+		change->crdt_kinds[i] = kind;
+	}
 	MemoryContextSwitchTo(old);
 	NumOpenChanges++;
 	return change;
@@ -653,6 +668,62 @@ TupleSlot(Change *change, TupleTableSlot *slot, const LocalityWireTuple *tuple,
 		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
 	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults);
 	return slot;
+}
+
+/*
+ * MergeCrdtColumns: a CRDT column (locality.gcounter, pncounter, orset) is
+ * never written over: its value in remote becomes the merge of the local
+ * row's state (change->local) and the incoming one, whatever the
+ * resolution of the other columns (SPEC.md section 5).  With keep_local,
+ * remote first takes the local row's other columns.  Returns false when
+ * keep_local and no CRDT column changed (nothing to update).
+ */
+static bool
+MergeCrdtColumns(Change *change, TupleTableSlot *remote, bool keep_local)
+{
+	TupleDesc	desc = RelationGetDescr(change->rel);
+	TupleTableSlot *local = change->local;
+	bool		changed = false;
+	int			i;
+
+	if (change->crdt_kinds == NULL)
+		return !keep_local;
+	slot_getallattrs(local);
+	slot_getallattrs(remote);
+	for (i = 0; i < desc->natts; i++)
+	{
+		bytea	   *mine;
+		bytea	   *theirs;
+		bytea	   *merged;
+
+		if (change->crdt_kinds[i] == 0)
+		{
+			if (keep_local)
+			{
+				remote->tts_values[i] = local->tts_values[i];
+				remote->tts_isnull[i] = local->tts_isnull[i];
+			}
+			continue;
+		}
+		/* A NULL on either side: the row's resolution decides, as for any column. */
+		if (local->tts_isnull[i] || remote->tts_isnull[i])
+		{
+			if (keep_local)
+			{
+				remote->tts_values[i] = local->tts_values[i];
+				remote->tts_isnull[i] = local->tts_isnull[i];
+			}
+			continue;
+		}
+		mine = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(local->tts_values[i]));
+		theirs = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(remote->tts_values[i]));
+		merged = LocalityCrdtMerge(change->crdt_kinds[i], mine, theirs);
+		if (VARSIZE_ANY_EXHDR(merged) != VARSIZE_ANY_EXHDR(mine) ||
+			memcmp(VARDATA_ANY(merged), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) != 0)
+			changed = true;
+		remote->tts_values[i] = PointerGetDatum(merged);
+	}
+	return keep_local ? changed : true;
 }
 
 /* Replaces the local row found with remote. */
@@ -702,7 +773,9 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		CommandCounterIncrement();
 		estate->es_output_cid = GetCurrentCommandId(true);
 		simple_table_tuple_delete(rel, &mine, GetActiveSnapshot());
-		if (ResolveConflict(rel, "insert_exists", change->local, remote) == CONFLICT_APPLY_REMOTE)
+		if (MergeCrdtColumns(change, remote,
+							 ResolveConflict(rel, "insert_exists", change->local, remote) !=
+							 CONFLICT_APPLY_REMOTE))
 			UpdateLocalRow(change, remote);
 	}
 	else
@@ -745,7 +818,7 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
 			apply = ResolveConflict(change->rel, "update_origin_differs", change->local, remote) ==
 				CONFLICT_APPLY_REMOTE;
-		if (apply)
+		if (MergeCrdtColumns(change, remote, !apply))
 			UpdateLocalRow(change, remote);
 	}
 	else
