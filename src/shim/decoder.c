@@ -41,6 +41,8 @@ typedef struct DecodedRelation
 	Oid			relid;
 	bool		managed;
 	bool		schema_sent;
+	FmgrInfo   *output;			/* per attribute: its type's output function */
+	bool	   *varlena;
 } DecodedRelation;
 
 typedef struct DecoderState
@@ -69,14 +71,18 @@ RelationInvalidated(Datum arg, Oid relid)
 		RegionsKnown = false;
 	if (Relations == NULL)
 		return;
-	if (relid == InvalidOid || relid == TableCatalogOid)
+	hash_seq_init(&scan, Relations);
+	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
-		hash_seq_init(&scan, Relations);
-		while ((entry = hash_seq_search(&scan)) != NULL)
-			(void) hash_search(Relations, &entry->relid, HASH_REMOVE, NULL);
-		return;
+		if (relid != InvalidOid && relid != TableCatalogOid && entry->relid != relid)
+			continue;
+		if (entry->output != NULL)
+		{
+			pfree(entry->output);
+			pfree(entry->varlena);
+		}
+		(void) hash_search(Relations, &entry->relid, HASH_REMOVE, NULL);
 	}
-	(void) hash_search(Relations, &relid, HASH_REMOVE, NULL);
 }
 
 /* The OID of locality.<name>, or InvalidOid. */
@@ -121,6 +127,8 @@ LookupRelation(Oid relid)
 	{
 		entry->managed = false;
 		entry->schema_sent = false;
+		entry->output = NULL;	/* looked up on first use (a schema change starts over) */
+		entry->varlena = NULL;
 		PG_TRY();
 		{
 			entry->managed = ScanManaged(relid);
@@ -387,20 +395,43 @@ EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
  * TOASTed value not in the WAL (unchanged by an UPDATE) is 'u'.
  */
 static uint16_t
-TupleColumns(Relation rel, HeapTuple tuple, bool key_only, LocalityWireColumn *cols)
+TupleColumns(Relation rel, DecodedRelation *entry, HeapTuple tuple, bool key_only,
+			 LocalityWireColumn *cols)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Bitmapset  *key = key_only ? RelationGetIdentityKeyBitmap(rel) : NULL;
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(desc->natts, 1));
 	uint16_t	n = 0;
 	int			i;
 
+	/* Output functions are looked up once per relation, not per value. */
+	if (entry->output == NULL)
+	{
+		FmgrInfo   *output = MemoryContextAllocZero(CacheMemoryContext,
+													sizeof(FmgrInfo) * Max(desc->natts, 1));
+		bool	   *varlena = MemoryContextAllocZero(CacheMemoryContext,
+													 sizeof(bool) * Max(desc->natts, 1));
+
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+			Oid			func;
+
+			if (!Travels(attr))
+				continue;
+			getTypeOutputInfo(attr->atttypid, &func, &varlena[i]);
+			fmgr_info_cxt(func, &output[i], CacheMemoryContext);
+		}
+		entry->output = output;
+		entry->varlena = varlena;
+	}
+
+	heap_deform_tuple(tuple, desc, values, isnull);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
-		bool		isnull;
-		Datum		value;
-		Oid			output;
-		bool		varlena;
+		Datum		value = values[i];
 		char	   *text;
 
 		if (!Travels(attr))
@@ -408,27 +439,22 @@ TupleColumns(Relation rel, HeapTuple tuple, bool key_only, LocalityWireColumn *c
 		cols[n].kind = LOCALITY_WIRE_COLUMN_NULL;
 		cols[n].data = NULL;
 		cols[n].len = 0;
-		if (key_only &&
-			!bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, key))
+		if (isnull[i] ||
+			(key_only && !bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, key)))
 		{
 			n++;
 			continue;
 		}
-		value = heap_getattr(tuple, attr->attnum, desc, &isnull);
-		if (!isnull)
+		if (entry->varlena[i] && VARATT_IS_EXTERNAL_ONDISK(value))
+			cols[n].kind = LOCALITY_WIRE_COLUMN_UNCHANGED;
+		else
 		{
-			getTypeOutputInfo(attr->atttypid, &output, &varlena);
-			if (varlena && VARATT_IS_EXTERNAL_ONDISK(value))
-				cols[n].kind = LOCALITY_WIRE_COLUMN_UNCHANGED;
-			else
-			{
-				if (varlena)
-					value = PointerGetDatum(PG_DETOAST_DATUM(value));
-				text = OidOutputFunctionCall(output, value);
-				cols[n].kind = LOCALITY_WIRE_COLUMN_TEXT;
-				cols[n].data = text;
-				cols[n].len = strlen(text);
-			}
+			if (entry->varlena[i])
+				value = PointerGetDatum(PG_DETOAST_DATUM(value));
+			text = OutputFunctionCall(&entry->output[i], value);
+			cols[n].kind = LOCALITY_WIRE_COLUMN_TEXT;
+			cols[n].data = text;
+			cols[n].len = strlen(text);
 		}
 		n++;
 	}
@@ -465,7 +491,7 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 		case REORDER_BUFFER_CHANGE_INSERT:
 			msg.type = LOCALITY_WIRE_INSERT;
 			msg.body.insert.relid = RelationGetRelid(rel);
-			msg.body.insert.new_tuple.natts = TupleColumns(rel, new_tuple, false, new_cols);
+			msg.body.insert.new_tuple.natts = TupleColumns(rel, entry, new_tuple, false, new_cols);
 			msg.body.insert.new_tuple.columns = new_cols;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
@@ -474,12 +500,12 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 			if (old_tuple != NULL)
 			{
 				msg.body.update.old_kind = full ? LOCALITY_WIRE_OLD_FULL : LOCALITY_WIRE_OLD_KEY;
-				msg.body.update.old_tuple.natts = TupleColumns(rel, old_tuple, !full, old_cols);
+				msg.body.update.old_tuple.natts = TupleColumns(rel, entry, old_tuple, !full, old_cols);
 				msg.body.update.old_tuple.columns = old_cols;
 			}
 			else
 				msg.body.update.old_kind = LOCALITY_WIRE_OLD_NONE;
-			msg.body.update.new_tuple.natts = TupleColumns(rel, new_tuple, false, new_cols);
+			msg.body.update.new_tuple.natts = TupleColumns(rel, entry, new_tuple, false, new_cols);
 			msg.body.update.new_tuple.columns = new_cols;
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
@@ -488,7 +514,7 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 			msg.type = LOCALITY_WIRE_DELETE;
 			msg.body.del.relid = RelationGetRelid(rel);
 			msg.body.del.old_kind = full ? LOCALITY_WIRE_OLD_FULL : LOCALITY_WIRE_OLD_KEY;
-			msg.body.del.old_tuple.natts = TupleColumns(rel, old_tuple, !full, old_cols);
+			msg.body.del.old_tuple.natts = TupleColumns(rel, entry, old_tuple, !full, old_cols);
 			msg.body.del.old_tuple.columns = old_cols;
 			break;
 		default:
