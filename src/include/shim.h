@@ -23,6 +23,9 @@ extern void LocalityInitStatus(LocalityStatus *status);
 extern const char *LocalityGatewayRegion(void);
 extern void LocalityDefineGatewayGucs(void);
 
+/* shmem.c: an area of shared memory whose first member is `LWLock *lock` */
+extern void LocalityShmemArea(const char *name, Size size, void **location);
+
 /* staleness.c */
 extern void LocalityInitStaleness(void);
 

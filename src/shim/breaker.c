@@ -60,35 +60,6 @@ typedef struct BreakerShared
 
 static BreakerShared *Breakers = NULL;
 
-static shmem_request_hook_type PrevShmemRequest = NULL;
-static shmem_startup_hook_type PrevShmemStartup = NULL;
-
-static void
-ShmemRequest(void)
-{
-	if (PrevShmemRequest)
-		PrevShmemRequest();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(BreakerShared)));
-	RequestNamedLWLockTranche("pg_locality_breaker", 1);
-}
-
-static void
-ShmemStartup(void)
-{
-	bool		found;
-
-	if (PrevShmemStartup)
-		PrevShmemStartup();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	Breakers = ShmemInitStruct("pg_locality breakers", sizeof(BreakerShared), &found);
-	if (!found)
-	{
-		memset(Breakers, 0, sizeof(BreakerShared));
-		Breakers->lock = &(GetNamedLWLockTranche("pg_locality_breaker"))->lock;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
 /* Governed: only client backends are gated and counted (see breaker.h). */
 static bool
 Governed(void)
@@ -341,8 +312,8 @@ locality_region_status(PG_FUNCTION_ARGS)
 }
 
 /*
- * LocalityInitBreaker defines the settings and, while preloading, chains
- * the shared memory hooks.
+ * LocalityInitBreaker defines the settings and, while preloading,
+ * registers the breakers' shared memory.
  */
 void
 LocalityInitBreaker(void)
@@ -374,8 +345,5 @@ LocalityInitBreaker(void)
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-	PrevShmemRequest = shmem_request_hook;
-	shmem_request_hook = ShmemRequest;
-	PrevShmemStartup = shmem_startup_hook;
-	shmem_startup_hook = ShmemStartup;
+	LocalityShmemArea("pg_locality breakers", sizeof(BreakerShared), (void **) &Breakers);
 }

@@ -9,51 +9,20 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "shim.h"
 #include "shim/replication.h"
 
 LocalityReplicationShared *LocalityReplication = NULL;
 
-static shmem_request_hook_type PrevShmemRequest = NULL;
-static shmem_startup_hook_type PrevShmemStartup = NULL;
-
-static void
-ShmemRequest(void)
-{
-	if (PrevShmemRequest)
-		PrevShmemRequest();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(LocalityReplicationShared)));
-	RequestNamedLWLockTranche("pg_locality", 1);
-}
-
-static void
-ShmemStartup(void)
-{
-	bool		found;
-
-	if (PrevShmemStartup)
-		PrevShmemStartup();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	LocalityReplication = ShmemInitStruct("pg_locality replication",
-										  sizeof(LocalityReplicationShared), &found);
-	if (!found)
-	{
-		memset(LocalityReplication, 0, sizeof(LocalityReplicationShared));
-		LocalityReplication->lock = &(GetNamedLWLockTranche("pg_locality"))->lock;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
 /*
- * LocalityReplicationShmemRequest chains the shared memory hooks (called
- * from _PG_init while preloading).
+ * LocalityReplicationShmemRequest registers the apply workers' shared
+ * state (called from _PG_init while preloading).
  */
 void
 LocalityReplicationShmemRequest(void)
 {
-	PrevShmemRequest = shmem_request_hook;
-	shmem_request_hook = ShmemRequest;
-	PrevShmemStartup = shmem_startup_hook;
-	shmem_startup_hook = ShmemStartup;
+	LocalityShmemArea("pg_locality replication", sizeof(LocalityReplicationShared),
+					  (void **) &LocalityReplication);
 }
 
 /*
