@@ -467,18 +467,23 @@ LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
 
 /*
  * ResolveConflict logs a conflict in locality.conflicts and returns the
- * resolution to carry out.  For now every conflict resolves as
- * apply_remote; the conflict-resolution issue replaces the decision here
- * (causal last-write-wins, CRDT merges, merge functions, per-table modes).
+ * resolution to carry out, by the table's mode (set_conflict_resolution):
+ * keep_local, apply_remote, or error (raised: the change is retried, never
+ * skipped).  The last-write-wins modes resolve as apply_remote until causal
+ * LWW (src/core/conflict.cpp) is wired in here; CRDT columns are merged by
+ * the callers whatever the resolution.
  */
 static ConflictResolution
 ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 				TupleTableSlot *remote)
 {
-	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[8] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
+	const char *mode;
+	ConflictResolution resolution;
 	char	   *local_json = local ? RowAsJson(local) : NULL;
 	char	   *remote_json = remote ? RowAsJson(remote) : NULL;
 	TimestampTz local_ts;
@@ -501,17 +506,35 @@ ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 	else
 		nulls[6] = 'n';
 
+	/*
+	 * The table's mode.  error stops here: the change is retried until the DBA
+	 * resolves the row or changes the mode, never skipped.  The last-write-
+	 * wins modes resolve as apply_remote until causal LWW is wired in.
+	 */
+	mode = table != NULL ? table->conflict_resolution : "apply_remote";
+	if (strcmp(mode, "error") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+				 errmsg("replication conflict on table \"%s\": %s from region \"%s\"",
+						RelationGetRelationName(rel), kind, Source.name),
+				 errdetail("Local row: %s; remote row: %s.",
+						   local_json ? local_json : "none", remote_json ? remote_json : "none"),
+				 errhint("The table's conflict resolution is \"error\": resolve the row here or "
+						 "change it with locality.set_conflict_resolution(); the change is retried.")));
+	resolution = strcmp(mode, "keep_local") == 0 ? CONFLICT_KEEP_LOCAL : CONFLICT_APPLY_REMOTE;
+	values[7] = CStringGetTextDatum(resolution == CONFLICT_KEEP_LOCAL ? "keep_local" : "apply_remote");
+
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO locality.conflicts "
 							  "(table_name, kind, resolution, local_region, remote_region, "
 							  " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts) "
-							  "VALUES ($1::pg_catalog.regclass, $2, 'apply_remote', "
+							  "VALUES ($1::pg_catalog.regclass, $2, $8, "
 							  "        pg_catalog.current_setting('locality.region'), $3, "
 							  "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7)",
-							  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not log a conflict");
 	SPI_finish();
-	return CONFLICT_APPLY_REMOTE;
+	return resolution;
 }
 
 /*

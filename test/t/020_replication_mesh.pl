@@ -113,6 +113,35 @@ for my $pair ([ $us, 'us wrote', 'eu wrote' ], [ $eu, 'eu wrote', 'us wrote' ])
 		'one row with the key on ' . $node->name);
 }
 
+# Conflict resolution 'error' stops on the conflict (retrying, never
+# skipping) until the DBA decides; 'keep_local' then keeps each side's row.
+like(LocalityCluster::error_of($us, "SELECT locality.set_conflict_resolution('g', 'newest')"),
+	qr/^22023: invalid conflict resolution "newest"/, 'an unknown mode is 22023');
+$us->safe_psql('postgres', "SELECT locality.set_conflict_resolution('g', 'error')");
+is(same_everywhere(q{SELECT conflict_resolution FROM locality.tables WHERE table_name = 'g'::regclass},
+	'conflict resolution'), 'error', 'the mode is set on every region');
+$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
+$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
+$us->safe_psql('postgres', "INSERT INTO g VALUES (950, 'us kept', 0)");
+$eu->safe_psql('postgres', "INSERT INTO g VALUES (950, 'eu kept', 0)");
+$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
+$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+ok($us->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%replication conflict on table "g": insert_exists from region "eu-west1"%' FROM locality.replication_status WHERE source_region = 'eu-west1'}),
+	'error mode: the conflict stops apply and shows in last_error');
+$us->safe_psql('postgres', "SELECT locality.set_conflict_resolution('g', 'keep_local')");
+drain();
+is($us->safe_psql('postgres', 'SELECT v FROM g WHERE id = 950'), 'us kept', 'keep_local kept the row on us-east1');
+is($eu->safe_psql('postgres', 'SELECT v FROM g WHERE id = 950'), 'eu kept', 'keep_local kept the row on eu-west1');
+is($us->safe_psql('postgres', q{SELECT resolution FROM locality.conflicts WHERE (local_tuple->>'id') = '950'}),
+	'keep_local', 'the conflict is logged with its resolution');
+is($us->safe_psql('postgres', q{SELECT last_error IS NULL FROM locality.replication_status WHERE source_region = 'eu-west1'}),
+	't', 'apply resumed once the DBA decided');
+$us->safe_psql('postgres', "DELETE FROM g WHERE id = 950");
+$eu->safe_psql('postgres', "DELETE FROM g WHERE id = 950");
+$us->safe_psql('postgres', "SELECT locality.set_conflict_resolution('g', 'last_write_wins')");
+drain();
+
 # A schema mismatch: reported, retried, healed once the DBA fixes it.
 $eu->safe_psql('postgres', 'SET locality.remote_apply = on; ALTER TABLE g RENAME COLUMN v TO w');
 $us->safe_psql('postgres', "INSERT INTO g VALUES (11, 'needs column v', 0)");

@@ -148,3 +148,7 @@ BEGIN
     END IF;
 END
 $$;
+
+-- How the apply worker resolves conflicts on a table (SPEC.md section 5).
+CREATE FUNCTION locality.set_conflict_resolution(tbl regclass, mode text) RETURNS void
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'locality_set_conflict_resolution';
