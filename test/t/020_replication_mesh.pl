@@ -29,6 +29,19 @@ sub drain
 	}
 }
 
+# insert_on_both($id, $us_v, $eu_v): us-east1 and eu-west1 each insert row
+# $id before either has seen the other's (replication between them paused).
+sub insert_on_both
+{
+	my ($id, $us_v, $eu_v) = @_;
+	$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
+	$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
+	$us->safe_psql('postgres', "INSERT INTO g VALUES ($id, '$us_v', 0)");
+	$eu->safe_psql('postgres', "INSERT INTO g VALUES ($id, '$eu_v', 0)");
+	$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
+	$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+}
+
 sub same_everywhere
 {
 	my ($sql, $label) = @_;
@@ -96,12 +109,7 @@ is($eu->safe_psql('postgres', 'SELECT v FROM g WHERE id = 10'), 'while paused', 
 
 # Two regions insert the same key before either sees the other's row: both
 # detect insert_exists when the rows meet, and keep both versions in the log.
-$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
-$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
-$us->safe_psql('postgres', "INSERT INTO g VALUES (900, 'us wrote', 0)");
-$eu->safe_psql('postgres', "INSERT INTO g VALUES (900, 'eu wrote', 0)");
-$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
-$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+insert_on_both(900, 'us wrote', 'eu wrote');
 drain();
 for my $pair ([ $us, 'us wrote', 'eu wrote' ], [ $eu, 'eu wrote', 'us wrote' ])
 {
@@ -120,12 +128,7 @@ like(LocalityCluster::error_of($us, "SELECT locality.set_conflict_resolution('g'
 $us->safe_psql('postgres', "SELECT locality.set_conflict_resolution('g', 'error')");
 is(same_everywhere(q{SELECT conflict_resolution FROM locality.tables WHERE table_name = 'g'::regclass},
 	'conflict resolution'), 'error', 'the mode is set on every region');
-$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
-$eu->safe_psql('postgres', "SELECT locality.pause_replication('us-east1')");
-$us->safe_psql('postgres', "INSERT INTO g VALUES (950, 'us kept', 0)");
-$eu->safe_psql('postgres', "INSERT INTO g VALUES (950, 'eu kept', 0)");
-$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
-$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
+insert_on_both(950, 'us kept', 'eu kept');
 ok($us->poll_query_until('postgres',
 	q{SELECT last_error LIKE '%replication conflict on table "g": insert_exists from region "eu-west1"%' FROM locality.replication_status WHERE source_region = 'eu-west1'}),
 	'error mode: the conflict stops apply and shows in last_error');
