@@ -82,6 +82,7 @@ SELECT pg_column_size('{us-east1:123456,regress-test:99999,3:42}'::locality.pnco
 CREATE TABLE crdt_copy (LIKE crdt_t);
 COPY crdt_t TO '/tmp/pg_locality_crdt_types.bin' (FORMAT binary);
 COPY crdt_copy FROM '/tmp/pg_locality_crdt_types.bin' (FORMAT binary);
+COPY (SELECT 1) TO PROGRAM 'rm -f /tmp/pg_locality_crdt_types.bin';
 SELECT c.id, c.g = t.g AND c.p = t.p AND c.s = t.s AS same
   FROM crdt_copy c JOIN crdt_t t USING (id) ORDER BY id;
 
