@@ -325,6 +325,9 @@ LocalitySyncAtSlotCreation(const char *snapshot, XLogRecPtr lsn)
 	CommitTransactionCommand();
 }
 
+/* Numbers the temporary slots of SyncNow. */
+static uint32 SyncSlotCounter = 0;
+
 /*
  * SyncNow copies relid at the snapshot of a new temporary slot on the
  * source; its consistent point becomes the table's sync LSN.
@@ -340,8 +343,13 @@ SyncNow(Oid relid)
 		char	   *snapshot;
 		XLogRecPtr	lsn;
 
-		res = PQexec(repl, psprintf("CREATE_REPLICATION_SLOT pg_locality_sync_%d TEMPORARY "
-									"LOGICAL pg_locality (SNAPSHOT 'export')", MyProcPid));
+		/*
+		 * A name used once per worker: the walsender of the previous sync
+		 * may still be exiting, holding its temporary slot.
+		 */
+		res = PQexec(repl, psprintf("CREATE_REPLICATION_SLOT pg_locality_sync_%d_%u TEMPORARY "
+									"LOGICAL pg_locality (SNAPSHOT 'export')",
+									MyProcPid, ++SyncSlotCounter));
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
