@@ -47,6 +47,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/safety_net.h"
 #include "shim/table_locality.h"
 
 /* The reloption pg_locality takes out of CREATE TABLE and ALTER TABLE. */
@@ -738,6 +739,7 @@ LocalityProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 			{
 				DropStmt   *stmt = (DropStmt *) parsetree;
 
+				LocalityCheckGuardDrop((Node *) stmt);
 				if (DropsExtension(stmt))
 				{
 					RunDroppingExtension(&call);

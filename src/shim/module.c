@@ -18,6 +18,7 @@
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
+#include "shim/safety_net.h"
 #include "shim/table_locality.h"
 
 PG_MODULE_MAGIC;
@@ -38,6 +39,7 @@ _PG_init(void)
 	LocalityInitRemote();
 	LocalityInitDistXact();
 	LocalityInitBreaker();
+	LocalityInitSafetyNet();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -23,6 +23,7 @@
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
+#include "shim/safety_net.h"
 
 /* Raises 25001 when called inside a transaction block (like CREATE DATABASE). */
 static void
@@ -546,5 +547,6 @@ locality_catalog_put_table(PG_FUNCTION_ARGS)
 						   6, argtypes, values, nulls);
 	SPI_finish();
 	LocalityInvalidateCatalogCache();
+	LocalitySetHomeGuard(PG_GETARG_OID(0), LocalityFindTable(PG_GETARG_OID(0))->spec.kind);
 	PG_RETURN_VOID();
 }
