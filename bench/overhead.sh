@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# bench/overhead.sh -- what pg_locality costs writes that stay local (issue 6, item 10 a and b),
+# as throughput ratios of pgbench's TPC-B-like script, measured side by side in one run.
+#
+#   (a) unmanaged tables: a server with pg_locality in shared_preload_libraries, the extension
+#       created and this server's region added (hooks, catalog cache, launcher and manager all
+#       live), vs a server without pg_locality at all.  ratio_a = tps(locality) / tps(plain);
+#       target >= 0.98.
+#   (b) on the pg_locality server, database "regional" where pgbench_accounts is REGIONAL BY ROW
+#       with every row homed here (so the safety net's trigger checks every UPDATE of it), vs
+#       database "bench" of the same server with the same, unmanaged, tables.
+#       ratio_b = tps(regional) / tps(unmanaged); target >= 0.95.
+#
+# Method: both servers run throughout (only one is loaded at a time), configured alike except
+# for pg_locality's own lines (scripts/server_conf.sh; the plain server gets the same wal_level
+# and track_commit_timestamp).  pgbench -i -s SCALE in each database.  Then ROUNDS rounds per
+# comparison, each one run of each side, `pgbench -c CLIENTS -j THREADS -T DURATION_S` (pgbench's
+# own vacuum of branches/tellers and truncation of history before each run), the order of the
+# two sides alternating from round to round (ABBA...) so a drift of the shared machine hits both
+# alike, a CHECKPOINT before every run.  Reported: every run's tps, each side's median, the
+# ratio of medians, and each round's ratio (their spread shows the noise).
+#
+# synchronous_commit = off by default: with it on, every transaction waits for an fsync and the
+# CPU the extension spends per statement hides behind that wait; off, the runs are CPU-bound and
+# the ratio is the stricter one.  SYNC_COMMIT=on measures the default configuration.
+#
+# Usage (root; servers run as OS user postgres; uses the installed extension):
+#   make -j2 && flock /tmp/pg_locality.lock make install
+#   bench/overhead.sh                    # ~12 min with the defaults
+# Knobs: BENCHES="a b" ROUNDS=5 DURATION_S=30 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
+#   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56201 LOCALITY_PORT=56202 KEEP_TMP=1
+#   SETUP_LOCK=/tmp/pg_locality.lock (held while the servers start and the extension is created,
+#   so a concurrent `make install` cannot swap the library under the set-up)
+# Cleanup: both servers are stopped on exit (also on failure or Ctrl-C), the temp dir removed.
+
+set -Eeuo pipefail
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PG_OS_USER=${PG_OS_USER:-postgres}
+PLAIN_PORT=${PLAIN_PORT:-56201}
+LOCALITY_PORT=${LOCALITY_PORT:-56202}
+BENCHES=${BENCHES:-"a b"}
+ROUNDS=${ROUNDS:-5}
+DURATION_S=${DURATION_S:-30}
+SCALE=${SCALE:-10}
+CLIENTS=${CLIENTS:-4}
+THREADS=${THREADS:-2}
+SYNC_COMMIT=${SYNC_COMMIT:-off}
+KEEP_TMP=${KEEP_TMP:-0}
+SETUP_LOCK=${SETUP_LOCK:-}
+SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REGION=bench-home
+
+TMP=""
+STARTED=()
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
+sql() { local port=$1 db=$2; shift 2
+        as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -d "$db" "$@"; }
+
+cleanup() {
+    local rc=$? dir
+    set +e
+    trap - ERR
+    trap '' INT TERM
+    for dir in "${STARTED[@]}"; do
+        (( rc != 0 )) && [[ -s $dir.log ]] && { log "---- tail of $dir.log"; tail -n 15 "$dir.log" >&2; }
+        as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1
+    done
+    if [[ -n $TMP && -d $TMP ]]; then
+        if [[ $KEEP_TMP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
+
+start_server() { # NAME PORT WITH_LOCALITY
+    local name=$1 port=$2 with=$3 dir="$TMP/$1" try
+    as_pg "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C --no-sync \
+        >"$TMP/initdb.$name.log" 2>&1 || { cat "$TMP/initdb.$name.log" >&2; die "initdb failed"; }
+    {
+        if [[ $with == 1 ]]; then sh "$SRC_TOP/scripts/server_conf.sh" "$REGION" "$PGBIN"; fi
+        echo "# ---- overhead.sh: the same on both servers ----"
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$TMP'"
+        echo "wal_level = logical"
+        echo "track_commit_timestamp = on"
+        echo "shared_buffers = 512MB"
+        echo "max_wal_size = 4GB"
+        echo "synchronous_commit = $SYNC_COMMIT"
+        echo "autovacuum = off"
+    } >>"$dir/postgresql.conf"
+    STARTED+=("$dir")
+    # 562xx lies in the ephemeral port range: retry while a TIME-WAIT socket holds it.
+    for (( try = 1; ; try++ )); do
+        if as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir.log" -w -t 120 start </dev/null >/dev/null 2>&1; then
+            break
+        fi
+        if (( try < 30 )) && grep -q "Address already in use" "$dir.log"; then
+            log "port $port busy (TIME-WAIT?), retrying in 3 s"; sleep 3; continue
+        fi
+        die "could not start server $name"
+    done
+}
+
+pgbench_init() { # PORT DB
+    as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$1" "$2" >"$TMP/init.$1.$2.log" 2>&1 ||
+        { cat "$TMP/init.$1.$2.log" >&2; die "pgbench -i failed on $1/$2"; }
+}
+
+add_own_region() { # DB
+    sql "$LOCALITY_PORT" postgres -c "CREATE DATABASE $1"
+    sql "$LOCALITY_PORT" "$1" -c "CREATE EXTENSION pg_locality" \
+        -c "SELECT locality.add_region('$REGION', 'host=127.0.0.1 port=$LOCALITY_PORT dbname=$1')" >/dev/null
+}
+
+# run_once PORT DB -> tps
+run_once() {
+    local out
+    sql "$1" "$2" -c "CHECKPOINT"
+    out=$(as_pg "$PGBIN/pgbench" -c "$CLIENTS" -j "$THREADS" -T "$DURATION_S" -h 127.0.0.1 -p "$1" "$2" 2>&1) ||
+        { echo "$out" >&2; die "pgbench failed on $1/$2"; }
+    grep -oP '^tps = \K[0-9.]+(?= \(without initial connection time\))' <<<"$out" ||
+        { echo "$out" >&2; die "no tps in pgbench output"; }
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# compare LABEL BASE_NAME BASE_PORT BASE_DB TEST_NAME TEST_PORT TEST_DB TARGET
+compare() {
+    local label=$1 bname=$2 bport=$3 bdb=$4 tname=$5 tport=$6 tdb=$7 target=$8
+    local base=() test=() ratios=() r b t
+    for (( r = 1; r <= ROUNDS; r++ )); do
+        if (( r % 2 )); then
+            b=$(run_once "$bport" "$bdb"); t=$(run_once "$tport" "$tdb")
+        else
+            t=$(run_once "$tport" "$tdb"); b=$(run_once "$bport" "$bdb")
+        fi
+        base+=("$b"); test+=("$t")
+        ratios+=("$(awk -v t="$t" -v b="$b" 'BEGIN {printf "%.3f", t / b}')")
+        log "($label) round $r: $bname $b tps, $tname $t tps, ratio ${ratios[-1]}"
+    done
+    local bm tm
+    bm=$(echo "${base[*]}" | median); tm=$(echo "${test[*]}" | median)
+    printf '\n(%s) %s vs %s, pgbench TPC-B -s %s -c %s -j %s -T %s, %s rounds, synchronous_commit = %s\n' \
+        "$label" "$tname" "$bname" "$SCALE" "$CLIENTS" "$THREADS" "$DURATION_S" "$ROUNDS" "$SYNC_COMMIT"
+    printf '  %-22s tps: %s  (median %.1f)\n' "$bname" "${base[*]}" "$bm"
+    printf '  %-22s tps: %s  (median %.1f)\n' "$tname" "${test[*]}" "$tm"
+    printf '  per-round ratios: %s\n' "${ratios[*]}"
+    awk -v t="$tm" -v b="$bm" -v target="$target" -v label="$label" \
+        'BEGIN {r = t / b; printf "  ratio_%s = %.3f (target >= %s): %s\n", label, r, target, (r >= target) ? "met" : "MISSED"}'
+}
+
+TMP=$(mktemp -d /tmp/pg_locality_overhead.XXXXXX)
+chown "$PG_OS_USER": "$TMP"
+log "installed pg_locality.so $(md5sum <"$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so" | cut -c1-12)," \
+    "this tree's build $(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)"
+
+if [[ -n $SETUP_LOCK ]]; then exec {lockfd}>"$SETUP_LOCK"; flock "$lockfd"; fi
+start_server plain "$PLAIN_PORT" 0
+start_server locality "$LOCALITY_PORT" 1
+add_own_region bench
+[[ $BENCHES == *b* ]] && add_own_region regional
+if [[ -n $SETUP_LOCK ]]; then flock -u "$lockfd"; fi
+
+log "pgbench -i -s $SCALE"
+pgbench_init "$LOCALITY_PORT" bench
+if [[ $BENCHES == *a* ]]; then
+    sql "$PLAIN_PORT" postgres -c "CREATE DATABASE bench"
+    pgbench_init "$PLAIN_PORT" bench
+fi
+if [[ $BENCHES == *b* ]]; then
+    pgbench_init "$LOCALITY_PORT" regional
+    sql "$LOCALITY_PORT" regional -c "SELECT locality.set_locality('pgbench_accounts', 'REGIONAL BY ROW')" \
+        -c "VACUUM ANALYZE pgbench_accounts" >/dev/null
+    got=$(sql "$LOCALITY_PORT" regional -c "SELECT count(*) FILTER (WHERE region = '$REGION') || '/' || count(*)
+        || ' rows homed here, safety-net triggers: ' || (SELECT count(*) FROM pg_trigger
+        WHERE tgrelid = 'pgbench_accounts'::regclass AND tgfoid = 'locality._home_guard()'::regprocedure)
+        FROM pgbench_accounts")
+    log "regional pgbench_accounts: $got"
+    [[ $got == *"triggers: 2" ]] || die "pgbench_accounts does not carry the safety net"
+fi
+
+[[ $BENCHES == *a* ]] && compare a "plain server" "$PLAIN_PORT" bench "pg_locality, unmanaged" "$LOCALITY_PORT" bench 0.98
+[[ $BENCHES == *b* ]] && compare b "unmanaged accounts" "$LOCALITY_PORT" bench "REGIONAL BY ROW accounts" "$LOCALITY_PORT" regional 0.95
+exit 0
