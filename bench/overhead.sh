@@ -30,7 +30,8 @@
 # Knobs: BENCHES="a b" ROUNDS=5 DURATION_S=30 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
 #   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56201 LOCALITY_PORT=56202 KEEP_TMP=1
 #   SETUP_LOCK=/tmp/pg_locality.lock (held while the servers start and the extension is created,
-#   so a concurrent `make install` cannot swap the library under the set-up)
+#   so a concurrent `make install` cannot swap the library under the set-up; a server keeps the
+#   library it loaded at start)  INSTALL=1 (make install of this tree first, under that lock)
 # Cleanup: both servers are stopped on exit (also on failure or Ctrl-C), the temp dir removed.
 
 set -Eeuo pipefail
@@ -48,6 +49,7 @@ THREADS=${THREADS:-2}
 SYNC_COMMIT=${SYNC_COMMIT:-off}
 KEEP_TMP=${KEEP_TMP:-0}
 SETUP_LOCK=${SETUP_LOCK:-}
+INSTALL=${INSTALL:-0}
 SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REGION=bench-home
 
@@ -150,8 +152,8 @@ compare() {
     bm=$(echo "${base[*]}" | median); tm=$(echo "${test[*]}" | median)
     printf '\n(%s) %s vs %s, pgbench TPC-B -s %s -c %s -j %s -T %s, %s rounds, synchronous_commit = %s\n' \
         "$label" "$tname" "$bname" "$SCALE" "$CLIENTS" "$THREADS" "$DURATION_S" "$ROUNDS" "$SYNC_COMMIT"
-    printf '  %-22s tps: %s  (median %.1f)\n' "$bname" "${base[*]}" "$bm"
-    printf '  %-22s tps: %s  (median %.1f)\n' "$tname" "${test[*]}" "$tm"
+    printf '  %-26s tps: %s  (median %.1f)\n' "$bname" "${base[*]}" "$bm"
+    printf '  %-26s tps: %s  (median %.1f)\n' "$tname" "${test[*]}" "$tm"
     printf '  per-round ratios: %s\n' "${ratios[*]}"
     awk -v t="$tm" -v b="$bm" -v target="$target" -v label="$label" \
         'BEGIN {r = t / b; printf "  ratio_%s = %.3f (target >= %s): %s\n", label, r, target, (r >= target) ? "met" : "MISSED"}'
@@ -163,6 +165,10 @@ log "installed pg_locality.so $(md5sum <"$("$PGBIN/pg_config" --pkglibdir)/pg_lo
     "this tree's build $(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)"
 
 if [[ -n $SETUP_LOCK ]]; then exec {lockfd}>"$SETUP_LOCK"; flock "$lockfd"; fi
+if [[ $INSTALL == 1 ]]; then
+    make -s -C "$SRC_TOP" install >/dev/null || die "make install failed"
+    log "installed this tree's build"
+fi
 start_server plain "$PLAIN_PORT" 0
 start_server locality "$LOCALITY_PORT" 1
 add_own_region bench
