@@ -18,7 +18,9 @@
 # own vacuum of branches/tellers and truncation of history before each run), the order of the
 # two sides alternating from round to round (ABBA...) so a drift of the shared machine hits both
 # alike, a CHECKPOINT before every run.  Reported: every run's tps, each side's median, the
-# ratio of medians, and each round's ratio (their spread shows the noise).
+# ratio of medians, each round's ratio (their spread shows the noise) and the median of those
+# (paired: the two runs of a round are adjacent in time, so it is the more robust figure on a
+# shared machine).  The target counts as met when both figures reach it.
 #
 # synchronous_commit = off by default: with it on, every transaction waits for an fsync and the
 # CPU the extension spends per statement hides behind that wait; off, the runs are CPU-bound and
@@ -26,8 +28,8 @@
 #
 # Usage (root; servers run as OS user postgres; uses the installed extension):
 #   make -j2 && flock /tmp/pg_locality.lock make install
-#   bench/overhead.sh                    # ~12 min with the defaults
-# Knobs: BENCHES="a b" ROUNDS=5 DURATION_S=30 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
+#   bench/overhead.sh                    # ~11 min with the defaults
+# Knobs: BENCHES="a b" ROUNDS=10 DURATION_S=15 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
 #   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56201 LOCALITY_PORT=56202 KEEP_TMP=1
 #   SETUP_LOCK=/tmp/pg_locality.lock (held while the servers start and the extension is created,
 #   so a concurrent `make install` cannot swap the library under the set-up; a server keeps the
@@ -41,8 +43,8 @@ PG_OS_USER=${PG_OS_USER:-postgres}
 PLAIN_PORT=${PLAIN_PORT:-56201}
 LOCALITY_PORT=${LOCALITY_PORT:-56202}
 BENCHES=${BENCHES:-"a b"}
-ROUNDS=${ROUNDS:-5}
-DURATION_S=${DURATION_S:-30}
+ROUNDS=${ROUNDS:-10}
+DURATION_S=${DURATION_S:-15}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
@@ -154,9 +156,12 @@ compare() {
         "$label" "$tname" "$bname" "$SCALE" "$CLIENTS" "$THREADS" "$DURATION_S" "$ROUNDS" "$SYNC_COMMIT"
     printf '  %-26s tps: %s  (median %.1f)\n' "$bname" "${base[*]}" "$bm"
     printf '  %-26s tps: %s  (median %.1f)\n' "$tname" "${test[*]}" "$tm"
-    printf '  per-round ratios: %s\n' "${ratios[*]}"
-    awk -v t="$tm" -v b="$bm" -v target="$target" -v label="$label" \
-        'BEGIN {r = t / b; printf "  ratio_%s = %.3f (target >= %s): %s\n", label, r, target, (r >= target) ? "met" : "MISSED"}'
+    local pm
+    pm=$(echo "${ratios[*]}" | median)
+    printf '  per-round ratios: %s  (median %.3f)\n' "${ratios[*]}" "$pm"
+    awk -v t="$tm" -v b="$bm" -v p="$pm" -v target="$target" -v label="$label" \
+        'BEGIN {r = t / b; printf "  ratio_%s = %.3f as the ratio of medians, %.3f as the median of the rounds'"'"' ratios (target >= %s): %s\n",
+                label, r, p, target, (r >= target && p >= target) ? "met" : "MISSED"}'
 }
 
 TMP=$(mktemp -d /tmp/pg_locality_overhead.XXXXXX)
