@@ -30,7 +30,7 @@
 #   make -j2 && flock /tmp/pg_locality.lock make install
 #   bench/overhead.sh                    # ~11 min with the defaults
 # Knobs: BENCHES="a b" ROUNDS=10 DURATION_S=15 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
-#   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56201 LOCALITY_PORT=56202 KEEP_TMP=1
+#   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56231 LOCALITY_PORT=56232 KEEP_TMP=1
 #   SETUP_LOCK=/tmp/pg_locality.lock (held while the servers start and the extension is created,
 #   so a concurrent `make install` cannot swap the library under the set-up; a server keeps the
 #   library it loaded at start)  INSTALL=1 (make install of this tree first, under that lock)
@@ -40,8 +40,8 @@ set -Eeuo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_OS_USER=${PG_OS_USER:-postgres}
-PLAIN_PORT=${PLAIN_PORT:-56201}
-LOCALITY_PORT=${LOCALITY_PORT:-56202}
+PLAIN_PORT=${PLAIN_PORT:-56231}
+LOCALITY_PORT=${LOCALITY_PORT:-56232}
 BENCHES=${BENCHES:-"a b"}
 ROUNDS=${ROUNDS:-10}
 DURATION_S=${DURATION_S:-15}
