@@ -158,9 +158,9 @@ compare() {
     printf '  %-26s tps: %s  (median %.1f)\n' "$tname" "${test[*]}" "$tm"
     local pm
     pm=$(echo "${ratios[*]}" | median)
-    printf '  per-round ratios: %s  (median %.3f)\n' "${ratios[*]}" "$pm"
+    printf '  per-round ratios: %s  (median %s)\n' "${ratios[*]}" "$pm"
     awk -v t="$tm" -v b="$bm" -v p="$pm" -v target="$target" -v label="$label" \
-        'BEGIN {r = t / b; printf "  ratio_%s = %.3f as the ratio of medians, %.3f as the median of the rounds'"'"' ratios (target >= %s): %s\n",
+        'BEGIN {r = t / b; printf "  ratio_%s = %.3f as the ratio of medians, %.4f as the median of the rounds'"'"' ratios (target >= %s): %s\n",
                 label, r, p, target, (r >= target && p >= target) ? "met" : "MISSED"}'
 }
 
