@@ -547,6 +547,13 @@ locality_catalog_put_table(PG_FUNCTION_ARGS)
 						   6, argtypes, values, nulls);
 	SPI_finish();
 	LocalityInvalidateCatalogCache();
-	LocalitySetHomeGuard(PG_GETARG_OID(0), LocalityFindTable(PG_GETARG_OID(0))->spec.kind);
+	{
+		const LocalityTable *table = LocalityFindTable(PG_GETARG_OID(0));
+
+		if (table == NULL)
+			elog(ERROR, "pg_locality: table %u missing from the catalog just written",
+				 PG_GETARG_OID(0));
+		LocalitySetHomeGuard(table->relid, table->spec.kind);
+	}
 	PG_RETURN_VOID();
 }
