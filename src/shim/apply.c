@@ -303,10 +303,13 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
  * FillSlot stores a wire tuple into slot (rel's row type).  Columns the
  * source did not send get their default when fill_defaults, else stay as
  * they are; 'u' (unchanged TOAST) columns keep the slot's current value.
+ * With parsed (a slot already filled from the same wire tuple), sent
+ * values are taken from it instead of being parsed again.
  */
 static void
 FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
-		 const LocalityWireTuple *tuple, EState *estate, bool fill_defaults)
+		 const LocalityWireTuple *tuple, EState *estate, bool fill_defaults,
+		 TupleTableSlot *parsed)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool	   *sent = palloc0(sizeof(bool) * desc->natts);
@@ -325,6 +328,13 @@ FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
 		Form_pg_attribute attr = TupleDescAttr(desc, att);
 
 		sent[att] = true;
+		/* Parsed already (the same wire tuple, into another slot)? */
+		if (parsed != NULL && col->kind != LOCALITY_WIRE_COLUMN_UNCHANGED)
+		{
+			slot->tts_values[att] = parsed->tts_values[att];
+			slot->tts_isnull[att] = parsed->tts_isnull[att];
+			continue;
+		}
 		switch (col->kind)
 		{
 			case LOCALITY_WIRE_COLUMN_NULL:
@@ -551,6 +561,8 @@ typedef struct Change
 	TupleTableSlot *remote;		/* the row as the source wrote it */
 	int		   *crdt_kinds;		/* per column: its LocalityCrdtKind or 0;
 								 * NULL when the table has no CRDT column */
+	const LocalityWireTuple *parsed_tuple;	/* the wire tuple of this message last */
+	TupleTableSlot *parsed_slot;	/* parsed, into this slot */
 	Oid			relid;
 	TupleDesc	reldesc;		/* the relcache's descriptor it was built for */
 	Oid		   *index_oids;		/* rri->ri_NumIndices */
@@ -770,6 +782,7 @@ static Change *
 UseChange(Change *change, RelationMapEntry *entry)
 {
 	change->entry = entry;
+	change->parsed_tuple = NULL;	/* the message's tuples are new */
 	ResetPerTupleExprContext(change->estate);
 	/* Each change is its own command: it sees and may change earlier ones. */
 	change->estate->es_output_cid = GetCurrentCommandId(true);
@@ -865,7 +878,14 @@ TupleSlot(Change *change, TupleTableSlot *slot, const LocalityWireTuple *tuple,
 	}
 	else
 		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
-	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults);
+	/*
+	 * An UPDATE without an old key fills search and then remote from the
+	 * same wire tuple: its columns are parsed once.
+	 */
+	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults,
+			 change->parsed_tuple == tuple && change->parsed_slot != slot ? change->parsed_slot : NULL);
+	change->parsed_tuple = tuple;
+	change->parsed_slot = slot;
 	return slot;
 }
 
