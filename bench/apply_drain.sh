@@ -84,6 +84,12 @@
 #   ORDER=interleaved (all modes' clusters up at once, each workload measured in every mode back
 #     to back, mode order rotating per run) or ORDER=blocked (the anchor's: one mode after another)
 #   LOCALITY_ONE_WAY=0 (1: pause the reverse stream bench-s -> bench-p, to compare one-way only)
+#   SUB_SNAPSHOT=0 (1: in every mode, a third session on the subscriber holds a REPEATABLE READ
+#     snapshot from just before the enable until the drain is done. Its xmin keeps every row
+#     version the drain creates from being pruned, so no apply worker prunes pages on access
+#     (heap_page_prune_opt). Diagnostic: pglogical's manager worker holds such an xmin during
+#     pglogical's drains anyway (seen in pg_stat_activity.backend_xmin), which spares its
+#     apply worker the pruning the other two do; this knob gives all three the same condition)
 #
 # Cleanup: both servers are stopped with pg_ctl stop -m fast and the temp dir is removed on
 # exit, including on failure or Ctrl-C. Only processes started by this script are touched.
@@ -114,6 +120,7 @@ SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the pg_locality sou
 REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
 LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}
+SUB_SNAPSHOT=${SUB_SNAPSHOT:-0}
 ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
 
 TMP=""
@@ -376,6 +383,7 @@ EOF
     RETRY_MS=$(sql s "$DB" -c "SELECT setting FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'")
     sess_open p
     sess_open s
+    if [[ $SUB_SNAPSHOT == 1 ]]; then sess_open x; fi   # x: a second session on the subscriber
     wait_for p "SELECT count(*) = 1 FROM pg_replication_slots r JOIN pg_stat_replication w ON w.pid = r.active_pid
                 WHERE r.slot_name = '$SLOT' AND w.state = 'streaming';" "walsender streaming for slot $SLOT"
     if [[ $MODE == pglogical ]]; then
@@ -391,6 +399,7 @@ EOF
 teardown_mode() {
     sess_close p
     sess_close s
+    sess_close x
     stop_server "$TMP/$MODE/s"
     stop_server "$TMP/$MODE/p"
     [[ $KEEP_TMP == 1 ]] || rm -rf "${TMP:?}/$MODE"
@@ -527,6 +536,9 @@ measure() { # WL RUN
         ap_pid0=$REPLY
         ap_cpu0=$(proc_cpu_s "$ap_pid0")
     fi
+    if [[ $SUB_SNAPSHOT == 1 ]]; then
+        sess_q x "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM drain_marker;"
+    fi
     t0=$(now_us)
     LAST_START_US=$t0
     sess_q s "$(enable_sql)"
@@ -559,6 +571,7 @@ measure() { # WL RUN
         nap "$POLL_S"
     done
 
+    if [[ $SUB_SNAPSHOT == 1 ]]; then sess_q x "COMMIT; SELECT 1;"; fi
     sc=$(counts s)
     [[ $sc == "$pc" ]] || die "$MODE $wl run $run: subscriber has '$sc', provider '$pc' (count sum)"
 
@@ -719,7 +732,7 @@ EOF
     echo "# apply_drain.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
     echo "# $("$PGBIN/postgres" --version); pglogical package: $(dpkg-query -W -f='${Version}' postgresql-15-pglogical 2>/dev/null || echo n/a); pg_locality source: $(git -C "$SRC_TOP" log -1 --format='%h %cs' 2>/dev/null || echo n/a)$(git -C "$SRC_TOP" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
     echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share this machine: compare ratios from one run, not absolute rates)"
-    echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s"
+    echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s | LOCALITY_ONE_WAY=$LOCALITY_ONE_WAY SUB_SNAPSHOT=$SUB_SNAPSHOT"
     echo "# locality mode: scripts/server_conf.sh REGION lines first (shared_preload_libraries=pg_locality, max_prepared_transactions=64, locality.region, output_plugin_libraries), then the conf below"
     echo "# conf (both): wal_level=logical track_commit_timestamp=on max_replication_slots=10 max_wal_senders=10 max_worker_processes=16 shared_buffers=256MB synchronous_commit=off fsync=on(default) | extra: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
     echo "# W1: one txn: INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/commit_ts.h"
+#include "access/genam.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -78,6 +79,11 @@ static TimestampTz RemoteCommitTime = 0;
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
 static bool Copying = false;	/* rows come from initial sync, not the stream */
 
+static MemoryContext ExecStateContext = NULL;	/* parent of the kept EStates */
+
+static void ExecStateChanged(Oid relid);
+static void ApplyXactCallback(XactEvent event, void *arg);
+
 /*
  * LocalRelationChanged marks the column mapping of relations mapped to
  * relid (or all, for InvalidOid) stale: a local rename or drop must be seen.
@@ -97,6 +103,7 @@ LocalRelationChanged(Datum arg, Oid relid)
 		if (!OidIsValid(relid) || entry->local_relid == relid)
 			entry->stale = true;
 	}
+	ExecStateChanged(relid);
 }
 
 /*
@@ -120,6 +127,9 @@ LocalityApplyInit(const LocalityRegion *source)
 	RelationMap = hash_create("pg_locality relation map", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(LocalRelationChanged, (Datum) 0);
+	RegisterXactCallback(ApplyXactCallback, NULL);
+	ExecStateContext = AllocSetContextCreate(TopMemoryContext, "pg_locality apply executor states",
+											 ALLOCSET_DEFAULT_SIZES);
 	ApplyContext = AllocSetContextCreate(TopMemoryContext, "pg_locality apply message",
 										 ALLOCSET_DEFAULT_SIZES);
 	CopyRowContext = AllocSetContextCreate(TopMemoryContext, "pg_locality copied row",
@@ -289,33 +299,17 @@ OpenMapped(uint32 remote_relid, RelationMapEntry **entry_out)
 	return rel;
 }
 
-/* Executor state for changing rel, as PostgreSQL's apply worker builds it. */
-static EState *
-CreateApplyEState(Relation rel, ResultRelInfo **rri)
-{
-	EState	   *estate = CreateExecutorState();
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = AccessShareLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	*rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(*rri, rel, 1, NULL, 0);
-	estate->es_output_cid = GetCurrentCommandId(true);
-	return estate;
-}
-
-
 /*
  * FillSlot stores a wire tuple into slot (rel's row type).  Columns the
  * source did not send get their default when fill_defaults, else stay as
  * they are; 'u' (unchanged TOAST) columns keep the slot's current value.
+ * With parsed (a slot already filled from the same wire tuple), sent
+ * values are taken from it instead of being parsed again.
  */
 static void
 FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
-		 const LocalityWireTuple *tuple, EState *estate, bool fill_defaults)
+		 const LocalityWireTuple *tuple, EState *estate, bool fill_defaults,
+		 TupleTableSlot *parsed)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool	   *sent = palloc0(sizeof(bool) * desc->natts);
@@ -334,6 +328,13 @@ FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
 		Form_pg_attribute attr = TupleDescAttr(desc, att);
 
 		sent[att] = true;
+		/* Parsed already (the same wire tuple, into another slot)? */
+		if (parsed != NULL && col->kind != LOCALITY_WIRE_COLUMN_UNCHANGED)
+		{
+			slot->tts_values[att] = parsed->tts_values[att];
+			slot->tts_isnull[att] = parsed->tts_isnull[att];
+			continue;
+		}
 		switch (col->kind)
 		{
 			case LOCALITY_WIRE_COLUMN_NULL:
@@ -538,31 +539,195 @@ ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
 }
 
 /*
- * What applying changes to one relation needs.  Kept open for the whole
- * source transaction (one per relation it touches), so a row costs no
- * executor set-up and no index opening: that is per transaction.
+ * What applying changes to one relation needs: its executor state
+ * (EState, ResultRelInfo, index list, slots).  Open for the whole source
+ * transaction (one per relation it touches), so a row costs no executor
+ * set-up and no index opening.  Built once and kept across transactions
+ * too: a later transaction only locks and opens the relation and its
+ * indexes again (ReopenChange).  It is rebuilt when the relation or one of
+ * its indexes changes (relcache invalidation: ExecStateChanged), and
+ * dropped on abort.  A relation with triggers gets a fresh one per
+ * transaction: trigger slots pin the relation's tuple descriptor for the
+ * transaction's resource owner.
  */
 typedef struct Change
 {
 	RelationMapEntry *entry;
-	Relation	rel;
+	Relation	rel;			/* valid while open */
 	ResultRelInfo *rri;
-	EState	   *estate;
+	EState	   *estate;			/* everything below lives in its es_query_cxt */
 	TupleTableSlot *local;		/* the local row found, if any */
 	TupleTableSlot *search;		/* key of the row to find */
 	TupleTableSlot *remote;		/* the row as the source wrote it */
 	int		   *crdt_kinds;		/* per column: its LocalityCrdtKind or 0;
 								 * NULL when the table has no CRDT column */
+	const LocalityWireTuple *parsed_tuple;	/* the wire tuple of this message last */
+	TupleTableSlot *parsed_slot;	/* parsed, into this slot */
+	Oid			relid;
+	TupleDesc	reldesc;		/* the relcache's descriptor it was built for */
+	Oid		   *index_oids;		/* rri->ri_NumIndices */
+	bool		open;			/* in the current transaction */
+	bool		keep;			/* may be kept after the transaction */
+	bool		stale;			/* relation or an index changed: rebuild */
 } Change;
 
 #define MAX_OPEN_CHANGES 16
-static Change OpenChanges[MAX_OPEN_CHANGES];
+static Change Changes[MAX_OPEN_CHANGES];	/* open ones and kept ones */
+static int	NumChanges = 0;
 static int	NumOpenChanges = 0;
 
 /*
+ * ExecStateChanged: relcache invalidation of relid (InvalidOid: all) marks
+ * the executor states built on it, or on one of its indexes, stale.
+ */
+static void
+ExecStateChanged(Oid relid)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < NumChanges; i++)
+	{
+		Change	   *change = &Changes[i];
+
+		if (!OidIsValid(relid) || change->relid == relid)
+			change->stale = true;
+		for (j = 0; j < change->rri->ri_NumIndices && !change->stale; j++)
+			change->stale = change->index_oids[j] == relid;
+	}
+}
+
+/*
+ * DropChange frees Changes[i]'s executor state and removes it.  Its slots
+ * are emptied first unless the transaction aborted (the resource owner
+ * has released their buffer pins already).
+ */
+static void
+DropChange(int i, bool aborted)
+{
+	if (!aborted)
+		ExecResetTupleTable(Changes[i].estate->es_tupleTable, false);
+	FreeExecutorState(Changes[i].estate);
+	Changes[i] = Changes[--NumChanges];
+}
+
+/* An abort leaves no executor state behind: relations and pins are gone. */
+static void
+ApplyXactCallback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	while (NumChanges > 0)
+		DropChange(NumChanges - 1, true);
+	NumOpenChanges = 0;
+}
+
+/*
+ * BuildChange sets up change for rel (opened and locked by the caller), as
+ * PostgreSQL's apply worker builds its executor state.
+ */
+static void
+BuildChange(Change *change, Relation rel)
+{
+	MemoryContext old = MemoryContextSwitchTo(ExecStateContext);
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte;
+	TupleDesc	desc;
+	int			i;
+
+	MemoryContextSwitchTo(estate->es_query_cxt);
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = AccessShareLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	change->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(change->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(change->rri, false);
+	change->estate = estate;
+	change->rel = rel;
+	change->relid = RelationGetRelid(rel);
+	change->reldesc = RelationGetDescr(rel);
+	change->index_oids = palloc(sizeof(Oid) * Max(change->rri->ri_NumIndices, 1));
+	for (i = 0; i < change->rri->ri_NumIndices; i++)
+		change->index_oids[i] = RelationGetRelid(change->rri->ri_IndexRelationDescs[i]);
+	change->keep = change->rri->ri_TrigDesc == NULL;
+	change->stale = false;
+
+	/*
+	 * A kept state's slots must not pin the relcache's descriptor (a pin
+	 * belongs to the transaction): they get a copy, with the defaults of
+	 * columns added later (attmissing), which deforming needs.
+	 */
+	desc = change->keep ? CreateTupleDescCopyConstr(RelationGetDescr(rel)) : RelationGetDescr(rel);
+	change->local = MakeTupleTableSlot(desc, table_slot_callbacks(rel));
+	estate->es_tupleTable = lappend(estate->es_tupleTable, change->local);
+	change->search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	change->remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	change->crdt_kinds = NULL;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		int			kind = attr->attisdropped ? 0 : LocalityCrdtKindOfType(attr->atttypid);
+
+		if (kind == 0)
+			continue;
+		if (change->crdt_kinds == NULL)
+			change->crdt_kinds = palloc0(sizeof(int) * desc->natts);
+		change->crdt_kinds[i] = kind;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * ReopenChange makes a state kept from an earlier transaction usable with
+ * rel, just opened and locked: it opens (and locks) the indexes again.
+ * False when the state is out of date (the caller rebuilds it); locking
+ * processes invalidations, hence the checks after each lock.
+ */
+static bool
+ReopenChange(Change *change, Relation rel)
+{
+	int			i;
+
+	if (change->stale || change->rel != rel || change->reldesc != RelationGetDescr(rel))
+		return false;
+	for (i = 0; i < change->rri->ri_NumIndices; i++)
+		change->rri->ri_IndexRelationDescs[i] = index_open(change->index_oids[i], RowExclusiveLock);
+	if (change->stale)
+	{
+		ExecCloseIndices(change->rri);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * CloseChange ends change's use in the transaction: empties its slots
+ * (their buffer pins), closes its indexes and relation, and frees the state
+ * unless it can be kept.
+ */
+static void
+CloseChange(int i)
+{
+	Change	   *change = &Changes[i];
+	ListCell   *lc;
+
+	foreach(lc, change->estate->es_tupleTable)
+		ExecClearTuple((TupleTableSlot *) lfirst(lc));
+	ExecCloseIndices(change->rri);
+	table_close(change->rel, NoLock);
+	change->open = false;
+	if (!change->keep || change->stale)
+		DropChange(i, false);
+}
+
+/*
  * FinishChanges ends the open changes of the transaction: fires queued
- * AFTER triggers, closes indexes and relations.  Before commit, and before
- * anything that needs the relations closed (TRUNCATE).
+ * AFTER triggers, closes indexes and relations (the executor states are
+ * kept for the next transaction).  Before commit, and before anything that
+ * needs the relations closed (TRUNCATE).
  */
 static void
 FinishChanges(void)
@@ -571,13 +736,19 @@ FinishChanges(void)
 
 	if (NumOpenChanges == 0)
 		return;
-	AfterTriggerEndQuery(OpenChanges[0].estate);
-	for (i = 0; i < NumOpenChanges; i++)
+	for (i = 0; !Changes[i].open; i++)
+		;
+	AfterTriggerEndQuery(Changes[i].estate);
+	/* Relations the triggers opened: closed, and that state not kept. */
+	if (Changes[i].estate->es_trig_target_relations != NIL)
 	{
-		ExecCloseIndices(OpenChanges[i].rri);
-		ExecResetTupleTable(OpenChanges[i].estate->es_tupleTable, false);
-		FreeExecutorState(OpenChanges[i].estate);
-		table_close(OpenChanges[i].rel, NoLock);
+		ExecCloseResultRelations(Changes[i].estate);
+		Changes[i].keep = false;
+	}
+	for (i = NumChanges - 1; i >= 0; i--)
+	{
+		if (Changes[i].open)
+			CloseChange(i);
 	}
 	NumOpenChanges = 0;
 }
@@ -592,10 +763,37 @@ LocalityApplyFinish(void)
 	FinishChanges();
 }
 
+/* The open change of local relid, or NULL. */
+static Change *
+FindOpenChange(Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < NumChanges; i++)
+	{
+		if (Changes[i].open && Changes[i].relid == relid)
+			return &Changes[i];
+	}
+	return NULL;
+}
+
+/* A change, open or not, is applied as its own command. */
+static Change *
+UseChange(Change *change, RelationMapEntry *entry)
+{
+	change->entry = entry;
+	change->parsed_tuple = NULL;	/* the message's tuples are new */
+	ResetPerTupleExprContext(change->estate);
+	/* Each change is its own command: it sees and may change earlier ones. */
+	change->estate->es_output_cid = GetCurrentCommandId(true);
+	return change;
+}
+
 /*
  * BeginChange returns the open change of remote_relid's local relation,
- * opening it on first use in the transaction; NULL when the change is
- * already part of the table's initial copy.
+ * opening it on first use in the transaction (reusing the executor state
+ * kept from an earlier transaction when it is still valid); NULL when the
+ * change is already part of the table's initial copy.
  */
 static Change *
 BeginChange(uint32 remote_relid)
@@ -603,69 +801,60 @@ BeginChange(uint32 remote_relid)
 	RelationMapEntry *entry = hash_search(RelationMap, &remote_relid, HASH_FIND, NULL);
 	Relation	rel;
 	Change	   *change;
-	MemoryContext old;
 	int			i;
 
 	/* Already open in this transaction: no lock, no mapping work. */
-	for (i = 0; entry != NULL && !entry->stale && entry->attmap != NULL && i < NumOpenChanges; i++)
+	if (entry != NULL && !entry->stale && entry->attmap != NULL &&
+		FindOpenChange(entry->local_relid) != NULL)
 	{
-		if (RelationGetRelid(OpenChanges[i].rel) != entry->local_relid)
-			continue;
+		/* (May copy the table, applying its rows: look the change up after.) */
 		if (!Copying && LocalitySyncSkip(entry->local_relid, RemoteCommitLsn))
 			return NULL;
-		change = &OpenChanges[i];
-		change->entry = entry;
-		ResetPerTupleExprContext(change->estate);
-		/* Each change is its own command: it sees and may change earlier ones. */
-		change->estate->es_output_cid = GetCurrentCommandId(true);
-		return change;
+		if ((change = FindOpenChange(entry->local_relid)) != NULL)
+			return UseChange(change, entry);
 	}
 
 	rel = OpenMapped(remote_relid, &entry);
 	if (rel == NULL)
 		return NULL;
-	for (i = 0; i < NumOpenChanges; i++)
+	if ((change = FindOpenChange(RelationGetRelid(rel))) != NULL)
 	{
-		if (RelationGetRelid(OpenChanges[i].rel) == RelationGetRelid(rel))
-		{
-			table_close(rel, NoLock);	/* already open, mapped again */
-			change = &OpenChanges[i];
-			change->entry = entry;
-			ResetPerTupleExprContext(change->estate);
-			change->estate->es_output_cid = GetCurrentCommandId(true);
-			return change;
-		}
+		table_close(rel, NoLock);	/* already open, mapped again */
+		return UseChange(change, entry);
 	}
 	if (NumOpenChanges == MAX_OPEN_CHANGES)
 		FinishChanges();
 
-	/* Lives until FinishChanges, not just for this message. */
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	change = &OpenChanges[NumOpenChanges];
-	change->entry = entry;
-	change->rel = rel;
-	change->estate = CreateApplyEState(rel, &change->rri);
-	if (NumOpenChanges == 0)
-		AfterTriggerBeginQuery();
-	ExecOpenIndices(change->rri, false);
-	change->local = table_slot_create(rel, &change->estate->es_tupleTable);
-	change->search = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
-	change->remote = ExecInitExtraTupleSlot(change->estate, RelationGetDescr(rel), &TTSOpsVirtual);
-	change->crdt_kinds = NULL;
-	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	/* Kept from an earlier transaction? */
+	change = NULL;
+	for (i = 0; i < NumChanges && change == NULL; i++)
 	{
-		Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), i);
-		int			kind = attr->attisdropped ? 0 : LocalityCrdtKindOfType(attr->atttypid);
-
-		if (kind == 0)
+		if (Changes[i].relid != RelationGetRelid(rel))
 			continue;
-		if (change->crdt_kinds == NULL)
-			change->crdt_kinds = palloc0(sizeof(int) * RelationGetDescr(rel)->natts);
-		change->crdt_kinds[i] = kind;
+		if (ReopenChange(&Changes[i], rel))
+			change = &Changes[i];
+		else
+			DropChange(i, false);
 	}
-	MemoryContextSwitchTo(old);
-	NumOpenChanges++;
-	return change;
+	if (change == NULL)
+	{
+		Change		built;
+
+		/* Room for a new one: drop a kept one not open now. */
+		for (i = NumChanges - 1; NumChanges == MAX_OPEN_CHANGES && i >= 0; i--)
+		{
+			if (!Changes[i].open)
+				DropChange(i, false);
+		}
+		/* Built aside: invalidations processed meanwhile scan Changes. */
+		BuildChange(&built, rel);
+		change = &Changes[NumChanges++];
+		*change = built;
+	}
+	change->open = true;
+	if (NumOpenChanges++ == 0)
+		AfterTriggerBeginQuery();
+	return UseChange(change, entry);
 }
 
 /*
@@ -689,7 +878,14 @@ TupleSlot(Change *change, TupleTableSlot *slot, const LocalityWireTuple *tuple,
 	}
 	else
 		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
-	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults);
+	/*
+	 * An UPDATE without an old key fills search and then remote from the
+	 * same wire tuple: its columns are parsed once.
+	 */
+	FillSlot(slot, change->rel, change->entry, tuple, change->estate, fill_defaults,
+			 change->parsed_tuple == tuple && change->parsed_slot != slot ? change->parsed_slot : NULL);
+	change->parsed_tuple = tuple;
+	change->parsed_slot = slot;
 	return slot;
 }
 
@@ -971,7 +1167,6 @@ LocalityApplyMessage(const char *data, size_t len)
 			return;				/* the plugin accepted our version range */
 		case LOCALITY_WIRE_BEGIN:
 			StartTransactionCommand();
-			NumOpenChanges = 0;
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
 			return;
