@@ -17,6 +17,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlogdefs.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -25,10 +26,12 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
 
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/forward.h"
 #include "shim/remote.h"
 
 /* A region taking part in the current distributed transaction. */
@@ -41,6 +44,9 @@ typedef struct Participant
 	char	   *search_path;	/* last search_path sent in this transaction */
 	bool		prepared;
 	bool		broken;			/* a savepoint rollback failed: state unknown */
+	bool		ddl;			/* propagated DDL/catalog work (always 2PC) */
+	bool		forwarded;		/* forwarded DML (read-your-writes after commit) */
+	bool		committed;		/* committed in one phase at pre-commit */
 	char		gid[96];
 } Participant;
 
@@ -145,6 +151,7 @@ LocalityPropagateTo(const LocalityRegion *region, const char *sql)
 		elog(ERROR, "pg_locality: cannot propagate to this server's own region");
 
 	p = JoinParticipant(region);
+	p->ddl = true;
 	RequireOpen(p);
 	MatchNesting(p);
 	MatchSearchPath(p);
@@ -172,6 +179,169 @@ LocalityPropagateToAll(const char *sql)
 	}
 }
 
+
+/* The isolation level of the caller's transaction, for the remote one. */
+static const char *
+IsolationLevelSql(void)
+{
+	switch (XactIsoLevel)
+	{
+		case XACT_SERIALIZABLE:
+			return "SERIALIZABLE";
+		case XACT_REPEATABLE_READ:
+			return "REPEATABLE READ";
+		default:
+			return "READ COMMITTED";
+	}
+}
+
+/* Parses the text of pg_current_wal_insert_lsn() (0 when it is not one). */
+static XLogRecPtr
+ParseLsn(PGresult *res)
+{
+	uint32		hi,
+				lo;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+		sscanf(PQgetvalue(res, 0, 0), "%X/%X", &hi, &lo) != 2)
+		return InvalidXLogRecPtr;
+	return ((uint64) hi << 32) | lo;
+}
+
+/*
+ * Statements a forwarded session runs first: the forwarding depth (so the
+ * home does not forward in a loop) and the caller's search_path.
+ */
+static void
+AppendSessionSettings(StringInfo sql, Participant *p)
+{
+	const char *path = GetConfigOption("search_path", false, false);
+
+	appendStringInfo(sql, "SELECT pg_catalog.set_config('locality.forward_depth', '%d', true), "
+					 "pg_catalog.set_config('search_path', %s, true);",
+					 LocalityForwardDepth + 1, quote_literal_cstr(path));
+	if (p != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		p->search_path = pstrdup(path);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * LocalityForwardStatement runs sql at region inside the caller's
+ * transaction and returns the statement's result.  Everything the remote
+ * side needs first (BEGIN, savepoints, settings) goes in the same round
+ * trip.  one_shot: the caller is an autocommit statement with nothing else
+ * to do, so COMMIT goes in that round trip too (one phase, one round trip).
+ */
+PGresult *
+LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one_shot)
+{
+	StringInfoData buf;
+	Participant *p = NULL;
+	PGconn	   *conn;
+	PGresult  **results;
+	int			nresults;
+	int			stmt_index;
+	int			i;
+	PGresult   *error = NULL;
+	PGresult   *result = NULL;
+	XLogRecPtr	commit_lsn = InvalidXLogRecPtr;
+
+	initStringInfo(&buf);
+	if (one_shot)
+	{
+		conn = LocalityRemoteConnection(region);
+		appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
+		AppendSessionSettings(&buf, NULL);
+		stmt_index = 2;
+		appendStringInfo(&buf, "%s;COMMIT;SELECT pg_catalog.pg_current_wal_insert_lsn()", sql);
+	}
+	else
+	{
+		ListCell   *lc;
+		int			level = GetCurrentTransactionNestLevel();
+		const char *path = GetConfigOption("search_path", false, false);
+		MemoryContext old;
+
+		foreach(lc, Participants)
+		{
+			Participant *q = lfirst(lc);
+
+			if (q->region_id == region->id)
+				p = q;
+		}
+		if (p == NULL)
+		{
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			p = palloc0(sizeof(Participant));
+			p->region_id = region->id;
+			strlcpy(p->name, region->name, sizeof(p->name));
+			MemoryContextSwitchTo(old);
+			p->conn = LocalityRemoteConnection(region);
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			Participants = lappend(Participants, p);
+			MemoryContextSwitchTo(old);
+		}
+		RequireOpen(p);
+		conn = p->conn;
+		if (p->depth == 0)
+		{
+			appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
+			p->depth = 1;
+			p->search_path = NULL;
+		}
+		while (p->depth < level)
+		{
+			appendStringInfo(&buf, "SAVEPOINT locality_s%d;", p->depth + 1);
+			p->depth++;
+		}
+		if (!p->forwarded || p->search_path == NULL || strcmp(p->search_path, path) != 0)
+			AppendSessionSettings(&buf, p);
+		p->forwarded = true;
+		appendStringInfoString(&buf, sql);
+		stmt_index = -1;		/* the last result */
+	}
+
+	results = LocalityRemoteExecMulti(conn, buf.data, region->name, &nresults);
+	if (stmt_index < 0)
+		stmt_index = nresults - 1;
+	for (i = 0; i < nresults; i++)
+	{
+		ExecStatusType st = PQresultStatus(results[i]);
+
+		if (error == NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+			error = results[i];
+		else if (i == stmt_index && error == NULL)
+			result = results[i];
+		else
+		{
+			if (one_shot && i == nresults - 1 && error == NULL)
+				commit_lsn = ParseLsn(results[i]);
+			PQclear(results[i]);
+		}
+	}
+	if (error != NULL)
+	{
+		if (result)
+			PQclear(result);
+		/* A one-shot transaction left open by the error: end it. */
+		if (one_shot && PQtransactionStatus(conn) == PQTRANS_INERROR)
+			(void) LocalityRemoteTryCommand(conn, "ROLLBACK", region->name, false);
+		LocalityRemoteRaise(error, conn, region->name);
+	}
+	if (result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" returned no result for a forwarded statement",
+						region->name)));
+	if (one_shot)
+		LocalityNoteRemoteCommit(region->id, commit_lsn);
+	return result;
+}
+
 /* Removes decision rows of gids this backend saw committed everywhere. */
 static void
 ForgetCommittedGids(void)
@@ -192,6 +362,52 @@ ForgetCommittedGids(void)
 }
 
 /*
+ * CommitOnePhase commits p's remote transaction at local pre-commit (p is
+ * the only participant and nothing was written here, so there is nothing to
+ * agree on); a failure aborts the local transaction.
+ */
+static void
+CommitOnePhase(Participant *p)
+{
+	PGresult  **results;
+	int			n;
+	int			i;
+	PGresult   *error = NULL;
+	bool		committed;
+
+	if (p->broken)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("cannot commit: the transaction's state on region \"%s\" is unknown",
+						p->name),
+				 errdetail("Rolling back to a savepoint failed there.")));
+	RequireOpen(p);
+	results = LocalityRemoteExecMulti(p->conn, "COMMIT;SELECT pg_catalog.pg_current_wal_insert_lsn()",
+									  p->name, &n);
+	committed = n >= 1 && PQresultStatus(results[0]) == PGRES_COMMAND_OK &&
+		strcmp(PQcmdStatus(results[0]), "COMMIT") == 0;
+	if (committed)
+	{
+		p->committed = true;
+		if (n >= 2)
+			LocalityNoteRemoteCommit(p->region_id, ParseLsn(results[1]));
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (error == NULL && PQresultStatus(results[i]) == PGRES_FATAL_ERROR)
+			error = results[i];
+		else
+			PQclear(results[i]);
+	}
+	if (error != NULL)
+		LocalityRemoteRaise(error, p->conn, p->name);
+	if (!committed)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRANSACTION_ROLLBACK),
+				 errmsg("the transaction was rolled back on region \"%s\"", p->name)));
+}
+
+/*
  * PrepareParticipants records the decision rows and PREPAREs every
  * participant (local pre-commit).  Any error aborts the local transaction,
  * whose abort path rolls the participants back.
@@ -201,9 +417,22 @@ PrepareParticipants(void)
 {
 	ListCell   *lc;
 	int			n = 0;
-	const char *local = LocalityGatewayRegion();
-	FullTransactionId fxid = GetTopFullTransactionId();
+	const char *local;
+	FullTransactionId fxid;
 
+	/* One forwarded participant and no local write: one phase. */
+	if (list_length(Participants) == 1)
+	{
+		Participant *p = linitial(Participants);
+
+		if (!p->ddl && !TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		{
+			CommitOnePhase(p);
+			return;
+		}
+	}
+	local = LocalityGatewayRegion();
+	fxid = GetTopFullTransactionId();
 	SPI_connect();
 	ForgetCommittedGids();
 	foreach(lc, Participants)
@@ -248,11 +477,25 @@ CommitParticipants(void)
 	foreach(lc, Participants)
 	{
 		Participant *p = lfirst(lc);
-		char		sql[128];
+		char		sql[256];
+		PGresult   *res;
+		bool		ok;
 
+		if (p->committed)
+			continue;
+		/* COMMIT PREPARED cannot share a query string with anything else. */
 		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
-		if (LocalityRemoteIsOpen(p->conn) &&
-			LocalityRemoteTryCommand(p->conn, sql, p->name, true))
+		ok = LocalityRemoteIsOpen(p->conn) &&
+			LocalityRemoteTryCommand(p->conn, sql, p->name, true);
+		if (ok && p->forwarded)
+		{
+			res = LocalityRemoteTryExec(p->conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
+										p->name);
+			LocalityNoteRemoteCommit(p->region_id, ParseLsn(res));
+			if (res != NULL)
+				PQclear(res);
+		}
+		if (ok)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -283,7 +526,7 @@ AbortParticipants(void)
 		bool		ok;
 
 		/* Closed after a failure: its remote transaction died with it. */
-		if (!LocalityRemoteIsOpen(p->conn))
+		if (p->committed || !LocalityRemoteIsOpen(p->conn))
 			continue;
 		if (PQstatus(p->conn) != CONNECTION_OK)
 		{

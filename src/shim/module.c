@@ -16,6 +16,7 @@
 #include "shim/breaker.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/forward.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 #include "shim/safety_net.h"
@@ -49,4 +50,5 @@ _PG_init(void)
 	LocalityRegisterLauncher();
 	LocalityInitDdl();
 	LocalityInitStaleness();
+	LocalityInitForward();
 }

@@ -452,6 +452,96 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 	return res;
 }
 
+/*
+ * LocalityRemoteRaise raises res's remote error (SQLSTATE, message, detail,
+ * hint, context naming the region) and frees res.
+ */
+void
+LocalityRemoteRaise(PGresult *res, PGconn *conn, const char *label)
+{
+	RaiseRemoteError(res, conn, label);
+	pg_unreachable();
+}
+
+/*
+ * LocalityRemoteExecMulti sends sql (which may hold several statements, all
+ * sent in one round trip) and returns every result in order, *nresults set,
+ * without raising remote SQL errors (the caller looks at each result).
+ * Connection failures and timeouts raise 08006 as LocalityRemoteExecParams.
+ */
+PGresult  **
+LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *nresults)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	TimestampTz start;
+	PGresult  **results;
+	int			n = 0;
+	int			size = 8;
+	const char *why = NULL;
+
+	LocalityRegionCallBegin(label);
+	start = GetCurrentTimestamp();
+	results = palloc(sizeof(PGresult *) * size);
+	if (!PQsendQuery(conn, sql))
+		why = pstrdup(PQerrorMessage(conn));
+	while (why == NULL)
+	{
+		int			flushed = PQflush(conn);
+
+		if (flushed == 0)
+			break;
+		if (flushed < 0)
+			why = pstrdup(PQerrorMessage(conn));
+		else if (!WaitForSocket(conn, true, deadline, true))
+			why = psprintf("no answer within locality.forward_timeout (%d ms)",
+						   LocalityForwardTimeoutMs);
+	}
+	while (why == NULL)
+	{
+		PGresult   *res;
+
+		if (PQisBusy(conn))
+		{
+			if (!WaitForSocket(conn, false, deadline, true))
+				why = psprintf("no answer within locality.forward_timeout (%d ms)",
+							   LocalityForwardTimeoutMs);
+			else if (!PQconsumeInput(conn))
+				why = pstrdup(PQerrorMessage(conn));
+			continue;
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (n == size)
+		{
+			size *= 2;
+			results = repalloc(results, sizeof(PGresult *) * size);
+		}
+		results[n++] = res;
+	}
+	if (why != NULL)
+	{
+		PGcancel   *cancel = PQgetCancel(conn);
+		char		errbuf[256];
+
+		while (n > 0)
+			PQclear(results[--n]);
+		if (cancel)
+		{
+			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+			PQfreeCancel(cancel);
+		}
+		LocalityRemoteForget(conn);
+		RaiseUnavailable(NULL, label, why, true);
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
+	else
+		LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
+	*nresults = n;
+	return results;
+}
+
 PGresult *
 LocalityRemoteExec(PGconn *conn, const char *sql, const char *label)
 {
@@ -495,6 +585,27 @@ LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label, bool 
 	if (res)
 		PQclear(res);
 	return ok;
+}
+
+/*
+ * LocalityRemoteTryExec is LocalityRemoteTryCommand returning the last
+ * result (NULL when the region could not be reached); never raises.
+ */
+PGresult *
+LocalityRemoteTryExec(PGconn *conn, const char *sql, const char *label)
+{
+	bool		timed_out;
+	bool		send_failed;
+	PGresult   *res;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		return NULL;
+	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
+					  &timed_out, &send_failed);
+	LocalityRegionCallEnd(label, res != NULL && PQstatus(conn) != CONNECTION_BAD,
+						  timed_out ? "no answer within locality.forward_timeout" :
+						  PQerrorMessage(conn), -1);
+	return res;
 }
 
 /*

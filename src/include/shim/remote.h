@@ -55,6 +55,18 @@ extern PGresult *LocalityRemoteExecParams(PGconn *conn, const char *sql, int npa
 extern bool LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label,
 									 bool warn);
 
+/*
+ * LocalityRemoteExecMulti: sends sql (several statements: one round trip)
+ * and returns every result (PQclear each), raising only when the region
+ * cannot be reached; LocalityRemoteRaise raises one result's remote error.
+ */
+extern PGresult **LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label,
+										  int *nresults);
+extern void LocalityRemoteRaise(PGresult *res, PGconn *conn, const char *label) pg_attribute_noreturn();
+
+/* The same, returning the last result (or NULL when unreachable). */
+extern PGresult *LocalityRemoteTryExec(PGconn *conn, const char *sql, const char *label);
+
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
 

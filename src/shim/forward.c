@@ -1,0 +1,736 @@
+/*
+ * forward.c -- the Forward custom scan: runs a write at its home region's
+ * primary and returns what the home returned (row count, RETURNING rows,
+ * errors with their SQLSTATE, detail and hint).
+ *
+ * router.c (the planner hook) builds the node for INSERT, UPDATE and DELETE
+ * on REGIONAL BY ROW / REGIONAL BY TABLE tables whose rows may live in
+ * another region.  Where the router cannot know the home at plan time (a
+ * parameter, a primary key to look up in the local replica, no region qual
+ * at all) the node carries the normal local plan as its child and runs it
+ * for the rows homed here.  The remote statement is the query deparsed by
+ * ruleutils with parameters replaced by their values, so the home plans it
+ * itself, and runs in the caller's transaction (dist_xact.c) as the calling
+ * role (remote.c's connection per (region, role)).
+ *
+ * Invariant protected: a regionally homed row is only modified at its home.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "tcop/pquery.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/ruleutils.h"
+#include "utils/tuplestore.h"
+
+#include "shim.h"
+#include "shim/breaker.h"
+#include "shim/catalog.h"
+#include "shim/forward.h"
+#include "shim/remote.h"
+
+/* GUC locality.forward_depth: set by the forwarder in the home's session. */
+int			LocalityForwardDepth = 0;
+
+/* How deep a statement may be forwarded again (rehomed rows): no loops. */
+#define MAX_FORWARD_DEPTH 2
+
+/* Executor nesting depth: 1 while the top-level statement runs. */
+static int	ExecutorDepth = 0;
+static ExecutorRun_hook_type PrevExecutorRun = NULL;
+static ExecutorFinish_hook_type PrevExecutorFinish = NULL;
+
+/* custom_private positions */
+enum
+{
+	PRIV_KIND = 0,
+	PRIV_RELID,
+	PRIV_REGION_ATTNO,
+	PRIV_REGION_EQ_OP,
+	PRIV_REGION_IDS,
+	PRIV_QUERY,
+	PRIV_KEY_ATTNOS,
+	PRIV_HAS_LOCAL
+};
+
+typedef struct ForwardState
+{
+	CustomScanState css;
+	LocalityRouteKind kind;
+	Oid			relid;
+	AttrNumber	region_attno;
+	Oid			region_eq_op;
+	List	   *region_ids;
+	Query	   *query;
+	List	   *key_attnos;
+	PlanState  *local_ps;		/* the local plan, when there is one */
+	ExprState  *region_state;	/* ROUTE_REGION_EXPR */
+	List	   *key_states;		/* ROUTE_KEY_LOOKUP */
+	bool		started;
+	bool		run_local;
+	Tuplestorestate *rows;		/* RETURNING rows from remote regions */
+	TupleTableSlot *row_slot;	/* builds rows (virtual) */
+	TupleTableSlot *out_slot;	/* returns them (minimal tuples) */
+	List	   *targets;		/* region names reached (EXPLAIN ANALYZE) */
+	double		remote_ms;
+} ForwardState;
+
+static Node *CreateForwardState(CustomScan *cscan);
+static void BeginForward(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *ExecForward(CustomScanState *node);
+static void EndForward(CustomScanState *node);
+static void ReScanForward(CustomScanState *node);
+static void ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es);
+
+static CustomScanMethods ForwardScanMethods = {
+	"LocalityForward",
+	CreateForwardState
+};
+
+static CustomExecMethods ForwardExecMethods = {
+	.CustomName = "LocalityForward",
+	.BeginCustomScan = BeginForward,
+	.ExecCustomScan = ExecForward,
+	.EndCustomScan = EndForward,
+	.ReScanCustomScan = ReScanForward,
+	.ExplainCustomScan = ExplainForward
+};
+
+/*
+ * LocalityMakeForwardPlan builds the Forward node for route, in its final
+ * (post-setrefs) form: it becomes the statement's top plan node.
+ */
+Plan *
+LocalityMakeForwardPlan(LocalityRoute *route)
+{
+	CustomScan *cscan = makeNode(CustomScan);
+	List	   *scan_tlist = NIL;
+	List	   *tlist = NIL;
+	ListCell   *lc;
+	AttrNumber	resno = 1;
+
+	foreach(lc, route->returning)
+	{
+		TargetEntry *tle = lfirst(lc);
+		Expr	   *expr = tle->expr;
+
+		scan_tlist = lappend(scan_tlist,
+							 makeTargetEntry((Expr *) copyObject(expr), resno,
+											 tle->resname ? pstrdup(tle->resname) : NULL,
+											 false));
+		tlist = lappend(tlist,
+						makeTargetEntry((Expr *) makeVar(INDEX_VAR, resno,
+														 exprType((Node *) expr),
+														 exprTypmod((Node *) expr),
+														 exprCollation((Node *) expr), 0),
+										resno,
+										tle->resname ? pstrdup(tle->resname) : NULL,
+										false));
+		resno++;
+	}
+	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.startup_cost = 100.0;
+	cscan->scan.plan.total_cost = 100.0;
+	cscan->scan.plan.plan_rows = 1;
+	cscan->scan.plan.plan_width = 0;
+	cscan->scan.scanrelid = 0;
+	cscan->custom_scan_tlist = scan_tlist;
+	cscan->flags = 0;
+	cscan->methods = &ForwardScanMethods;
+	cscan->custom_private = list_make5(makeInteger(route->kind),
+									   makeInteger((int) route->relid),
+									   makeInteger(route->region_attno),
+									   makeInteger((int) route->region_eq_op),
+									   route->region_ids);
+	cscan->custom_private = lappend(cscan->custom_private, route->query);
+	cscan->custom_private = lappend(cscan->custom_private, route->key_attnos);
+	cscan->custom_private = lappend(cscan->custom_private,
+									makeInteger(route->local_plan != NULL));
+	if (route->kind == ROUTE_REGION_EXPR)
+		cscan->custom_exprs = list_make1(route->region_expr);
+	else if (route->kind == ROUTE_KEY_LOOKUP)
+		cscan->custom_exprs = route->key_exprs;
+	if (route->local_plan != NULL)
+		cscan->custom_plans = list_make1(route->local_plan);
+	return (Plan *) cscan;
+}
+
+static Node *
+CreateForwardState(CustomScan *cscan)
+{
+	ForwardState *state = (ForwardState *) newNode(sizeof(ForwardState), T_CustomScanState);
+
+	state->css.methods = &ForwardExecMethods;
+	state->kind = intVal(list_nth(cscan->custom_private, PRIV_KIND));
+	state->relid = (Oid) intVal(list_nth(cscan->custom_private, PRIV_RELID));
+	state->region_attno = intVal(list_nth(cscan->custom_private, PRIV_REGION_ATTNO));
+	state->region_eq_op = (Oid) intVal(list_nth(cscan->custom_private, PRIV_REGION_EQ_OP));
+	state->region_ids = list_nth(cscan->custom_private, PRIV_REGION_IDS);
+	state->query = list_nth(cscan->custom_private, PRIV_QUERY);
+	state->key_attnos = list_nth(cscan->custom_private, PRIV_KEY_ATTNOS);
+	return (Node *) state;
+}
+
+static void
+BeginForward(CustomScanState *node, EState *estate, int eflags)
+{
+	ForwardState *state = (ForwardState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+
+	if (cscan->custom_plans != NIL)
+	{
+		state->local_ps = ExecInitNode(linitial(cscan->custom_plans), estate, eflags);
+		node->custom_ps = list_make1(state->local_ps);
+	}
+	if (state->kind == ROUTE_REGION_EXPR)
+		state->region_state = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
+	else if (state->kind == ROUTE_KEY_LOOKUP)
+		state->key_states = ExecInitExprList(cscan->custom_exprs, &node->ss.ps);
+}
+
+/* Replaces external parameters by constants holding their values. */
+typedef struct ParamContext
+{
+	ParamListInfo params;
+} ParamContext;
+
+static Node *
+ReplaceParams(Node *node, ParamContext *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN &&
+		context->params != NULL)
+	{
+		Param	   *param = (Param *) node;
+		ParamListInfo params = context->params;
+		ParamExternData prmdata;
+		ParamExternData *prm = NULL;
+		int16		typlen;
+		bool		typbyval;
+
+		if (param->paramid > 0 && param->paramid <= params->numParams)
+		{
+			if (params->paramFetch != NULL)
+				prm = params->paramFetch(params, param->paramid, false, &prmdata);
+			else
+				prm = &params->params[param->paramid - 1];
+		}
+		if (prm == NULL || !OidIsValid(prm->ptype))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_PARAMETER),
+					 errmsg("no value found for parameter %d", param->paramid)));
+		get_typlenbyval(param->paramtype, &typlen, &typbyval);
+		return (Node *) makeConst(param->paramtype, param->paramtypmod, param->paramcollid,
+								  typlen,
+								  prm->isnull ? (Datum) 0 : datumCopy(prm->value, typbyval, typlen),
+								  prm->isnull, typbyval);
+	}
+	if (IsA(node, Query))
+		return (Node *) query_tree_mutator((Query *) node, ReplaceParams, context, 0);
+	return expression_tree_mutator(node, ReplaceParams, context);
+}
+
+/*
+ * OneLine collapses ruleutils' line breaks and indentation outside quoted
+ * literals and identifiers, so the remote SQL reads as one line.
+ */
+static char *
+OneLine(const char *sql)
+{
+	StringInfoData out;
+	char		quote = 0;
+	bool		space = false;
+	const char *c;
+
+	initStringInfo(&out);
+	for (c = sql; *c; c++)
+	{
+		if (quote == 0 && (*c == ' ' || *c == '\n' || *c == '\t'))
+		{
+			space = out.len > 0;
+			continue;
+		}
+		if (space)
+		{
+			/* no space after an opening or before a closing parenthesis */
+			if (!(out.data[out.len - 1] == '(' || (quote == 0 && *c == ')')))
+				appendStringInfoChar(&out, ' ');
+			space = false;
+		}
+		if (quote == 0 && (*c == '\'' || *c == '"'))
+			quote = *c;
+		else if (quote != 0 && *c == quote)
+			quote = 0;
+		appendStringInfoChar(&out, *c);
+	}
+	return out.data;
+}
+
+/*
+ * DeparseFor: the statement to run at region (InvalidLocalityRegionId: as
+ * it is; otherwise with `region column = region` added to its quals).
+ */
+static char *
+DeparseFor(ForwardState *state, EState *estate, LocalityRegionId region)
+{
+	ParamContext context;
+	Query	   *query;
+
+	context.params = estate->es_param_list_info;
+	query = (Query *) ReplaceParams((Node *) copyObject(state->query), &context);
+	if (region != InvalidLocalityRegionId)
+	{
+		Oid			argtype = get_atttype(state->relid, state->region_attno);
+		Var		   *var = makeVar(query->resultRelation, state->region_attno, argtype, -1,
+								  InvalidOid, 0);
+		Const	   *value = makeConst(argtype, -1, InvalidOid, 2, Int16GetDatum(region),
+									  false, true);
+		Expr	   *qual = make_opclause(state->region_eq_op, BOOLOID, false,
+										 (Expr *) var, (Expr *) value, InvalidOid, InvalidOid);
+
+		if (query->jointree->quals == NULL)
+			query->jointree->quals = (Node *) qual;
+		else
+			query->jointree->quals = (Node *) make_andclause(list_make2(query->jointree->quals,
+																		qual));
+	}
+	return OneLine(pg_get_querydef(query, false));
+}
+
+/*
+ * OneShot: the statement is a top-level autocommit INSERT/UPDATE/DELETE, so
+ * its remote transaction can commit in the same round trip.
+ */
+static bool
+OneShot(void)
+{
+	if (IsTransactionBlock() || ExecutorDepth != 1 || ActivePortal == NULL)
+		return false;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
+	switch (ActivePortal->commandTag)
+	{
+		case CMDTAG_INSERT:
+		case CMDTAG_UPDATE:
+		case CMDTAG_DELETE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Runs the statement at region; adds its rows and count. */
+static void
+RunAt(ForwardState *state, EState *estate, const LocalityRegion *region,
+	  LocalityRegionId qual_region, bool one_shot)
+{
+	char	   *sql = DeparseFor(state, estate, qual_region);
+	PGresult   *res;
+	TimestampTz start = GetCurrentTimestamp();
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+
+	if (LocalityForwardDepth >= MAX_FORWARD_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not route the statement: its rows moved to region \"%s\" while it "
+						"was being forwarded", region->name),
+				 errhint("Retry the transaction.")));
+	res = LocalityForwardStatement(region, sql, one_shot);
+	state->remote_ms += (double) (GetCurrentTimestamp() - start) / 1000.0;
+	state->targets = lappend(state->targets, pstrdup(region->name));
+	if (PQcmdTuples(res)[0] != '\0')
+		estate->es_processed += strtoul(PQcmdTuples(res), NULL, 10);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+	{
+		int			row;
+		int			natts = tupdesc->natts;
+		TupleTableSlot *slot = state->row_slot;
+		MemoryContext old;
+
+		if (state->rows == NULL)
+		{
+			old = MemoryContextSwitchTo(estate->es_query_cxt);
+			state->rows = tuplestore_begin_heap(false, false, work_mem);
+			MemoryContextSwitchTo(old);
+		}
+		PG_TRY();
+		{
+			if (PQnfields(res) != natts)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("region \"%s\" returned %d columns, expected %d",
+								region->name, PQnfields(res), natts)));
+			for (row = 0; row < PQntuples(res); row++)
+			{
+				int			col;
+
+				ExecClearTuple(slot);
+				for (col = 0; col < natts; col++)
+				{
+					Form_pg_attribute att = TupleDescAttr(tupdesc, col);
+					Oid			infunc;
+					Oid			ioparam;
+
+					if (PQgetisnull(res, row, col))
+					{
+						slot->tts_values[col] = (Datum) 0;
+						slot->tts_isnull[col] = true;
+						continue;
+					}
+					getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+					slot->tts_values[col] = OidInputFunctionCall(infunc,
+																 PQgetvalue(res, row, col),
+																 ioparam, att->atttypmod);
+					slot->tts_isnull[col] = false;
+				}
+				ExecStoreVirtualTuple(slot);
+				tuplestore_puttupleslot(state->rows, slot);
+			}
+		}
+		PG_FINALLY();
+		{
+			PQclear(res);
+		}
+		PG_END_TRY();
+	}
+	else
+		PQclear(res);
+}
+
+/* The row's home in the local replica (ROUTE_KEY_LOOKUP), or invalid. */
+static LocalityRegionId
+LookupHome(ForwardState *state, bool *found)
+{
+	StringInfoData sql;
+	int			nkeys = list_length(state->key_attnos);
+	Oid		   *types = palloc(sizeof(Oid) * nkeys);
+	Datum	   *values = palloc(sizeof(Datum) * nkeys);
+	char	   *nulls = palloc(nkeys + 1);
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	ListCell   *lc1,
+			   *lc2;
+	int			i = 0;
+	LocalityRegionId home = InvalidLocalityRegionId;
+	char	   *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(state->relid)),
+													 get_rel_name(state->relid));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s FROM ONLY %s WHERE ",
+					 quote_identifier(get_attname(state->relid, state->region_attno, false)),
+					 relname);
+	forboth(lc1, state->key_attnos, lc2, state->key_states)
+	{
+		AttrNumber	attno = intVal(lfirst(lc1));
+		ExprState  *expr = lfirst(lc2);
+		bool		isnull;
+
+		types[i] = exprType((Node *) expr->expr);
+		values[i] = ExecEvalExpr(expr, econtext, &isnull);
+		nulls[i] = isnull ? 'n' : ' ';
+		appendStringInfo(&sql, "%s%s = $%d", i > 0 ? " AND " : "",
+						 quote_identifier(get_attname(state->relid, attno, false)), i + 1);
+		i++;
+	}
+	nulls[i] = '\0';
+	*found = false;
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, nkeys, types, values, nulls, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull);
+
+		if (!isnull)
+		{
+			home = DatumGetInt16(value);
+			*found = true;
+		}
+	}
+	SPI_finish();
+	return home;
+}
+
+/* Decides where the statement runs, and runs the remote parts. */
+static void
+StartForward(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	const LocalityRegion *local = LocalityLocalRegion();
+	LocalityRegionId local_id = local->id;
+	List	   *remote = NIL;	/* region ids */
+	bool		with_qual = false;
+	bool		local_too = false;
+	ListCell   *lc;
+
+	state->row_slot = MakeSingleTupleTableSlot(state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+											   &TTSOpsVirtual);
+	state->out_slot = MakeSingleTupleTableSlot(state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+											   &TTSOpsMinimalTuple);
+	switch (state->kind)
+	{
+		case ROUTE_STATIC:
+			foreach(lc, state->region_ids)
+			{
+				if (intVal(lfirst(lc)) == local_id)
+					local_too = true;
+				else
+					remote = lappend_int(remote, intVal(lfirst(lc)));
+			}
+			break;
+		case ROUTE_REGION_EXPR:
+			{
+				bool		isnull;
+				Datum		value = ExecEvalExpr(state->region_state,
+												 state->css.ss.ps.ps_ExprContext, &isnull);
+
+				/* NULL: the local plan raises the not-null violation. */
+				if (isnull || DatumGetInt16(value) == local_id)
+					local_too = true;
+				else
+					remote = lappend_int(remote, DatumGetInt16(value));
+			}
+			break;
+		case ROUTE_KEY_LOOKUP:
+			{
+				bool		found;
+				LocalityRegionId home = LookupHome(state, &found);
+
+				if (found && home == local_id)
+					local_too = true;
+				else if (found)
+					remote = lappend_int(remote, home);
+				else if (LocalityForwardDepth == 0)
+				{
+					/* Not here yet (or gone): look at every other region. */
+					int			count;
+					const LocalityRegion *regions = LocalityRegions(&count);
+					int			i;
+
+					for (i = 0; i < count; i++)
+						if (!regions[i].is_local)
+							remote = lappend_int(remote, regions[i].id);
+					with_qual = true;
+				}
+			}
+			break;
+		case ROUTE_FANOUT:
+			{
+				int			count;
+				const LocalityRegion *regions = LocalityRegions(&count);
+				int			i;
+
+				local_too = true;
+				if (LocalityForwardDepth == 0)
+					for (i = 0; i < count; i++)
+						if (!regions[i].is_local)
+							remote = lappend_int(remote, regions[i].id);
+				with_qual = true;
+			}
+			break;
+	}
+
+	foreach(lc, remote)
+	{
+		LocalityRegionId id = lfirst_int(lc);
+		const LocalityRegion *region = LocalityFindRegionById(id);
+
+		if (region == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("region with id %d does not exist", id)));
+		RunAt(state, estate, region, with_qual ? id : InvalidLocalityRegionId,
+			  list_length(remote) == 1 && !local_too && OneShot());
+	}
+	state->run_local = local_too && state->local_ps != NULL;
+}
+
+static TupleTableSlot *
+ExecForward(CustomScanState *node)
+{
+	ForwardState *state = (ForwardState *) node;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (!state->started)
+	{
+		state->started = true;
+		StartForward(state);
+	}
+	if (state->rows != NULL && tuplestore_gettupleslot(state->rows, true, false, state->out_slot))
+		return state->out_slot;
+	if (state->run_local)
+	{
+		TupleTableSlot *local = ExecProcNode(state->local_ps);
+
+		if (!TupIsNull(local))
+			return local;
+		state->run_local = false;
+	}
+	return ExecClearTuple(slot);
+}
+
+static void
+EndForward(CustomScanState *node)
+{
+	ForwardState *state = (ForwardState *) node;
+
+	if (state->local_ps != NULL)
+		ExecEndNode(state->local_ps);
+	if (state->rows != NULL)
+		tuplestore_end(state->rows);
+	if (state->row_slot != NULL)
+		ExecDropSingleTupleTableSlot(state->row_slot);
+	if (state->out_slot != NULL)
+		ExecDropSingleTupleTableSlot(state->out_slot);
+}
+
+static void
+ReScanForward(CustomScanState *node)
+{
+	elog(ERROR, "pg_locality: a forwarded statement cannot be rescanned");
+}
+
+/* EXPLAIN: Target Region(s) and Remote SQL, and the remote time. */
+static void
+ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	ForwardState *state = (ForwardState *) node;
+	const char *target;
+	StringInfoData names;
+	ListCell   *lc;
+
+	switch (state->kind)
+	{
+		case ROUTE_STATIC:
+			initStringInfo(&names);
+			foreach(lc, state->region_ids)
+			{
+				const LocalityRegion *region = LocalityFindRegionById(intVal(lfirst(lc)));
+
+				appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "",
+								 region ? region->name : "?");
+			}
+			target = names.data;
+			break;
+		case ROUTE_REGION_EXPR:
+			target = "region of the inserted row (at run time)";
+			break;
+		case ROUTE_KEY_LOOKUP:
+			target = "home of the row (looked up by primary key at run time)";
+			break;
+		default:
+			target = "every region";
+			break;
+	}
+	ExplainPropertyText("Target Region", target, es);
+	if (state->kind == ROUTE_FANOUT || state->kind == ROUTE_KEY_LOOKUP)
+	{
+		/* Show the statement a region gets, for one region. */
+		ExplainPropertyText("Remote SQL",
+							DeparseFor(state, node->ss.ps.state, InvalidLocalityRegionId), es);
+		if (state->kind == ROUTE_FANOUT)
+			ExplainPropertyText("Remote Qual",
+								psprintf("%s = <each region>",
+										 quote_identifier(get_attname(state->relid,
+																	  state->region_attno,
+																	  false))), es);
+	}
+	else
+		ExplainPropertyText("Remote SQL",
+							DeparseFor(state, node->ss.ps.state, InvalidLocalityRegionId), es);
+	if (es->analyze && state->started)
+	{
+		initStringInfo(&names);
+		foreach(lc, state->targets)
+			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", (char *) lfirst(lc));
+		ExplainPropertyText("Regions Reached", names.len > 0 ? names.data : "none", es);
+		if (es->timing)
+			ExplainPropertyFloat("Remote Time", "ms", state->remote_ms, 3, es);
+	}
+}
+
+/* Executor nesting, for OneShot. */
+static void
+ForwardExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				   bool execute_once)
+{
+	ExecutorDepth++;
+	PG_TRY();
+	{
+		if (PrevExecutorRun)
+			PrevExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		ExecutorDepth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+ForwardExecutorFinish(QueryDesc *queryDesc)
+{
+	ExecutorDepth++;
+	PG_TRY();
+	{
+		if (PrevExecutorFinish)
+			PrevExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		ExecutorDepth--;
+	}
+	PG_END_TRY();
+}
+
+int
+LocalityExecutorDepth(void)
+{
+	return ExecutorDepth;
+}
+
+/*
+ * LocalityInitForward registers the router, read-your-writes, the custom
+ * scan, locality.forward_depth and the executor nesting hooks (preloading).
+ */
+void
+LocalityInitForward(void)
+{
+	LocalityInitRouter();
+	LocalityInitReadYourWrites();
+	RegisterCustomScanMethods(&ForwardScanMethods);
+	DefineCustomIntVariable("locality.forward_depth",
+							"Set by pg_locality in sessions that run forwarded statements.",
+							NULL,
+							&LocalityForwardDepth,
+							0, 0, 16,
+							PGC_USERSET,
+							GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+	PrevExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ForwardExecutorRun;
+	PrevExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ForwardExecutorFinish;
+}

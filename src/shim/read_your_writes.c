@@ -1,0 +1,222 @@
+/*
+ * read_your_writes.c -- locality.read_your_writes (SPEC.md section 4).
+ *
+ * After a forwarded write to region X commits, the forwarder records X's
+ * WAL position right after that commit (read in the same round trip) in
+ * shared memory: per (database, region), the highest one.  A later local
+ * read on this server of a table that can hold rows homed in X waits in
+ * ExecutorStart until X's apply worker has processed X's stream up to that
+ * position (ApplySlot.processed_lsn), so the reader sees the write, in any
+ * session: connection pools get it too.  The wait is bounded by
+ * locality.forward_timeout; then 55000 names the region and its lag.
+ */
+#include "postgres.h"
+
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "shim.h"
+#include "shim/catalog.h"
+#include "shim/forward.h"
+#include "shim/remote.h"
+#include "shim/replication.h"
+
+#define RYW_SLOTS 256
+
+typedef struct RywSlot
+{
+	Oid			dboid;
+	int16		region_id;
+	XLogRecPtr	lsn;			/* highest commit position forwarded to it */
+} RywSlot;
+
+typedef struct RywShared
+{
+	LWLock	   *lock;			/* first: set by shmem.c */
+	int			used;
+	RywSlot		slots[RYW_SLOTS];
+} RywShared;
+
+bool		LocalityReadYourWrites = true;
+static RywShared *Ryw = NULL;
+static ExecutorStart_hook_type PrevExecutorStart = NULL;
+
+/*
+ * LocalityNoteRemoteCommit records that a write forwarded to region
+ * committed there at (or before) lsn.  Never raises (commit paths call it).
+ */
+void
+LocalityNoteRemoteCommit(LocalityRegionId region, XLogRecPtr lsn)
+{
+	int			i;
+
+	if (Ryw == NULL || lsn == InvalidXLogRecPtr)
+		return;
+	LWLockAcquire(Ryw->lock, LW_EXCLUSIVE);
+	for (i = 0; i < Ryw->used; i++)
+	{
+		if (Ryw->slots[i].dboid == MyDatabaseId && Ryw->slots[i].region_id == region)
+		{
+			if (Ryw->slots[i].lsn < lsn)
+				Ryw->slots[i].lsn = lsn;
+			break;
+		}
+	}
+	if (i == Ryw->used && i < RYW_SLOTS)
+	{
+		Ryw->slots[i].dboid = MyDatabaseId;
+		Ryw->slots[i].region_id = region;
+		Ryw->slots[i].lsn = lsn;
+		Ryw->used++;
+	}
+	LWLockRelease(Ryw->lock);
+}
+
+/* The position reads must wait for at region (0: none). */
+static XLogRecPtr
+TargetLsn(LocalityRegionId region)
+{
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+	int			i;
+
+	LWLockAcquire(Ryw->lock, LW_SHARED);
+	for (i = 0; i < Ryw->used; i++)
+	{
+		if (Ryw->slots[i].dboid == MyDatabaseId && Ryw->slots[i].region_id == region)
+		{
+			lsn = Ryw->slots[i].lsn;
+			break;
+		}
+	}
+	LWLockRelease(Ryw->lock);
+	return lsn;
+}
+
+static XLogRecPtr
+ProcessedLsn(LocalityRegionId region)
+{
+	ApplySlot  *slot;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	LWLockAcquire(LocalityReplication->lock, LW_SHARED);
+	slot = LocalityFindApplySlot(MyDatabaseId, region);
+	if (slot != NULL)
+		lsn = slot->processed_lsn;
+	LWLockRelease(LocalityReplication->lock);
+	return lsn;
+}
+
+/* Waits until region's replica here has processed target (or 55000). */
+static void
+WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   LocalityForwardTimeoutMs);
+
+	for (;;)
+	{
+		XLogRecPtr	processed = ProcessedLsn(region->id);
+
+		if (processed >= target)
+			return;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the replica of region \"%s\" has not applied this server's "
+							"forwarded writes yet", region->name),
+					 errdetail("It is %llu bytes behind the last forwarded commit (%X/%X) after "
+							   "locality.forward_timeout (%d ms).",
+							   (unsigned long long) (target - processed),
+							   LSN_FORMAT_ARGS(target), LocalityForwardTimeoutMs),
+					 errhint("See locality.replication_status for region \"%s\", or set "
+							 "locality.read_your_writes = off.", region->name)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Waits for the regions whose rows table can hold. */
+static void
+WaitForTable(const LocalityTable *table)
+{
+	int			count;
+	const LocalityRegion *regions = LocalityRegions(&count);
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		XLogRecPtr	target;
+
+		if (regions[i].is_local)
+			continue;
+		if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+		{
+			const LocalityRegion *primary = LocalityPrimaryRegion();
+			const char *home = table->spec.in_primary_region ?
+				(primary ? primary->name : "") : table->spec.region;
+
+			if (strcmp(home, regions[i].name) != 0)
+				continue;
+		}
+		target = TargetLsn(regions[i].id);
+		if (target != InvalidXLogRecPtr)
+			WaitForRegion(&regions[i], target);
+	}
+}
+
+static void
+RywExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (LocalityReadYourWrites && Ryw != NULL && Ryw->used > 0 &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && LocalityIsInstalled())
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->plannedstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+			const LocalityTable *table;
+
+			if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
+				continue;
+			table = LocalityFindTable(rte->relid);
+			if (table != NULL && (table->spec.kind == LOCALITY_REGIONAL_BY_ROW ||
+								  table->spec.kind == LOCALITY_REGIONAL_BY_TABLE))
+				WaitForTable(table);
+		}
+	}
+	if (PrevExecutorStart)
+		PrevExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * LocalityInitReadYourWrites registers locality.read_your_writes; when
+ * preloading, its shared memory and the ExecutorStart hook.
+ */
+void
+LocalityInitReadYourWrites(void)
+{
+	DefineCustomBoolVariable("locality.read_your_writes",
+							 "Local reads wait until this server's replica has applied the "
+							 "writes it forwarded to other regions.",
+							 NULL,
+							 &LocalityReadYourWrites,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	LocalityShmemArea("pg_locality read your writes", sizeof(RywShared), (void **) &Ryw);
+	PrevExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = RywExecutorStart;
+}

@@ -1,0 +1,203 @@
+# Writes to rows homed in another region are forwarded to that region's
+# primary inside the caller's transaction: INSERT, UPDATE, DELETE with
+# RETURNING and row counts, ON CONFLICT, updates by primary key of rows
+# homed elsewhere, updates without a region qual on every region, remote
+# errors with their SQLSTATE and detail, rollback and savepoint rollback,
+# two-phase commit with a local write, EXPLAIN, read-your-writes.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LocalityCluster;
+
+my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
+my ($us, $eu, $ap) = @nodes;
+LocalityCluster::join_regions(@nodes);
+*error_of = \&LocalityCluster::error_of;
+
+# failure($node, $sql): the error with its DETAIL line.
+sub failure
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	return '' if $ret == 0;
+	my @lines = $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL):  ([^\n]*)/mg;
+	return join("\n", @lines);
+}
+
+sub wait_all
+{
+	for my $n (@nodes)
+	{
+		$n->safe_psql('postgres', 'SELECT locality.wait_for_replication()');
+	}
+}
+
+$us->safe_psql('postgres', q{
+	CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL DEFAULT 0
+		CHECK (balance >= 0)) WITH (locality = 'REGIONAL BY ROW');
+	CREATE TABLE eu_config (k text PRIMARY KEY, v text) WITH (locality = 'REGIONAL BY TABLE IN "eu-west1"');
+});
+$_->poll_query_until('postgres', "SELECT count(*) = 2 FROM locality.tables") for @nodes;
+
+# Let every region start streaming the new tables.
+$eu->safe_psql('postgres', "INSERT INTO accounts VALUES (0, 'warmup', 0)");
+wait_all();
+
+# INSERT of a row homed in eu-west1, from us-east1: it runs at eu-west1.
+is($us->safe_psql('postgres',
+	"INSERT INTO accounts VALUES (1, 'anna', 10, 'eu-west1') RETURNING id, owner, region"),
+	'1|anna|eu-west1', 'forwarded INSERT returns its RETURNING row');
+is($eu->safe_psql('postgres', "SELECT owner, balance FROM accounts WHERE id = 1"),
+	'anna|10', 'the row is at its home at once (committed there when the statement returned)');
+is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 1"),
+	'anna', 'read-your-writes: the next local read on us-east1 sees it');
+
+# Read-your-writes waits for the replica, bounded by forward_timeout.
+$us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
+$us->poll_query_until('postgres',
+	"SELECT state = 'paused' FROM locality.replication_status WHERE source_region = 'eu-west1'");
+$us->safe_psql('postgres', "INSERT INTO accounts VALUES (100, 'ryw', 0, 'eu-west1')");
+is(failure($us, "SET locality.forward_timeout = '200ms'; SELECT owner FROM accounts WHERE id = 100")
+	  =~ /^55000: the replica of region "eu-west1" has not applied this server's forwarded writes yet\nIt is \d+ bytes behind/ ? 1 : 0,
+	1, 'a read waits for the forwarded write and fails with 55000 naming the region and its lag');
+is($us->safe_psql('postgres',
+	"SET locality.read_your_writes = off; SELECT count(*) FROM accounts WHERE id = 100"),
+	'0', 'with locality.read_your_writes = off the read does not wait (and is stale)');
+$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
+is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 100"), 'ryw',
+	'after resuming, the read waits until the write is applied and sees it');
+
+# Multi-row INSERT for one region, with a row count.
+my ($ret, $out, $err);
+$us->safe_psql('postgres',
+	"INSERT INTO accounts VALUES (2, 'bob', 5, 'eu-west1'), (3, 'carl', 7, 'eu-west1')");
+$out = $us->safe_psql('postgres',
+	"INSERT INTO accounts VALUES (4, 'dora', 1, 'ap-east1'), (5, 'emil', 2, 'ap-east1') RETURNING id");
+is($out, "4\n5", 'multi-row INSERT for one region returns rows in input order');
+like(error_of($us, "INSERT INTO accounts VALUES (6, 'f', 1, 'eu-west1'), (7, 'g', 1, 'ap-east1')"),
+	qr/^0A000: cannot insert rows homed in different regions/,
+	'rows for two other regions in one INSERT: 0A000');
+$us->safe_psql('postgres', "INSERT INTO accounts VALUES (10, 'local', 3, 'us-east1')");
+wait_all();
+
+# UPDATE with the region qual, by primary key, and without either.
+is($us->safe_psql('postgres',
+	"UPDATE accounts SET balance = balance + 1 WHERE region = 'eu-west1' AND id = 1 RETURNING balance"),
+	'11', 'UPDATE with a region qual runs at that region');
+is($us->safe_psql('postgres',
+	"UPDATE accounts SET balance = balance + 1 WHERE id = 4 RETURNING balance, region"),
+	'2|ap-east1', 'UPDATE by primary key goes to the row\'s home');
+$us->safe_psql('postgres', "UPDATE accounts SET balance = balance + 100 WHERE balance < 1000");
+wait_all();
+is($us->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE balance >= 100"), '6',
+	'UPDATE without a region qual updates the rows of every region');
+($ret, $out, $err) = $us->psql('postgres', "UPDATE accounts SET balance = balance - 100 WHERE balance >= 100");
+is($ret, 0, 'fan-out UPDATE succeeds');
+is($eu->safe_psql('postgres', "SELECT sum(balance) FROM accounts WHERE region = 'eu-west1'"), '23',
+	'each region updated its own rows once');
+
+is($us->safe_psql('postgres', "DELETE FROM accounts WHERE owner = 'nobody' RETURNING id"), '',
+	'DELETE matching nothing anywhere returns no rows');
+
+# ON CONFLICT at the home.
+is($us->safe_psql('postgres',
+	"INSERT INTO accounts VALUES (1, 'anna2', 0, 'eu-west1') ON CONFLICT (id) DO UPDATE SET owner = excluded.owner RETURNING owner"),
+	'anna2', 'INSERT ... ON CONFLICT DO UPDATE runs at the home');
+is($us->safe_psql('postgres',
+	"INSERT INTO accounts VALUES (1, 'x', 0, 'eu-west1') ON CONFLICT DO NOTHING RETURNING id"),
+	'', 'ON CONFLICT DO NOTHING returns nothing');
+
+# Remote errors keep SQLSTATE, message and detail.
+is(failure($us, "INSERT INTO accounts VALUES (1, 'dup', 0, 'eu-west1')"),
+	"23505: duplicate key value violates unique constraint \"accounts_pkey\"\n"
+	  . "Key (id)=(1) already exists.",
+	'a unique violation at the home comes back with SQLSTATE and detail');
+like(error_of($us, "UPDATE accounts SET balance = -1 WHERE id = 2"),
+	qr/^23514: new row for relation "accounts" violates check constraint/,
+	'a check violation at the home: 23514');
+
+# Transactions: rollback and savepoint rollback undo forwarded work.
+$us->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO accounts VALUES (20, 'rolled', 0, 'eu-west1');
+	ROLLBACK;
+});
+is($eu->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id = 20"), '0',
+	'ROLLBACK undoes a forwarded INSERT');
+$us->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO accounts VALUES (21, 'kept', 0, 'eu-west1');
+	SAVEPOINT a;
+	INSERT INTO accounts VALUES (22, 'undone', 0, 'eu-west1');
+	ROLLBACK TO SAVEPOINT a;
+	COMMIT;
+});
+is($eu->safe_psql('postgres', "SELECT string_agg(owner, ',' ORDER BY id) FROM accounts WHERE id IN (21, 22)"),
+	'kept', 'ROLLBACK TO SAVEPOINT undoes only the forwarded work after it');
+is(failure($us, q{
+	BEGIN;
+	INSERT INTO accounts VALUES (23, 'ok', 0, 'eu-west1');
+	INSERT INTO accounts VALUES (1, 'dup', 0, 'eu-west1');
+	COMMIT;
+}) =~ /^23505/ ? 1 : 0, 1, 'an error in a transaction raises the remote error');
+is($eu->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id = 23"), '0',
+	'and the whole transaction is rolled back at the home');
+
+# Two phases: a local write and a forwarded one commit together.
+$us->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO accounts VALUES (30, 'here', 0, 'us-east1');
+	INSERT INTO accounts VALUES (31, 'there', 0, 'ap-east1');
+	COMMIT;
+});
+is($ap->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 31"), 'there',
+	'two-phase: the forwarded row is committed at its home');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '0',
+	'no prepared transaction is left behind');
+is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 30"), 'here',
+	'and the local row here');
+
+# REGIONAL BY TABLE: every write goes to the home.
+is($us->safe_psql('postgres', "INSERT INTO eu_config VALUES ('a', '1') RETURNING k"), 'a',
+	'INSERT into a REGIONAL BY TABLE table homed elsewhere is forwarded');
+is($eu->safe_psql('postgres', "SELECT v FROM eu_config"), '1', 'and is at the home');
+is($us->safe_psql('postgres', "UPDATE eu_config SET v = '2' RETURNING v"), '2', 'UPDATE too');
+is($us->safe_psql('postgres', "DELETE FROM eu_config RETURNING k"), 'a', 'DELETE too');
+
+# DELETE by primary key at the home, with a row count.
+is($us->safe_psql('postgres', "DELETE FROM accounts WHERE id = 5 RETURNING owner"), 'emil',
+	'DELETE by primary key is forwarded');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id = 5"), '0', 'and done at the home');
+
+# Prepared statements (generic plans) route at run time.
+$out = $us->safe_psql('postgres', q{
+	SET plan_cache_mode = force_generic_plan;
+	PREPARE ins(int, text, locality.region) AS INSERT INTO accounts VALUES ($1, $2, 0, $3) RETURNING region;
+	EXECUTE ins(40, 'p1', 'eu-west1');
+	EXECUTE ins(41, 'p2', 'us-east1');
+	EXECUTE ins(42, 'p3', 'ap-east1');
+	PREPARE upd(int) AS UPDATE accounts SET balance = balance + 1 WHERE id = $1 RETURNING id;
+	EXECUTE upd(40);
+	EXECUTE upd(41);
+});
+is($out, "eu-west1\nus-east1\nap-east1\n40\n41", 'a generic plan routes each execution');
+is($eu->safe_psql('postgres', "SELECT balance FROM accounts WHERE id = 40"), '1',
+	'its parameters reach the home');
+
+# EXPLAIN names the target and the remote SQL.
+like($us->safe_psql('postgres', "EXPLAIN (COSTS OFF) INSERT INTO accounts VALUES (50, 'e', 0, 'eu-west1')"),
+	qr/Custom Scan \(LocalityForward\)\n\s+Target Region: eu-west1\n\s+Remote SQL: INSERT INTO accounts \(id, owner, balance, region\) VALUES \(50, 'e'::text, 0, 'eu-west1'::locality.region\)$/,
+	'EXPLAIN shows the target region and the remote SQL');
+like($us->safe_psql('postgres', "EXPLAIN (ANALYZE, COSTS OFF) UPDATE accounts SET balance = 0 WHERE id = 40"),
+	qr/Regions Reached: eu-west1\n\s+Remote Time: [0-9.]+ ms/, 'EXPLAIN ANALYZE shows the remote time');
+unlike($us->safe_psql('postgres', "EXPLAIN (COSTS OFF) INSERT INTO accounts VALUES (51, 'l', 0, 'us-east1')"),
+	qr/LocalityForward/, 'a local write keeps the normal plan');
+
+wait_all();
+my $rows = "SELECT string_agg(id || ':' || owner || ':' || balance || ':' || region, ',' ORDER BY id) FROM accounts";
+my $want = $us->safe_psql('postgres', $rows);
+is($eu->safe_psql('postgres', $rows), $want, 'eu-west1 holds the same rows');
+is($ap->safe_psql('postgres', $rows), $want, 'ap-east1 holds the same rows');
+
+done_testing();
