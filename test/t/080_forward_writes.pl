@@ -55,8 +55,6 @@ is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 1"),
 
 # Read-your-writes waits for the replica, bounded by forward_timeout.
 $us->safe_psql('postgres', "SELECT locality.pause_replication('eu-west1')");
-$us->poll_query_until('postgres',
-	"SELECT state = 'paused' FROM locality.replication_status WHERE source_region = 'eu-west1'");
 $us->safe_psql('postgres', "INSERT INTO accounts VALUES (100, 'ryw', 0, 'eu-west1')");
 is(failure($us, "SET locality.forward_timeout = '200ms'; SELECT owner FROM accounts WHERE id = 100")
 	  =~ /^55000: the replica of region "eu-west1" has not applied this server's forwarded writes yet\nIt is \d+ bytes behind/ ? 1 : 0,
@@ -90,7 +88,7 @@ is($us->safe_psql('postgres',
 	'2|ap-east1', 'UPDATE by primary key goes to the row\'s home');
 $us->safe_psql('postgres', "UPDATE accounts SET balance = balance + 100 WHERE balance < 1000");
 wait_all();
-is($us->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE balance >= 100"), '6',
+is($us->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE balance >= 100"), '8',
 	'UPDATE without a region qual updates the rows of every region');
 ($ret, $out, $err) = $us->psql('postgres', "UPDATE accounts SET balance = balance - 100 WHERE balance >= 100");
 is($ret, 0, 'fan-out UPDATE succeeds');
