@@ -174,7 +174,9 @@ WaitForTable(const LocalityTable *table)
 static void
 RywExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	/* Reads only: a write of rows homed elsewhere goes to their home anyway. */
 	if (LocalityReadYourWrites && Ryw != NULL && Ryw->used > 0 &&
+		queryDesc->plannedstmt->commandType == CMD_SELECT &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && LocalityIsInstalled())
 	{
 		ListCell   *lc;

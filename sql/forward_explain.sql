@@ -1,0 +1,66 @@
+-- Routing of writes on one server (SPEC.md section 4): which statements the
+-- router forwards, and what EXPLAIN shows for them.  A second region whose
+-- server never answers stands in for a remote region: EXPLAIN without
+-- ANALYZE never connects.  Forwarding across real servers:
+-- test/t/080_forward_writes.pl.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_locality CASCADE;
+CREATE EXTENSION pg_locality;
+RESET client_min_messages;
+
+INSERT INTO locality.region_catalog (id, name, conninfo, is_primary) VALUES
+    (1, 'regress-test', 'dbname=x', true);
+CREATE TABLE acct (id int PRIMARY KEY, owner text, balance int DEFAULT 0)
+    WITH (locality = 'REGIONAL BY ROW');
+CREATE TABLE far_cfg (k text PRIMARY KEY, v text)
+    WITH (locality = 'REGIONAL BY TABLE IN PRIMARY REGION');
+CREATE TABLE everywhere (k int PRIMARY KEY, v text) WITH (locality = 'GLOBAL');
+CREATE TABLE plain (k int PRIMARY KEY, v text);
+INSERT INTO locality.region_catalog (id, name, conninfo, is_primary) VALUES
+    (2, 'far-east1', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=5', false);
+-- far_cfg's home is the primary region: make it the far one.
+UPDATE locality.region_catalog SET is_primary = (name = 'far-east1');
+
+-- Local rows keep the normal plan.
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (1, 'a');
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (1, 'a', 0, 'regress-test');
+EXPLAIN (COSTS OFF) UPDATE acct SET balance = 1 WHERE region = 'regress-test' AND id = 1;
+EXPLAIN (COSTS OFF) INSERT INTO everywhere VALUES (1, 'x');
+EXPLAIN (COSTS OFF) UPDATE plain SET v = 'y';
+
+-- Rows homed in far-east1 go there.
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (2, 'b', 5, 'far-east1') RETURNING id, balance;
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (2, 'b', 5, 'far-east1'), (3, 'c', 6, 'far-east1');
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (2, 'b', 5, 'far-east1')
+    ON CONFLICT (id) DO UPDATE SET balance = acct.balance + excluded.balance;
+EXPLAIN (COSTS OFF) UPDATE acct SET balance = balance + 1 WHERE region = 'far-east1' AND owner = 'b';
+EXPLAIN (COSTS OFF) DELETE FROM acct WHERE region = 'far-east1' RETURNING *;
+EXPLAIN (COSTS OFF) INSERT INTO far_cfg VALUES ('k', 'v');
+EXPLAIN (COSTS OFF) UPDATE far_cfg SET v = 'w' WHERE k = 'k';
+
+-- Decided at run time, with the local plan for rows homed here.
+EXPLAIN (COSTS OFF) UPDATE acct SET balance = 0 WHERE id = 7;
+EXPLAIN (COSTS OFF) DELETE FROM acct WHERE owner = 'nobody';
+PREPARE ins(int, locality.region) AS INSERT INTO acct VALUES ($1, 'p', 0, $2);
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE ins(8, 'far-east1');
+SET plan_cache_mode = force_custom_plan;
+EXPLAIN (COSTS OFF) EXECUTE ins(8, 'far-east1');
+EXPLAIN (COSTS OFF) EXECUTE ins(8, 'regress-test');
+RESET plan_cache_mode;
+
+-- What cannot be forwarded is refused, saying why.
+\set VERBOSITY default
+INSERT INTO acct VALUES (4, 'd', 0, 'regress-test'), (5, 'e', 0, 'far-east1');
+UPDATE acct SET balance = 1 FROM plain WHERE acct.id = plain.k AND acct.region = 'far-east1';
+-- Executing a forwarded write needs the region: here it is unreachable.
+\set VERBOSITY terse
+INSERT INTO acct VALUES (6, 'f', 0, 'far-east1');
+-- Local rows are written here, without any call to the far region.
+INSERT INTO acct VALUES (7, 'g', 0, 'regress-test');
+SELECT id, owner, region FROM acct;
+
+DELETE FROM locality.region_catalog WHERE name = 'far-east1';
+SET client_min_messages = warning;
+DROP TABLE acct, far_cfg, everywhere, plain;
+DROP EXTENSION pg_locality CASCADE;
