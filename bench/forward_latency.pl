@@ -47,10 +47,10 @@ for my $kind (qw(single twophase))
 	# warm the connection, then measure
 	$us->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '5', '-f', $file, LocalityCluster::connstr($us) ],
 		"$kind warm-up");
-	$us->command_ok([ 'pgbench', '-n', '-c', '1', '-t', $n, '-f', $file, '-l', '--log-prefix', "$dir/$kind",
+	$us->command_ok([ 'pgbench', '-n', '-c', '1', '-t', $n, '-f', $file, '-l', '--log-prefix', "$dir/log_$kind",
 		LocalityCluster::connstr($us) ], "$kind run");
 	my @lat;
-	for my $log (glob("$dir/$kind.*"))
+	for my $log (glob("$dir/log_$kind.*"))
 	{
 		open(my $lf, '<', $log) or die;
 		while (<$lf>) { my @f = split; push @lat, $f[2] / 1000.0; }

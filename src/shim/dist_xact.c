@@ -478,22 +478,35 @@ CommitParticipants(void)
 	{
 		Participant *p = lfirst(lc);
 		char		sql[256];
-		PGresult   *res;
 		bool		ok;
 
 		if (p->committed)
 			continue;
-		/* COMMIT PREPARED cannot share a query string with anything else. */
 		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
-		ok = LocalityRemoteIsOpen(p->conn) &&
-			LocalityRemoteTryCommand(p->conn, sql, p->name, true);
-		if (ok && p->forwarded)
+		if (!p->forwarded)
+			ok = LocalityRemoteIsOpen(p->conn) &&
+				LocalityRemoteTryCommand(p->conn, sql, p->name, true);
+		else
 		{
-			res = LocalityRemoteTryExec(p->conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
-										p->name);
-			LocalityNoteRemoteCommit(p->region_id, ParseLsn(res));
-			if (res != NULL)
-				PQclear(res);
+			/* With the commit position for read-your-writes, one round trip. */
+			const char *sqls[2] = {sql, "SELECT pg_catalog.pg_current_wal_insert_lsn()"};
+			PGresult   *results[2] = {NULL, NULL};
+
+			ok = LocalityRemoteIsOpen(p->conn) &&
+				LocalityRemoteTryPipeline(p->conn, 2, sqls, results, p->name);
+			if (ok && PQresultStatus(results[0]) != PGRES_COMMAND_OK)
+			{
+				ereport(WARNING,
+						(errmsg("could not run \"%s\" on region \"%s\"", sql, p->name),
+						 errdetail_internal("%s", PQresultErrorMessage(results[0]))));
+				ok = false;
+			}
+			if (ok)
+				LocalityNoteRemoteCommit(p->region_id, ParseLsn(results[1]));
+			if (results[0])
+				PQclear(results[0]);
+			if (results[1])
+				PQclear(results[1]);
 		}
 		if (ok)
 		{

@@ -608,6 +608,84 @@ LocalityRemoteTryExec(PGconn *conn, const char *sql, const char *label)
 	return res;
 }
 
+/* The next result of conn, waiting for it (non-interruptible); *ok false on failure. */
+static PGresult *
+NextResult(PGconn *conn, TimestampTz deadline, bool *ok)
+{
+	while (PQisBusy(conn))
+	{
+		if (!WaitForSocket(conn, false, deadline, false) || !PQconsumeInput(conn))
+		{
+			*ok = false;
+			return NULL;
+		}
+	}
+	return PQgetResult(conn);
+}
+
+/*
+ * LocalityRemoteTryPipeline runs each of the n statements as its own
+ * transaction, all in one round trip (libpq pipeline mode, a sync after
+ * each), for commit paths: COMMIT PREPARED cannot share a query string.
+ * results[i] is statement i's last result or NULL.  Never raises; false
+ * when the region could not be reached.
+ */
+bool
+LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult **results,
+						  const char *label)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	bool		ok = true;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		results[i] = NULL;
+	if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn))
+		return false;
+	for (i = 0; i < n && ok; i++)
+		ok = PQsendQueryParams(conn, sqls[i], 0, NULL, NULL, NULL, NULL, 0) &&
+			PQpipelineSync(conn);
+	while (ok)
+	{
+		int			flushed = PQflush(conn);
+
+		if (flushed == 0)
+			break;
+		if (flushed < 0 || !WaitForSocket(conn, true, deadline, false))
+			ok = false;
+	}
+	for (i = 0; i < n && ok; i++)
+	{
+		PGresult   *res;
+
+		while ((res = NextResult(conn, deadline, &ok)) != NULL)
+		{
+			if (results[i])
+				PQclear(results[i]);
+			results[i] = res;
+		}
+		if (!ok)
+			break;
+		res = NextResult(conn, deadline, &ok);
+		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			ok = false;
+		if (res)
+			PQclear(res);
+	}
+	if (!ok || !PQexitPipelineMode(conn))
+	{
+		ok = false;
+		for (i = 0; i < n; i++)
+		{
+			if (results[i])
+				PQclear(results[i]);
+			results[i] = NULL;
+		}
+	}
+	LocalityRegionCallEnd(label, ok, ok ? NULL : "no answer to a pipelined commit", -1);
+	return ok;
+}
+
 /*
  * LocalityInitRemote registers locality.forward_timeout.
  */

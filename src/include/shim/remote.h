@@ -67,6 +67,10 @@ extern void LocalityRemoteRaise(PGresult *res, PGconn *conn, const char *label) 
 /* The same, returning the last result (or NULL when unreachable). */
 extern PGresult *LocalityRemoteTryExec(PGconn *conn, const char *sql, const char *label);
 
+/* Each statement its own transaction, one round trip; never raises. */
+extern bool LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls,
+									  PGresult **results, const char *label);
+
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
 
