@@ -52,6 +52,14 @@ typedef struct Participant
 
 static List *Participants = NIL;	/* in TopTransactionContext */
 
+/*
+ * GUC locality.synchronous_forward_commit: wait for COMMIT PREPARED of
+ * forwarded work before COMMIT returns (off: send it and go on; the
+ * decision is already durable here and the resolver finishes it if the
+ * answer never comes).
+ */
+bool		LocalitySynchronousForwardCommit = true;
+
 /* gids committed by this backend whose decision rows can be removed. */
 static List *CommittedGids = NIL;	/* in TopMemoryContext */
 
@@ -483,6 +491,10 @@ CommitParticipants(void)
 		if (p->committed)
 			continue;
 		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
+		/* Not waiting for the answer: LocalityRemotePendingDone gets it. */
+		if (p->forwarded && !p->ddl && !LocalitySynchronousForwardCommit &&
+			LocalityRemoteIsOpen(p->conn) && LocalityRemoteCommitAsync(p->conn, p->gid, p->name))
+			continue;
 		if (!p->forwarded)
 			ok = LocalityRemoteIsOpen(p->conn) &&
 				LocalityRemoteTryCommand(p->conn, sql, p->name, true);
@@ -525,6 +537,30 @@ CommitParticipants(void)
 				LocalityRemoteForget(p->conn);
 		}
 	}
+}
+
+/*
+ * LocalityRemotePendingDone gets the answer to a COMMIT PREPARED sent
+ * without waiting (remote.c): commit is its result (NULL when the region
+ * could not be reached), lsn the commit position read after it.
+ */
+void
+LocalityRemotePendingDone(LocalityRegionId region_id, const char *region, const char *gid,
+						  PGresult *commit, PGresult *lsn)
+{
+	if (commit != NULL && PQresultStatus(commit) == PGRES_COMMAND_OK)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		LocalityNoteRemoteCommit(region_id, ParseLsn(lsn));
+		CommittedGids = lappend(CommittedGids, pstrdup(gid));
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	ereport(WARNING,
+			(errmsg("region \"%s\" has not confirmed the commit yet", region),
+			 errdetail("Prepared transaction %s will be committed by "
+					   "locality.recover_prepared_transactions().", gid)));
 }
 
 /* On local abort: roll back every participant, whatever state it is in. */
@@ -741,6 +777,15 @@ void
 LocalityInitDistXact(void)
 {
 	LocalityDefinePeerGucs();
+	DefineCustomBoolVariable("locality.synchronous_forward_commit",
+							 "COMMIT of a two-phase transaction waits until the regions it "
+							 "forwarded writes to have committed them.",
+							 NULL,
+							 &LocalitySynchronousForwardCommit,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(DistXactCallback, NULL);
 	RegisterSubXactCallback(DistSubXactCallback, NULL);
 }

@@ -175,11 +175,12 @@ static void
 RywExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	/* Reads only: a write of rows homed elsewhere goes to their home anyway. */
-	if (LocalityReadYourWrites && Ryw != NULL && Ryw->used > 0 &&
+	if (LocalityReadYourWrites && Ryw != NULL &&
 		queryDesc->plannedstmt->commandType == CMD_SELECT &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && LocalityIsInstalled())
 	{
 		ListCell   *lc;
+		bool		finished = false;
 
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
@@ -189,8 +190,16 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
 				continue;
 			table = LocalityFindTable(rte->relid);
-			if (table != NULL && (table->spec.kind == LOCALITY_REGIONAL_BY_ROW ||
-								  table->spec.kind == LOCALITY_REGIONAL_BY_TABLE))
+			if (table == NULL || (table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
+								  table->spec.kind != LOCALITY_REGIONAL_BY_TABLE))
+				continue;
+			/* This session's own commits still in flight: their positions first. */
+			if (!finished)
+			{
+				LocalityRemoteFinishCommits();
+				finished = true;
+			}
+			if (Ryw->used > 0)
 				WaitForTable(table);
 		}
 	}

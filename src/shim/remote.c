@@ -44,7 +44,15 @@ typedef struct RemoteKey
 typedef struct RemoteEntry
 {
 	RemoteKey	key;
-	PGconn	   *conn;
+	PGconn	   *conn;			/* idle, ready for the next statement */
+	char		name[LOCALITY_REGION_NAME_MAX + 1];
+	/*
+	 * A connection still owing the answer to a pipelined COMMIT PREPARED
+	 * (LocalityRemoteCommitAsync) and the gid it commits.
+	 */
+	PGconn	   *pending;
+	char		pending_gid[96];
+	TimestampTz pending_since;
 } RemoteEntry;
 
 static HTAB *RemoteCache = NULL;
@@ -217,6 +225,146 @@ LocalityConnectReplication(const char *conninfo, const char *label, const char *
 	return Connect(conninfo, label, true, user, "on");	/* a walsender runs no DDL */
 }
 
+/* The next result of conn, waiting for it (non-interruptible); *ok false on failure. */
+static PGresult *NextResult(PGconn *conn, TimestampTz deadline, bool *ok);
+
+/*
+ * FinishPending reads the answer to entry's pipelined COMMIT PREPARED: at
+ * once when wait, otherwise only if it has all arrived (false if not).
+ * The connection becomes entry's idle one (or is closed when it failed or
+ * entry already has one).  Never raises.
+ */
+static bool
+FinishPending(RemoteEntry *entry, bool wait)
+{
+	PGconn	   *conn = entry->pending;
+	TimestampTz deadline = DeadlineFromNow();
+	PGresult   *results[2] = {NULL, NULL};
+	bool		ok = true;
+	int			i;
+
+	if (conn == NULL)
+		return true;
+	if (!wait)
+	{
+		/* Everything there?  Two results, each with its sync. */
+		if (!PQconsumeInput(conn))
+			ok = false;
+		else if (PQisBusy(conn))
+			return false;
+	}
+	for (i = 0; i < 2 && ok; i++)
+	{
+		PGresult   *res;
+
+		while ((res = NextResult(conn, deadline, &ok)) != NULL)
+		{
+			if (results[i])
+				PQclear(results[i]);
+			results[i] = res;
+		}
+		if (!ok)
+			break;
+		res = NextResult(conn, deadline, &ok);
+		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			ok = false;
+		if (res)
+			PQclear(res);
+	}
+	if (ok && !PQexitPipelineMode(conn))
+		ok = false;
+	LocalityRemotePendingDone(entry->key.region_id, entry->name, entry->pending_gid,
+							  ok ? results[0] : NULL, ok ? results[1] : NULL);
+	for (i = 0; i < 2; i++)
+		if (results[i])
+			PQclear(results[i]);
+	LocalityRegionCallEnd(entry->name, ok, ok ? NULL : "no answer to a pipelined commit", -1);
+	entry->pending = NULL;
+	if (ok && entry->conn == NULL)
+		entry->conn = conn;
+	else
+		PQfinish(conn);
+	return true;
+}
+
+/*
+ * LocalityRemoteCommitAsync sends COMMIT PREPARED 'gid' and a read of the
+ * commit position on conn (pipelined) without waiting for the answer; the
+ * connection is set aside until it arrives, and the caller's next call to
+ * the region uses another connection.  LocalityRemotePendingDone (in
+ * dist_xact.c) gets the answer.  Never raises; false when it could not
+ * even be sent (then nothing was set aside).
+ */
+bool
+LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label)
+{
+	HASH_SEQ_STATUS scan;
+	RemoteEntry *entry = NULL;
+	RemoteEntry *e;
+	char		sql[160];
+	bool		ok;
+	TimestampTz deadline = DeadlineFromNow();
+
+	if (RemoteCache == NULL || PQstatus(conn) != CONNECTION_OK)
+		return false;
+	hash_seq_init(&scan, RemoteCache);
+	while ((e = hash_seq_search(&scan)) != NULL)
+	{
+		if (e->conn == conn)
+		{
+			entry = e;
+			hash_seq_term(&scan);
+			break;
+		}
+	}
+	if (entry == NULL)
+		return false;
+	/* One commit in flight per (region, role): finish the older one. */
+	if (entry->pending != NULL)
+		(void) FinishPending(entry, true);
+	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", gid);
+	ok = PQenterPipelineMode(conn) &&
+		PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(conn) &&
+		PQsendQueryParams(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL, NULL,
+						  NULL, NULL, 0) && PQpipelineSync(conn);
+	while (ok)
+	{
+		int			flushed = PQflush(conn);
+
+		if (flushed == 0)
+			break;
+		if (flushed < 0 || !WaitForSocket(conn, true, deadline, false))
+			ok = false;
+	}
+	if (!ok)
+		return false;
+	entry->conn = NULL;
+	entry->pending = conn;
+	strlcpy(entry->pending_gid, gid, sizeof(entry->pending_gid));
+	entry->pending_since = GetCurrentTimestamp();
+	return true;
+}
+
+/*
+ * LocalityRemoteFinishCommits waits for the answers of every commit still
+ * in flight (a session's read that must see its own writes).  Never raises.
+ */
+void
+LocalityRemoteFinishCommits(void)
+{
+	HASH_SEQ_STATUS scan;
+	RemoteEntry *entry;
+
+	if (RemoteCache == NULL)
+		return;
+	hash_seq_init(&scan, RemoteCache);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->pending != NULL)
+			(void) FinishPending(entry, true);
+	}
+}
+
 /*
  * LocalityRemoteConnection returns the cached connection to region for the
  * current role, (re)connecting when there is none or it broke.
@@ -243,12 +391,19 @@ LocalityRemoteConnection(const LocalityRegion *region)
 	key.role_id = GetUserId();
 	entry = hash_search(RemoteCache, &key, HASH_ENTER, &found);
 	if (!found)
+	{
 		entry->conn = NULL;
+		entry->pending = NULL;
+		strlcpy(entry->name, region->name, sizeof(entry->name));
+	}
 	if (entry->conn != NULL && PQstatus(entry->conn) != CONNECTION_OK)
 	{
 		PQfinish(entry->conn);
 		entry->conn = NULL;
 	}
+	/* A pending commit whose answer is in: its connection is free again. */
+	if (entry->conn == NULL && entry->pending != NULL)
+		FinishPending(entry, false);
 	if (entry->conn == NULL)
 		entry->conn = LocalityConnectTo(region->conninfo, region->name);
 	return entry->conn;

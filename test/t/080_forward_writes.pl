@@ -156,6 +156,25 @@ is($ap->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '0',
 is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 30"), 'here',
 	'and the local row here');
 
+# synchronous_forward_commit = off: COMMIT does not wait for COMMIT PREPARED,
+# yet the session's next read sees its write and the home commits it.
+is($us->safe_psql('postgres', q{
+	SET locality.synchronous_forward_commit = off;
+	BEGIN;
+	INSERT INTO accounts VALUES (32, 'here async', 0, 'us-east1');
+	INSERT INTO accounts VALUES (33, 'there async', 0, 'ap-east1');
+	COMMIT;
+	BEGIN;
+	INSERT INTO accounts VALUES (34, 'here async 2', 0, 'us-east1');
+	INSERT INTO accounts VALUES (35, 'there async 2', 0, 'ap-east1');
+	COMMIT;
+	SELECT string_agg(owner, ',' ORDER BY id) FROM accounts WHERE id IN (33, 35);
+}), 'there async,there async 2', 'with asynchronous COMMIT PREPARED the session reads its own writes');
+ok($ap->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_prepared_xacts"),
+	'and the home has committed them');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id IN (33, 35)"), '2',
+	'both rows are at the home');
+
 # REGIONAL BY TABLE: every write goes to the home.
 is($us->safe_psql('postgres', "INSERT INTO eu_config VALUES ('a', '1') RETURNING k"), 'a',
 	'INSERT into a REGIONAL BY TABLE table homed elsewhere is forwarded');

@@ -59,6 +59,9 @@ extern void LocalityInitRouter(void);
 extern PGresult *LocalityForwardStatement(const LocalityRegion *region, const char *sql,
 										  bool one_shot);
 
+/* dist_xact.c: GUC locality.synchronous_forward_commit */
+extern bool LocalitySynchronousForwardCommit;
+
 /* read_your_writes.c */
 extern bool LocalityReadYourWrites;
 extern void LocalityNoteRemoteCommit(LocalityRegionId region, XLogRecPtr lsn);

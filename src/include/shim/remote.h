@@ -71,6 +71,17 @@ extern PGresult *LocalityRemoteTryExec(PGconn *conn, const char *sql, const char
 extern bool LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls,
 									  PGresult **results, const char *label);
 
+/*
+ * LocalityRemoteCommitAsync: COMMIT PREPARED 'gid' (and a read of the
+ * commit position) sent on conn without waiting; the answer goes to
+ * LocalityRemotePendingDone (dist_xact.c; NULL results when it failed).
+ * LocalityRemoteFinishCommits waits for every answer still in flight.
+ */
+extern bool LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label);
+extern void LocalityRemoteFinishCommits(void);
+extern void LocalityRemotePendingDone(LocalityRegionId region_id, const char *region,
+									  const char *gid, PGresult *commit, PGresult *lsn);
+
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
 
