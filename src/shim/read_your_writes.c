@@ -12,12 +12,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
@@ -111,10 +113,15 @@ ProcessedLsn(LocalityRegionId region)
 	return lsn;
 }
 
-/* Waits until region's replica here has processed target (or 55000). */
-static void
+/*
+ * Waits until region's replica here has processed target (or 55000); true
+ * when it had to wait.
+ */
+static bool
 WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 {
+	bool		waited = false;
+
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   LocalityForwardTimeoutMs);
 
@@ -123,7 +130,7 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 		XLogRecPtr	processed = ProcessedLsn(region->id);
 
 		if (processed >= target)
-			return;
+			return waited;
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -135,6 +142,7 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 							   LSN_FORMAT_ARGS(target), LocalityForwardTimeoutMs),
 					 errhint("See locality.replication_status for region \"%s\", or set "
 							 "locality.read_your_writes = off.", region->name)));
+		waited = true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -142,10 +150,11 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 	}
 }
 
-/* Waits for the regions whose rows table can hold. */
-static void
+/* Waits for the regions whose rows table can hold; true when it waited. */
+static bool
 WaitForTable(const LocalityTable *table)
 {
+	bool		waited = false;
 	int			count;
 	const LocalityRegion *regions = LocalityRegions(&count);
 	int			i;
@@ -166,9 +175,10 @@ WaitForTable(const LocalityTable *table)
 				continue;
 		}
 		target = TargetLsn(regions[i].id);
-		if (target != InvalidXLogRecPtr)
-			WaitForRegion(&regions[i], target);
+		if (target != InvalidXLogRecPtr && WaitForRegion(&regions[i], target))
+			waited = true;
 	}
+	return waited;
 }
 
 static void
@@ -181,6 +191,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 	{
 		ListCell   *lc;
 		bool		finished = false;
+		bool		waited = false;
 
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
@@ -199,8 +210,22 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 				LocalityRemoteFinishCommits();
 				finished = true;
 			}
-			if (Ryw->used > 0)
-				WaitForTable(table);
+			if (Ryw->used > 0 && WaitForTable(table))
+				waited = true;
+		}
+
+		/*
+		 * The statement's snapshot was taken before the wait: under READ
+		 * COMMITTED take a new one that sees what was applied meanwhile.
+		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
+		 * it started with.)
+		 */
+		if (waited && !IsolationUsesXactSnapshot() && queryDesc->snapshot != NULL)
+		{
+			Snapshot	fresh = RegisterSnapshot(GetTransactionSnapshot());
+
+			UnregisterSnapshot(queryDesc->snapshot);
+			queryDesc->snapshot = fresh;
 		}
 	}
 	if (PrevExecutorStart)

@@ -647,7 +647,7 @@ LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *n
 			break;
 		if (flushed < 0)
 			why = pstrdup(PQerrorMessage(conn));
-		else if (!WaitForSocket(conn, true, deadline, true))
+		else if (!WaitForSocket(conn, true, deadline, false))
 			why = psprintf("no answer within locality.forward_timeout (%d ms)",
 						   LocalityForwardTimeoutMs);
 	}
@@ -655,9 +655,26 @@ LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *n
 	{
 		PGresult   *res;
 
+		/* Query cancel: the remote session's state is unknown, drop it. */
+		if (InterruptPending)
+		{
+			PGcancel   *cancel = PQgetCancel(conn);
+			char		errbuf[256];
+
+			while (n > 0)
+				PQclear(results[--n]);
+			if (cancel)
+			{
+				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+				PQfreeCancel(cancel);
+			}
+			LocalityRemoteForget(conn);
+			LocalityRegionCallEnd(label, true, NULL, -1);
+			CHECK_FOR_INTERRUPTS();
+		}
 		if (PQisBusy(conn))
 		{
-			if (!WaitForSocket(conn, false, deadline, true))
+			if (!WaitForSocket(conn, false, deadline, false))
 				why = psprintf("no answer within locality.forward_timeout (%d ms)",
 							   LocalityForwardTimeoutMs);
 			else if (!PQconsumeInput(conn))

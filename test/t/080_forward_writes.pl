@@ -62,8 +62,8 @@ is(failure($us, "SET locality.forward_timeout = '200ms'; SELECT owner FROM accou
 is($us->safe_psql('postgres',
 	"SET locality.read_your_writes = off; SELECT count(*) FROM accounts WHERE id = 100"),
 	'0', 'with locality.read_your_writes = off the read does not wait (and is stale)');
-$us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1')");
-is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 100"), 'ryw',
+is($us->safe_psql('postgres', "SELECT locality.resume_replication('eu-west1') \\g /dev/null\n"
+	  . "SELECT owner FROM accounts WHERE id = 100"), 'ryw',
 	'after resuming, the read waits until the write is applied and sees it');
 
 # Multi-row INSERT for one region, with a row count.
