@@ -51,6 +51,7 @@ typedef struct RemoteEntry
 	 * (LocalityRemoteCommitAsync) and the gid it commits.
 	 */
 	PGconn	   *pending;
+	PGconn	   *spare;			/* an idle second connection, used while one is pending */
 	char		pending_gid[96];
 	TimestampTz pending_since;
 } RemoteEntry;
@@ -282,6 +283,8 @@ FinishPending(RemoteEntry *entry, bool wait)
 	entry->pending = NULL;
 	if (ok && entry->conn == NULL)
 		entry->conn = conn;
+	else if (ok && entry->spare == NULL)
+		entry->spare = conn;
 	else
 		PQfinish(conn);
 	return true;
@@ -394,6 +397,7 @@ LocalityRemoteConnection(const LocalityRegion *region)
 	{
 		entry->conn = NULL;
 		entry->pending = NULL;
+		entry->spare = NULL;
 		strlcpy(entry->name, region->name, sizeof(entry->name));
 	}
 	if (entry->conn != NULL && PQstatus(entry->conn) != CONNECTION_OK)
@@ -401,9 +405,22 @@ LocalityRemoteConnection(const LocalityRegion *region)
 		PQfinish(entry->conn);
 		entry->conn = NULL;
 	}
-	/* A pending commit whose answer is in: its connection is free again. */
+	/*
+	 * While a commit's answer is on its way, go on with the spare connection
+	 * (or the pending one if its answer is already in).
+	 */
 	if (entry->conn == NULL && entry->pending != NULL)
 		FinishPending(entry, false);
+	if (entry->conn == NULL && entry->spare != NULL)
+	{
+		entry->conn = entry->spare;
+		entry->spare = NULL;
+		if (PQstatus(entry->conn) != CONNECTION_OK)
+		{
+			PQfinish(entry->conn);
+			entry->conn = NULL;
+		}
+	}
 	if (entry->conn == NULL)
 		entry->conn = LocalityConnectTo(region->conninfo, region->name);
 	return entry->conn;
@@ -449,6 +466,8 @@ LocalityRemoteForget(PGconn *conn)
 		{
 			if (entry->conn == conn)
 				entry->conn = NULL;
+			if (entry->spare == conn)
+				entry->spare = NULL;
 		}
 	}
 	PQfinish(conn);
