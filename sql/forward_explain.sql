@@ -49,6 +49,11 @@ EXPLAIN (COSTS OFF) EXECUTE ins(8, 'far-east1');
 EXPLAIN (COSTS OFF) EXECUTE ins(8, 'regress-test');
 RESET plan_cache_mode;
 
+-- locality.route_writes = off leaves every write to the safety net.
+SET locality.route_writes = off;
+EXPLAIN (COSTS OFF) INSERT INTO far_cfg VALUES ('k', 'v');
+RESET locality.route_writes;
+
 -- What cannot be forwarded is refused, saying why.
 \set VERBOSITY default
 INSERT INTO acct VALUES (4, 'd', 0, 'regress-test'), (5, 'e', 0, 'far-east1');

@@ -13,6 +13,7 @@
  * with its own region qual).
  *
  * Any other table costs one cached lookup (LocalityIsManagedTable).
+ * locality.route_writes = off (safety_net.c) turns the router off.
  * Statements the router does not route (INSERT ... SELECT, data-modifying
  * WITH) are planned locally; the row-level safety net refuses a row homed
  * elsewhere.
@@ -38,6 +39,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/forward.h"
+#include "shim/safety_net.h"
 
 static planner_hook_type PrevPlanner = NULL;
 
@@ -370,7 +372,7 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 
 	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_UPDATE &&
 		 parse->commandType != CMD_DELETE) || parse->resultRelation <= 0 ||
-		!LocalityIsInstalled())
+		!LocalityRouteWrites || !LocalityIsInstalled())
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	rte = rt_fetch(parse->resultRelation, parse->rtable);
 	if (!LocalityIsManagedTable(rte->relid))
