@@ -99,20 +99,6 @@ TargetLsn(LocalityRegionId region)
 	return lsn;
 }
 
-static XLogRecPtr
-ProcessedLsn(LocalityRegionId region)
-{
-	ApplySlot  *slot;
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
-
-	LWLockAcquire(LocalityReplication->lock, LW_SHARED);
-	slot = LocalityFindApplySlot(MyDatabaseId, region);
-	if (slot != NULL)
-		lsn = slot->processed_lsn;
-	LWLockRelease(LocalityReplication->lock);
-	return lsn;
-}
-
 /*
  * Waits until region's replica here has processed target (or 55000); true
  * when it had to wait.
@@ -127,7 +113,7 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 
 	for (;;)
 	{
-		XLogRecPtr	processed = ProcessedLsn(region->id);
+		XLogRecPtr	processed = LocalityProcessedLsn(region->id);
 
 		if (processed >= target)
 			return waited;

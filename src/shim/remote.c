@@ -228,6 +228,8 @@ LocalityConnectReplication(const char *conninfo, const char *label, const char *
 
 /* The next result of conn, waiting for it (non-interruptible); *ok false on failure. */
 static PGresult *NextResult(PGconn *conn, TimestampTz deadline, bool *ok);
+static bool ReadPipelineResults(PGconn *conn, int n, PGresult **results,
+								TimestampTz deadline);
 
 /*
  * FinishPending reads the answer to entry's pipelined COMMIT PREPARED: at
@@ -254,24 +256,8 @@ FinishPending(RemoteEntry *entry, bool wait)
 		else if (PQisBusy(conn))
 			return false;
 	}
-	for (i = 0; i < 2 && ok; i++)
-	{
-		PGresult   *res;
-
-		while ((res = NextResult(conn, deadline, &ok)) != NULL)
-		{
-			if (results[i])
-				PQclear(results[i]);
-			results[i] = res;
-		}
-		if (!ok)
-			break;
-		res = NextResult(conn, deadline, &ok);
-		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
-			ok = false;
-		if (res)
-			PQclear(res);
-	}
+	if (ok)
+		ok = ReadPipelineResults(conn, 2, results, deadline);
 	if (ok && !PQexitPipelineMode(conn))
 		ok = false;
 	LocalityRemotePendingDone(entry->key.region_id, entry->name, entry->pending_gid,
@@ -815,6 +801,38 @@ NextResult(PGconn *conn, TimestampTz deadline, bool *ok)
 }
 
 /*
+ * ReadPipelineResults reads the answers of n pipelined statements, each
+ * followed by its sync: results[i] gets statement i's last result.  False
+ * when the connection failed or the answers did not have that shape.
+ */
+static bool
+ReadPipelineResults(PGconn *conn, int n, PGresult **results, TimestampTz deadline)
+{
+	bool		ok = true;
+	int			i;
+
+	for (i = 0; i < n && ok; i++)
+	{
+		PGresult   *res;
+
+		while ((res = NextResult(conn, deadline, &ok)) != NULL)
+		{
+			if (results[i])
+				PQclear(results[i]);
+			results[i] = res;
+		}
+		if (!ok)
+			break;
+		res = NextResult(conn, deadline, &ok);
+		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			ok = false;
+		if (res)
+			PQclear(res);
+	}
+	return ok;
+}
+
+/*
  * LocalityRemoteTryPipeline runs each of the n statements as its own
  * transaction, all in one round trip (libpq pipeline mode, a sync after
  * each), for commit paths: COMMIT PREPARED cannot share a query string.
@@ -845,24 +863,8 @@ LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult
 		if (flushed < 0 || !WaitForSocket(conn, true, deadline, false))
 			ok = false;
 	}
-	for (i = 0; i < n && ok; i++)
-	{
-		PGresult   *res;
-
-		while ((res = NextResult(conn, deadline, &ok)) != NULL)
-		{
-			if (results[i])
-				PQclear(results[i]);
-			results[i] = res;
-		}
-		if (!ok)
-			break;
-		res = NextResult(conn, deadline, &ok);
-		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
-			ok = false;
-		if (res)
-			PQclear(res);
-	}
+	if (ok)
+		ok = ReadPipelineResults(conn, n, results, deadline);
 	if (!ok || !PQexitPipelineMode(conn))
 	{
 		ok = false;

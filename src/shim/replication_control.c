@@ -187,21 +187,6 @@ SourcePosition(const LocalityRegion *region)
 	return lsn;
 }
 
-/* How far this database has processed source's stream. */
-static XLogRecPtr
-ProcessedPosition(LocalityRegionId region_id)
-{
-	ApplySlot  *slot;
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
-
-	LWLockAcquire(LocalityReplication->lock, LW_SHARED);
-	slot = LocalityFindApplySlot(MyDatabaseId, region_id);
-	if (slot != NULL)
-		lsn = slot->processed_lsn;
-	LWLockRelease(LocalityReplication->lock);
-	return lsn;
-}
-
 /*
  * SyncPending: true while a managed table has not been copied from source
  * yet (its rows committed there before it became managed are not here).
@@ -275,7 +260,7 @@ locality_wait_for_replication(PG_FUNCTION_ARGS)
 		for (i = 0; i < nsources && done; i++)
 		{
 			if (!sources[i].is_local &&
-				(ProcessedPosition(sources[i].id) < targets[i] || SyncPending(sources[i].name)))
+				(LocalityProcessedLsn(sources[i].id) < targets[i] || SyncPending(sources[i].name)))
 				done = false;
 		}
 		if (done)

@@ -64,3 +64,21 @@ LocalitySlotName(int16 target_region_id, Oid target_dboid, char *out, size_t siz
 {
 	snprintf(out, size, "pg_locality_r%d_d%u", target_region_id, target_dboid);
 }
+
+/*
+ * LocalityProcessedLsn: how far this database has processed region's
+ * stream (everything sent up to there applied or not for us).
+ */
+XLogRecPtr
+LocalityProcessedLsn(int16 region_id)
+{
+	ApplySlot  *slot;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	LWLockAcquire(LocalityReplication->lock, LW_SHARED);
+	slot = LocalityFindApplySlot(MyDatabaseId, region_id);
+	if (slot != NULL)
+		lsn = slot->processed_lsn;
+	LWLockRelease(LocalityReplication->lock);
+	return lsn;
+}

@@ -72,6 +72,7 @@ extern LocalityReplicationShared *LocalityReplication;
 extern void LocalityReplicationShmemRequest(void);
 extern void LocalityReplicationShmemInit(void);
 extern ApplySlot *LocalityFindApplySlot(Oid dboid, int16 region_id);
+extern XLogRecPtr LocalityProcessedLsn(int16 region_id);
 
 /* launcher.c: the static worker starting a manager per database */
 extern int	LocalityMaintenanceNaptimeMs;
