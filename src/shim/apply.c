@@ -8,9 +8,10 @@
  * error (reported in last_error, retried), a column only here gets its
  * default.  Each source transaction is applied in one local transaction
  * whose commit also advances the replication origin (exactly once).
- * Conflicts (insert_exists, update_missing, delete_missing) are logged in
- * locality.conflicts and resolved by ResolveConflict(), the single place the
- * conflict-resolution issue plugs its policies into.
+ * Conflicts (insert_exists, update_origin_differs, update_missing,
+ * delete_missing, ...) are decided by the core's causal last-write-wins
+ * (Decide, with the stamps and tombstones of src/shim/stamps.c), carried
+ * out column by column, and logged in locality.conflicts.
  */
 #include "postgres.h"
 
@@ -35,6 +36,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -49,6 +51,8 @@
 #include "shim/crdt.h"
 #include "shim/initial_sync.h"
 #include "shim/replication.h"
+#include "shim/merge_function.h"
+#include "shim/stamps.h"
 
 /* A source relation, mapped to the local one. */
 typedef struct RelationMapEntry
@@ -76,6 +80,7 @@ static MemoryContext ApplyContext = NULL;	/* per message, reset after each */
  */
 static MemoryContext CopyRowContext = NULL;
 static TimestampTz RemoteCommitTime = 0;
+static LocalityHlcStamp RemoteStamp;	/* of the transaction being applied */
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
 static bool Copying = false;	/* rows come from initial sync, not the stream */
 
@@ -467,78 +472,6 @@ LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
 }
 
 /*
- * ResolveConflict logs a conflict in locality.conflicts and returns the
- * resolution to carry out, by the table's mode (set_conflict_resolution):
- * keep_local, apply_remote, or error (raised: the change is retried, never
- * skipped).  The last-write-wins modes resolve as apply_remote until causal
- * LWW (src/core/conflict.cpp) is wired in here; CRDT columns are merged by
- * the callers whatever the resolution.
- */
-static ConflictResolution
-ResolveConflict(Relation rel, const char *kind, TupleTableSlot *local,
-				TupleTableSlot *remote)
-{
-	Oid			argtypes[8] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
-	const char *mode;
-	ConflictResolution resolution;
-	char	   *local_json = local ? RowAsJson(local) : NULL;
-	char	   *remote_json = remote ? RowAsJson(remote) : NULL;
-	TimestampTz local_ts;
-	RepOriginId local_origin;
-
-	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
-	values[1] = CStringGetTextDatum(kind);
-	values[2] = CStringGetTextDatum(Source.name);
-	if (local_json)
-		values[3] = CStringGetTextDatum(local_json);
-	else
-		nulls[3] = 'n';
-	if (remote_json)
-		values[4] = CStringGetTextDatum(remote_json);
-	else
-		nulls[4] = 'n';
-	values[5] = TimestampTzGetDatum(RemoteCommitTime);
-	if (local != NULL && LocalRowOrigin(local, &local_ts, &local_origin))
-		values[6] = TimestampTzGetDatum(local_ts);
-	else
-		nulls[6] = 'n';
-
-	/*
-	 * The table's mode.  error stops here: the change is retried until the DBA
-	 * resolves the row or changes the mode, never skipped.  The last-write-
-	 * wins modes resolve as apply_remote until causal LWW is wired in.
-	 */
-	mode = table != NULL ? table->conflict_resolution : "apply_remote";
-	if (strcmp(mode, "error") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
-				 errmsg("replication conflict on table \"%s\": %s from region \"%s\"",
-						RelationGetRelationName(rel), kind, Source.name),
-				 errdetail("Local row: %s; remote row: %s.",
-						   local_json ? local_json : "none", remote_json ? remote_json : "none"),
-				 errhint("The table's conflict resolution is \"error\": resolve the row here or "
-						 "change it with locality.set_conflict_resolution(); the change is retried.")));
-	resolution = strcmp(mode, "keep_local") == 0 ? CONFLICT_KEEP_LOCAL : CONFLICT_APPLY_REMOTE;
-	values[7] = CStringGetTextDatum(resolution == CONFLICT_KEEP_LOCAL ? "keep_local" : "apply_remote");
-
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO locality.conflicts "
-							  "(table_name, kind, resolution, local_region, remote_region, "
-							  " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts) "
-							  "VALUES ($1::pg_catalog.regclass, $2, $8, "
-							  "        pg_catalog.current_setting('locality.region'), $3, "
-							  "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7)",
-							  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not log a conflict");
-	SPI_finish();
-	return resolution;
-}
-
-/*
  * What applying changes to one relation needs: its executor state
  * (EState, ResultRelInfo, index list, slots).  Open for the whole source
  * transaction (one per relation it touches), so a row costs no executor
@@ -889,60 +822,87 @@ TupleSlot(Change *change, TupleTableSlot *slot, const LocalityWireTuple *tuple,
 	return slot;
 }
 
+/* True when column i holds the same value in a and b. */
+static bool
+ColumnEqual(Form_pg_attribute attr, TupleTableSlot *a, TupleTableSlot *b, int i)
+{
+	if (a->tts_isnull[i] || b->tts_isnull[i])
+		return a->tts_isnull[i] && b->tts_isnull[i];
+	return datum_image_eq(a->tts_values[i], b->tts_values[i], attr->attbyval, attr->attlen);
+}
+
+/* True when column i is merged (a CRDT type or a merge function), never written over. */
+static bool
+IsMergedColumn(Change *change, FmgrInfo **fns, int i)
+{
+	return (change->crdt_kinds != NULL && change->crdt_kinds[i] != 0) ||
+		(fns != NULL && fns[i] != NULL);
+}
+
 /*
- * MergeCrdtColumns: a CRDT column (locality.gcounter, pncounter, orset) is
- * never written over: its value in remote becomes the merge of the local
- * row's state (change->local) and the incoming one, whatever the
- * resolution of the other columns (SPEC.md section 5).  With keep_local,
- * remote first takes the local row's other columns.  Returns false when
- * keep_local and no CRDT column changed (nothing to update).
+ * MergeColumns builds in remote the row to write over the local row found
+ * (change->local), per column by choices[i] (a LocalityColumnChoice), or,
+ * with choices NULL (no conflict), the remote value.  A merged column (a
+ * CRDT type or a merge function, SPEC.md section 5) is merged with the
+ * local value whatever the resolution of the other columns; a NULL on
+ * either side takes the other.  Returns true when the row changes.
  */
 static bool
-MergeCrdtColumns(Change *change, TupleTableSlot *remote, bool keep_local)
+MergeColumns(Change *change, TupleTableSlot *remote, const uint8 *choices)
 {
 	TupleDesc	desc = RelationGetDescr(change->rel);
 	TupleTableSlot *local = change->local;
+	FmgrInfo  **fns = LocalityMergeFunctions(change->rel);
 	bool		changed = false;
 	int			i;
 
-	if (change->crdt_kinds == NULL)
-		return !keep_local;
 	slot_getallattrs(local);
 	slot_getallattrs(remote);
 	for (i = 0; i < desc->natts; i++)
 	{
-		bytea	   *mine;
-		bytea	   *theirs;
-		bytea	   *merged;
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		bool		merged = IsMergedColumn(change, fns, i);
+		int			choice = choices ? choices[i] :
+			(merged ? LOCALITY_CHOICE_MERGE : LOCALITY_CHOICE_APPLY_REMOTE);
 
-		if (change->crdt_kinds[i] == 0)
-		{
-			if (keep_local)
-			{
-				remote->tts_values[i] = local->tts_values[i];
-				remote->tts_isnull[i] = local->tts_isnull[i];
-			}
+		if (attr->attisdropped)
 			continue;
-		}
-		/* A NULL on either side: the row's resolution decides, as for any column. */
-		if (local->tts_isnull[i] || remote->tts_isnull[i])
+		if (choice == LOCALITY_CHOICE_KEEP_LOCAL ||
+			(choice == LOCALITY_CHOICE_MERGE && remote->tts_isnull[i]))
 		{
-			if (keep_local)
-			{
-				remote->tts_values[i] = local->tts_values[i];
-				remote->tts_isnull[i] = local->tts_isnull[i];
-			}
-			continue;
+			remote->tts_values[i] = local->tts_values[i];
+			remote->tts_isnull[i] = local->tts_isnull[i];
 		}
-		mine = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(local->tts_values[i]));
-		theirs = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(remote->tts_values[i]));
-		merged = LocalityCrdtMerge(change->crdt_kinds[i], mine, theirs);
-		if (VARSIZE_ANY_EXHDR(merged) != VARSIZE_ANY_EXHDR(mine) ||
-			memcmp(VARDATA_ANY(merged), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) != 0)
+		else if (choice == LOCALITY_CHOICE_MERGE && merged && !local->tts_isnull[i])
+		{
+			if (change->crdt_kinds != NULL && change->crdt_kinds[i] != 0)
+			{
+				bytea	   *mine = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(local->tts_values[i]));
+				bytea	   *theirs = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(remote->tts_values[i]));
+
+				remote->tts_values[i] = PointerGetDatum(LocalityCrdtMerge(change->crdt_kinds[i],
+																		   mine, theirs));
+			}
+			else
+			{
+				Oid			save_userid;
+				int			save_sec_context;
+
+				/* As the table's owner, restricted: not as the apply worker's role. */
+				GetUserIdAndSecContext(&save_userid, &save_sec_context);
+				SetUserIdAndSecContext(change->rel->rd_rel->relowner,
+									   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+									   SECURITY_RESTRICTED_OPERATION);
+				remote->tts_values[i] = FunctionCall2Coll(fns[i], attr->attcollation,
+														  local->tts_values[i],
+														  remote->tts_values[i]);
+				SetUserIdAndSecContext(save_userid, save_sec_context);
+			}
+		}
+		if (!changed && !ColumnEqual(attr, local, remote, i))
 			changed = true;
-		remote->tts_values[i] = PointerGetDatum(merged);
 	}
-	return keep_local ? changed : true;
+	return changed;
 }
 
 /* Replaces the local row found with remote. */
@@ -956,11 +916,229 @@ UpdateLocalRow(Change *change, TupleTableSlot *remote)
 	EvalPlanQualEnd(&epq);
 }
 
+/* GLOBAL tables keep stamps and tombstones (stamps.c); other tables do not. */
+static bool
+IsGlobal(Relation rel)
+{
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
+
+	return table != NULL && table->spec.kind == LOCALITY_GLOBAL;
+}
+
+/* A change to a GLOBAL table was applied: the row versions get the remote stamp. */
+static void
+StampApplied(Change *change)
+{
+	if (!Copying && IsGlobal(change->rel))
+		LocalityStampApplied(RemoteStamp);
+}
+
+/* What is local for a conflicting change's key. */
+typedef struct LocalSide
+{
+	int			state;			/* LocalityLocalState */
+	LocalityHlcStamp stamp;
+	TupleTableSlot *row;		/* LOCALITY_LOCAL_ROW: the row found */
+} LocalSide;
+
+/* The local side of a change whose row was found (change->local). */
+static LocalSide
+LocalRow(Change *change)
+{
+	LocalSide	side;
+
+	side.state = LOCALITY_LOCAL_ROW;
+	side.row = change->local;
+	side.stamp = LocalityRowStamp(change->rel, change->local, IsGlobal(change->rel));
+	return side;
+}
+
+/* The local side of a change whose row was not found: a tombstone or nothing. */
+static LocalSide
+LocalMissing(Change *change, TupleTableSlot *key)
+{
+	LocalSide	side;
+
+	side.row = NULL;
+	side.state = LOCALITY_LOCAL_ABSENT;
+	side.stamp.hlc = 0;
+	side.stamp.region_id = 0;
+	if (IsGlobal(change->rel) &&
+		LocalityFindTombstone(change->rel, LocalityRowKey(change->rel, key), &side.stamp))
+		side.state = LOCALITY_LOCAL_TOMBSTONE;
+	return side;
+}
+
+/*
+ * Decide resolves one conflict by the table's mode with the core's decision
+ * (docs/conflicts.md): remote_op (LocalityRemoteOp) of the remote change,
+ * stamped RemoteStamp, against the local side.  For a remote write, one
+ * LocalityColumnChoice per column goes into choices.  The conflict is
+ * logged to locality.conflicts (kind, both tuples, both regions, both
+ * commit timestamps and stamps) when log is set; mode 'error' raises it
+ * instead: the change is retried, never skipped, until the DBA resolves it.
+ */
+static int
+Decide(Change *change, const char *kind, int remote_op, const LocalSide *local,
+	   TupleTableSlot *remote, uint8 *choices, bool log)
+{
+	Relation	rel = change->rel;
+	TupleDesc	desc = RelationGetDescr(rel);
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
+	LocalityConflict conflict;
+	LocalityConflictColumn *columns = NULL;
+	LocalityStatus status;
+	int			resolution;
+	int			mode;
+	char	   *local_json;
+	char	   *remote_json;
+
+	LocalityInitStatus(&status);
+	if (!locality_conflict_mode_parse(table ? table->conflict_resolution : "last_write_wins",
+									  &mode, &status))
+		LocalityRaiseStatus(&status, NULL);
+	memset(&conflict, 0, sizeof(conflict));
+	conflict.mode = mode;
+	conflict.remote_op = remote_op;
+	conflict.local_state = local->state;
+	conflict.local = local->stamp;
+	conflict.remote = RemoteStamp;
+	if (remote_op == LOCALITY_REMOTE_WRITE)
+	{
+		FmgrInfo  **fns = LocalityMergeFunctions(rel);
+		int			i;
+
+		columns = palloc0(sizeof(LocalityConflictColumn) * Max(desc->natts, 1));
+		slot_getallattrs(remote);
+		if (local->row)
+			slot_getallattrs(local->row);
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+			/* No per-column stamps are kept: a column's are its row's. */
+			columns[i].local = local->stamp;
+			columns[i].remote = RemoteStamp;
+			if (attr->attisdropped)
+				columns[i].flags = LOCALITY_COLUMN_EQUAL;
+			else if (IsMergedColumn(change, fns, i))
+				columns[i].flags = LOCALITY_COLUMN_MERGE;
+			else if (local->row && ColumnEqual(attr, local->row, remote, i))
+				columns[i].flags = LOCALITY_COLUMN_EQUAL;
+		}
+		conflict.ncolumns = (uint16_t) desc->natts;
+		conflict.columns = columns;
+	}
+	if (!locality_conflict_resolve(&conflict, choices, &resolution, &status))
+		LocalityRaiseStatus(&status, NULL);
+
+	if (!log && resolution != LOCALITY_RESOLUTION_ERROR)
+		return resolution;
+	local_json = local->row ? RowAsJson(local->row) : NULL;
+	remote_json = remote ? RowAsJson(remote) : NULL;
+	if (resolution == LOCALITY_RESOLUTION_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+				 errmsg("replication conflict on table \"%s\": %s from region \"%s\"",
+						RelationGetRelationName(rel), kind, Source.name),
+				 errdetail("Local row: %s; remote row: %s.",
+						   local_json ? local_json : "none", remote_json ? remote_json : "none"),
+				 errhint("The table's conflict resolution is \"error\": resolve the row here or "
+						 "change it with locality.set_conflict_resolution(); the change is retried.")));
+	{
+		Oid			argtypes[10] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID};
+		Datum		values[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		TimestampTz local_ts;
+		RepOriginId local_origin;
+		const LocalityRegion *writer = local->stamp.region_id ?
+			LocalityFindRegionById((LocalityRegionId) local->stamp.region_id) : NULL;
+
+		values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+		values[1] = CStringGetTextDatum(kind);
+		values[2] = CStringGetTextDatum(Source.name);
+		if (local_json)
+			values[3] = CStringGetTextDatum(local_json);
+		else
+			nulls[3] = 'n';
+		if (remote_json)
+			values[4] = CStringGetTextDatum(remote_json);
+		else
+			nulls[4] = 'n';
+		values[5] = TimestampTzGetDatum(RemoteCommitTime);
+		if (local->row != NULL && LocalRowOrigin(local->row, &local_ts, &local_origin))
+			values[6] = TimestampTzGetDatum(local_ts);
+		else
+			nulls[6] = 'n';
+		values[7] = CStringGetTextDatum(locality_resolution_name(resolution));
+		/* Stamps: the remote's in $9 and the local side's in $10 (as text: NULL when none). */
+		values[8] = Int64GetDatum((int64) RemoteStamp.hlc);
+		if (local->state != LOCALITY_LOCAL_ABSENT)
+			values[9] = CStringGetTextDatum(psprintf(INT64_FORMAT, (int64) local->stamp.hlc));
+		else
+			nulls[9] = 'n';
+		SPI_connect();
+		if (SPI_execute_with_args(psprintf("INSERT INTO locality.conflicts "
+										   "(table_name, kind, resolution, local_region, remote_region, "
+										   " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts, "
+										   " remote_hlc, local_hlc) "
+										   "VALUES ($1::pg_catalog.regclass, $2, $8, %s, $3, "
+										   "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7, "
+										   "        $9, $10::pg_catalog.int8)",
+										   writer ? quote_literal_cstr(writer->name) :
+										   "pg_catalog.current_setting('locality.region')"),
+								  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not log a conflict");
+		SPI_finish();
+	}
+	return resolution;
+}
+
+/* True when the decision lets the remote write change the local row. */
+static bool
+WritesRow(const uint8 *choices, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (choices[i] == LOCALITY_CHOICE_APPLY_REMOTE || choices[i] == LOCALITY_CHOICE_MERGE)
+			return true;
+	return false;
+}
+
+/*
+ * WriteOverRow carries out a remote write that conflicts with the local
+ * row found (change->local): decided by the core, merged column by column.
+ */
+static void
+WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote)
+{
+	int			natts = RelationGetDescr(change->rel)->natts;
+	uint8	   *choices = palloc0(Max(natts, 1));
+	LocalSide	local = LocalRow(change);
+	int			resolution = Decide(change, kind, LOCALITY_REMOTE_WRITE, &local, remote, choices, true);
+
+	if (!WritesRow(choices, natts))
+		return;
+	/* The local side won: only merged columns may change, and only if they do. */
+	if (!MergeColumns(change, remote, choices) && resolution == LOCALITY_RESOLUTION_KEEP_LOCAL)
+		return;
+	UpdateLocalRow(change, remote);
+	StampApplied(change);
+	/* The row's stamp stays the later of the two (its local one when that won). */
+	if (IsGlobal(change->rel) && locality_hlc_stamp_compare(&local.stamp, &RemoteStamp) > 0)
+		LocalityKeepRowStamp(change->rel, LocalityRowKey(change->rel, remote), local.stamp);
+}
+
 /*
  * InsertRow inserts remote as ExecSimpleRelationInsert would, but lets the
  * unique indexes report a duplicate instead of raising it, so the common
  * case costs no extra index search.  On a duplicate key (insert_exists) the
  * new row is taken back and the conflict resolved against the existing row.
+ * A duplicate in another unique index (two rows with different keys) cannot
+ * be resolved by picking a version: it stops apply (23505, in last_error)
+ * until the DBA resolves it.
  */
 static void
 InsertRow(Change *change, TupleTableSlot *remote)
@@ -984,21 +1162,31 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		recheck = ExecInsertIndexTuples(rri, remote, estate, false, true, &duplicate, NIL);
 
 	/* A possible duplicate: is there really another row with this key? */
-	if (duplicate && FindLocalRow(rel, remote, change->local))
+	if (duplicate)
 	{
 		ItemPointerData mine = remote->tts_tid;
+		bool		same_key;
 
 		/* Take ours back (a later command may delete it), then resolve. */
 		CommandCounterIncrement();
 		estate->es_output_cid = GetCurrentCommandId(true);
 		simple_table_tuple_delete(rel, &mine, GetActiveSnapshot());
-		if (MergeCrdtColumns(change, remote,
-							 ResolveConflict(rel, "insert_exists", change->local, remote) !=
-							 CONFLICT_APPLY_REMOTE))
-			UpdateLocalRow(change, remote);
+		same_key = FindLocalRow(rel, remote, change->local);
+		if (same_key)
+			WriteOverRow(change, "insert_exists", remote);
+		else
+		{
+			/* Inserting it again raises the unique violation, naming the index. */
+			CommandCounterIncrement();
+			estate->es_output_cid = GetCurrentCommandId(true);
+			ExecSimpleRelationInsert(rri, estate, remote);
+		}
 	}
 	else
+	{
 		ExecARInsertTriggers(estate, rri, remote, recheck, NULL);
+		StampApplied(change);
+	}
 	list_free(recheck);
 }
 
@@ -1011,6 +1199,20 @@ ApplyInsert(const LocalityWireInsert *msg)
 	if (change == NULL)
 		return;
 	remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
+	/* A tombstone of the key: the insert is decided against the delete. */
+	if (!Copying && IsGlobal(change->rel))
+	{
+		LocalSide	local = LocalMissing(change, remote);
+
+		if (local.state == LOCALITY_LOCAL_TOMBSTONE)
+		{
+			uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
+
+			if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, choices,
+					   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+				return;
+		}
+	}
 	InsertRow(change, remote);
 }
 
@@ -1031,27 +1233,50 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 										   change->local, false);
 		TimestampTz ts;
 		RepOriginId origin;
-		bool		apply = true;
 
 		/* Last written by another region (or here) than the sender's. */
 		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
-			apply = ResolveConflict(change->rel, "update_origin_differs", change->local, remote) ==
-				CONFLICT_APPLY_REMOTE;
-		if (MergeCrdtColumns(change, remote, !apply))
+			WriteOverRow(change, "update_origin_differs", remote);
+		else
+		{
+			(void) MergeColumns(change, remote, NULL);
 			UpdateLocalRow(change, remote);
+			StampApplied(change);
+		}
 	}
 	else
 	{
 		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
+		LocalSide	local = LocalMissing(change, search);
+		uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
 		bool		complete = true;
 		int			i;
 
 		for (i = 0; i < msg->new_tuple.natts; i++)
 			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
-		/* update_missing: apply_remote re-creates the row when it is complete. */
-		if (ResolveConflict(change->rel, "update_missing", NULL, remote) == CONFLICT_APPLY_REMOTE &&
-			complete)
+		/* update_missing: re-creates the row when it wins and is complete. */
+		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote, choices,
+				   true) == LOCALITY_RESOLUTION_APPLY_REMOTE && complete)
+		{
 			ExecSimpleRelationInsert(change->rri, change->estate, remote);
+			StampApplied(change);
+		}
+	}
+}
+
+/* Deletes the local row found, leaving a tombstone on a GLOBAL table. */
+static void
+DeleteLocalRow(Change *change, TupleTableSlot *key)
+{
+	EPQState	epq;
+
+	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
+	ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
+	EvalPlanQualEnd(&epq);
+	if (IsGlobal(change->rel))
+	{
+		LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, key));
+		StampApplied(change);
 	}
 }
 
@@ -1066,14 +1291,36 @@ ApplyDelete(const LocalityWireDelete *msg)
 	search = TupleSlot(change, change->search, &msg->old_tuple, NULL, false);
 	if (FindLocalRow(change->rel, search, change->local))
 	{
-		EPQState	epq;
+		TimestampTz ts;
+		RepOriginId origin;
 
-		EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
-		ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
-		EvalPlanQualEnd(&epq);
+		/* Last written elsewhere: the delete wins only if later (logged when it loses). */
+		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
+		{
+			LocalSide	local = LocalRow(change);
+
+			if (Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local, NULL, NULL,
+					   false) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+			{
+				(void) Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local,
+							  NULL, NULL, true);
+				return;
+			}
+		}
+		DeleteLocalRow(change, search);
 	}
 	else
-		(void) ResolveConflict(change->rel, "delete_missing", NULL, search);
+	{
+		LocalSide	local = LocalMissing(change, search);
+
+		/* delete_missing: the later delete's stamp is kept in the tombstone. */
+		if (Decide(change, "delete_missing", LOCALITY_REMOTE_DELETE, &local, NULL, NULL, true) ==
+			LOCALITY_RESOLUTION_APPLY_REMOTE && IsGlobal(change->rel))
+		{
+			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search));
+			StampApplied(change);
+		}
+	}
 }
 
 static void
@@ -1169,9 +1416,15 @@ LocalityApplyMessage(const char *data, size_t len)
 			StartTransactionCommand();
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
+			/* Causality (docs/conflicts.md C2): observe the stamp before applying. */
+			LocalityHlcObserve(msg.body.begin.hlc);
+			RemoteStamp = msg.body.begin.hlc != 0 ?
+				(LocalityHlcStamp) {msg.body.begin.hlc, (uint16_t) Source.id} :
+				LocalityStampFromTime(RemoteCommitTime, Source.id);
 			return;
 		case LOCALITY_WIRE_COMMIT:
 			FinishChanges();
+			LocalityCleanupConflictState();
 			replorigin_session_origin_lsn = msg.body.commit.end_lsn;
 			replorigin_session_origin_timestamp = msg.body.commit.commit_time;
 			CommitTransactionCommand();

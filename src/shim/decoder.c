@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 
 #include "shim.h"
+#include "shim/stamps.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -317,7 +318,12 @@ EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	msg.body.begin.commit_time = txn->xact_time.commit_time;
 	msg.body.begin.xid = txn->xid;
 	msg.body.begin.origin_region_id = (uint16_t) state->local_region_id;
-	msg.body.begin.hlc = 0;
+	/* The stamp of a transaction that wrote a GLOBAL table (0: none). */
+	{
+		LocalityHlcStamp stamp;
+
+		msg.body.begin.hlc = LocalityFindStamp(txn->xid, &stamp) ? stamp.hlc : 0;
+	}
 	Write(ctx, &msg, true);
 	state->begin_sent = true;
 }

@@ -20,6 +20,7 @@
 #include "shim/remote.h"
 #include "shim/replication.h"
 #include "shim/safety_net.h"
+#include "shim/stamps.h"
 #include "shim/table_locality.h"
 
 PG_MODULE_MAGIC;
@@ -41,6 +42,7 @@ _PG_init(void)
 	LocalityInitDistXact();
 	LocalityInitBreaker();
 	LocalityInitSafetyNet();
+	LocalityInitStamps();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

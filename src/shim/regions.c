@@ -20,6 +20,7 @@
 
 #include "shim.h"
 #include "shim/catalog.h"
+#include "shim/stamps.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
@@ -554,6 +555,7 @@ locality_catalog_put_table(PG_FUNCTION_ARGS)
 			elog(ERROR, "pg_locality: table %u missing from the catalog just written",
 				 PG_GETARG_OID(0));
 		LocalitySetHomeGuard(table->relid, table->spec.kind);
+		LocalitySetGlobalTriggers(table->relid, table->spec.kind == LOCALITY_GLOBAL);
 	}
 	PG_RETURN_VOID();
 }

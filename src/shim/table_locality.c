@@ -33,6 +33,7 @@
 
 #include "shim.h"
 #include "shim/catalog.h"
+#include "shim/stamps.h"
 #include "shim/dist_xact.h"
 #include "shim/safety_net.h"
 #include "shim/table_locality.h"
@@ -475,6 +476,7 @@ LocalityChangeTableLocality(Oid relid, const LocalitySpec *spec)
 	WriteCatalogRow(relid, spec->kind, home_id, column, column_added);
 	LocalityInvalidateCatalogCache();
 	LocalitySetHomeGuard(relid, spec->kind);
+	LocalitySetGlobalTriggers(relid, spec->kind == LOCALITY_GLOBAL);
 	if (drop_old_column)
 		LocalityRunInternalDdl(psprintf("ALTER TABLE %s DROP COLUMN %s",
 										qualified, quote_identifier(old.spec.column)));

@@ -9,13 +9,6 @@
 
 #include "shim/catalog.h"
 
-/* What to do with a conflicting change (ResolveConflict in apply.c). */
-typedef enum ConflictResolution
-{
-	CONFLICT_APPLY_REMOTE,
-	CONFLICT_KEEP_LOCAL
-} ConflictResolution;
-
 /* Prepares applying source's stream (once per worker). */
 extern void LocalityApplyInit(const LocalityRegion *source);
 

@@ -1,0 +1,623 @@
+/*
+ * stamps.c -- this server's hybrid logical clock (one in shared memory) and
+ * the stamps and tombstones that causal last-write-wins on GLOBAL tables
+ * needs (docs/conflicts.md sections 1-3 and 8).
+ *
+ *   local write to a GLOBAL table --internal statement trigger--> mark
+ *   pre-commit: stamp = hlc now() --> locality.commit_stamps[xid]
+ *   decoder BEGIN: hlc = commit_stamps[txn xid]  --> other regions
+ *   apply BEGIN: hlc update(remote hlc) (refused when too far ahead)
+ *   apply commit: commit_stamps[apply xid] = remote stamp
+ *   conflict: local row's stamp = commit_stamps[xmin]
+ *   DELETE of a GLOBAL row (local: row trigger; applied: apply.c)
+ *         --> locality.tombstones[relid, key] = deleting xid
+ *
+ * Nothing here runs for a table that is not GLOBAL: the triggers exist on
+ * GLOBAL tables only, and the transaction callback returns at once unless
+ * one of them (or the apply worker) marked the transaction.
+ */
+#include "postgres.h"
+
+#include "access/commit_ts.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "replication/origin.h"
+#include "storage/lwlock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "shim.h"
+#include "shim/catalog.h"
+#include "shim/stamps.h"
+
+/* The clock, shared by every backend and worker of the server. */
+typedef struct HlcShared
+{
+	LWLock	   *lock;
+	LocalityHlc clock;
+} HlcShared;
+
+static HlcShared *Hlc = NULL;
+
+int			LocalityMaxClockSkew = 500;
+static int	StampRetention = 86400;	/* seconds */
+
+/* This transaction wrote a GLOBAL table: stamp it at pre-commit. */
+static bool WroteGlobal = false;
+/* ... with this stamp (the apply worker's remote one) instead of now(). */
+static bool HaveAppliedStamp = false;
+static LocalityHlcStamp AppliedStamp;
+
+static TimestampTz LastCleanup = 0;
+
+/* Physical milliseconds since 1970 of this server's clock. */
+static uint64
+PhysicalMs(void)
+{
+	return (uint64) (GetCurrentTimestamp() / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH);
+}
+
+static void
+CheckClock(void)
+{
+	if (Hlc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_locality must be in shared_preload_libraries")));
+}
+
+/* now(): a stamp for a local commit. */
+static uint64
+HlcNow(void)
+{
+	LocalityStatus status;
+	uint64		stamp = 0;
+	bool		ok;
+
+	CheckClock();
+	LocalityInitStatus(&status);
+	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
+	ok = locality_hlc_now(&Hlc->clock, PhysicalMs(), &stamp, &status);
+	LWLockRelease(Hlc->lock);
+	if (!ok)
+		LocalityRaiseStatus(&status, NULL);
+	return stamp;
+}
+
+void
+LocalityHlcObserve(uint64 hlc)
+{
+	LocalityStatus status;
+	bool		ok;
+
+	if (hlc == 0)
+		return;
+	CheckClock();
+	LocalityInitStatus(&status);
+	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
+	ok = locality_hlc_update(&Hlc->clock, hlc, PhysicalMs(), (uint64) LocalityMaxClockSkew,
+							 NULL, &status);
+	LWLockRelease(Hlc->lock);
+	if (!ok)
+		LocalityRaiseStatus(&status, NULL);
+}
+
+void
+LocalityStampApplied(LocalityHlcStamp stamp)
+{
+	WroteGlobal = true;
+	HaveAppliedStamp = true;
+	AppliedStamp = stamp;
+}
+
+/* The full transaction id of xid, a recent one (not older than 2^31). */
+static int64
+FullXid(TransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next) && epoch > 0)
+		epoch--;
+	return (int64) (((uint64) epoch << 32) | xid);
+}
+
+static Oid
+LocalityTableOid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("locality", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/* Inserts (xid, stamp) into commit_stamps, bypassing SQL (pre-commit). */
+static void
+InsertStamp(Relation rel, int64 xid, LocalityHlcStamp stamp, TimestampTz at)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	HeapTuple	tuple;
+
+	values[0] = Int64GetDatum(xid);
+	values[1] = Int64GetDatum((int64) stamp.hlc);
+	values[2] = Int16GetDatum((int16) stamp.region_id);
+	values[3] = TimestampTzGetDatum(at);
+	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tuple);
+	heap_freetuple(tuple);
+}
+
+/*
+ * RecordStamp stamps the committing transaction: now() for a local one, the
+ * remote stamp for an applied one; the row is keyed by the transaction and
+ * by each committed subtransaction, since a row version's xmin may be one.
+ */
+static void
+RecordStamp(void)
+{
+	LocalityHlcStamp stamp;
+	Oid			relid = LocalityTableOid("commit_stamps");
+	Relation	rel;
+	TransactionId *children;
+	int			nchildren;
+	int			i;
+	TimestampTz at = GetCurrentTimestamp();
+
+	if (!OidIsValid(relid) || !TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	if (HaveAppliedStamp)
+		stamp = AppliedStamp;
+	else
+	{
+		stamp.region_id = (uint16) LocalityLocalRegion()->id;
+		/* As late as possible: after everything this transaction observed. */
+		stamp.hlc = HlcNow();
+	}
+	rel = table_open(relid, RowExclusiveLock);
+	InsertStamp(rel, (int64) U64FromFullTransactionId(GetTopFullTransactionId()), stamp, at);
+	nchildren = xactGetCommittedChildren(&children);
+	for (i = 0; i < nchildren; i++)
+		InsertStamp(rel, FullXid(children[i]), stamp, at);
+	table_close(rel, RowExclusiveLock);
+}
+
+static void
+StampXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (WroteGlobal)
+				RecordStamp();
+			WroteGlobal = false;
+			HaveAppliedStamp = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			WroteGlobal = false;
+			HaveAppliedStamp = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+LocalityInitStamps(void)
+{
+	DefineCustomIntVariable("locality.max_clock_skew",
+							"How far ahead of this server's clock another region's "
+							"stamps may be before their changes wait.",
+							"Changes stamped further ahead are refused (retried) until "
+							"this clock has caught up to within the bound.",
+							&LocalityMaxClockSkew, 500, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("locality.stamp_retention",
+							"How long stamps and tombstones of GLOBAL tables are kept.",
+							"A change concurrent with a delete or write older than this "
+							"is decided by commit timestamps instead.",
+							&StampRetention, 86400, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	RegisterXactCallback(StampXactCallback, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		LocalityShmemArea("pg_locality clock", sizeof(HlcShared), (void **) &Hlc);
+}
+
+/*
+ * FindStampByFullXid: the row of commit_stamps for xid.  SnapshotAny: the
+ * writer is known committed (its row version is visible, or the output
+ * plugin decodes its commit), and the output plugin's historic snapshot
+ * could not see a row its transaction wrote at pre-commit.
+ */
+static bool
+FindStampByFullXid(int64 xid, LocalityHlcStamp *stamp)
+{
+	Oid			relid = LocalityTableOid("commit_stamps");
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(xid));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, SnapshotAny, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+
+		stamp->hlc = (uint64) DatumGetInt64(heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull));
+		stamp->region_id = (uint16) DatumGetInt16(heap_getattr(tuple, 3, RelationGetDescr(rel),
+																&isnull));
+		found = true;
+		break;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+bool
+LocalityFindStamp(TransactionId xid, LocalityHlcStamp *stamp)
+{
+	if (!TransactionIdIsNormal(xid))
+		return false;
+	return FindStampByFullXid(FullXid(xid), stamp);
+}
+
+LocalityHlcStamp
+LocalityStampFromTime(TimestampTz ts, int16 region_id)
+{
+	LocalityHlcStamp stamp;
+
+	stamp.hlc = ((uint64) (ts / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH)) << LOCALITY_HLC_LOGICAL_BITS;
+	stamp.region_id = (uint16) region_id;
+	return stamp;
+}
+
+int16
+LocalityRegionOfOrigin(RepOriginId origin)
+{
+	char	   *name;
+	const LocalityRegion *region;
+
+	if (origin == InvalidRepOriginId)
+		return LocalityLocalRegion()->id;
+	if (!replorigin_by_oid(origin, true, &name) || strncmp(name, "pg_locality_", 12) != 0)
+		return 0;
+	region = LocalityFindRegionByName(name + 12);
+	return region ? region->id : 0;
+}
+
+/* The stamp kept for the version of key written by xid, if any. */
+static bool
+FindKeptRowStamp(Relation rel, const char *key, TransactionId xid, LocalityHlcStamp *stamp)
+{
+	Oid			relid = LocalityTableOid("row_stamps");
+	Relation	kept;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(relid) || !TransactionIdIsNormal(xid))
+		return false;
+	kept = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	scan = systable_beginscan(kept, RelationGetPrimaryKeyIndex(kept), true, GetActiveSnapshot(),
+							  2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		TupleDesc	desc = RelationGetDescr(kept);
+
+		if (DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull)) == FullXid(xid))
+		{
+			stamp->hlc = (uint64) DatumGetInt64(heap_getattr(tuple, 4, desc, &isnull));
+			stamp->region_id = (uint16) DatumGetInt16(heap_getattr(tuple, 5, desc, &isnull));
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(kept, AccessShareLock);
+	return found;
+}
+
+void
+LocalityKeepRowStamp(Relation rel, const char *key, LocalityHlcStamp stamp)
+{
+	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, INT8OID, INT2OID};
+	Datum		values[5];
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(key);
+	values[2] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	values[3] = Int64GetDatum((int64) stamp.hlc);
+	values[4] = Int16GetDatum((int16) stamp.region_id);
+	SPI_connect();
+	LocalityCatalogExecute("INSERT INTO locality.row_stamps (relid, key, xid, hlc, region_id) "
+						   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+						   "SET xid = excluded.xid, hlc = excluded.hlc, region_id = excluded.region_id",
+						   5, argtypes, values, NULL);
+	SPI_finish();
+}
+
+LocalityHlcStamp
+LocalityRowStamp(Relation rel, TupleTableSlot *slot, bool global)
+{
+	TransactionId xmin;
+	bool		isnull;
+	LocalityHlcStamp stamp;
+	TimestampTz ts;
+	RepOriginId origin;
+
+	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull));
+	if (!isnull && global && FindKeptRowStamp(rel, LocalityRowKey(rel, slot), xmin, &stamp))
+		return stamp;
+	if (!isnull && LocalityFindStamp(xmin, &stamp))
+		return stamp;
+	/* Unstamped: older than the stamps kept (or frozen), or not GLOBAL. */
+	if (!isnull && TransactionIdIsNormal(xmin) && TransactionIdGetCommitTsData(xmin, &ts, &origin))
+		return LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
+	stamp.hlc = 0;
+	stamp.region_id = 0;
+	return stamp;
+}
+
+char *
+LocalityRowKey(Relation rel, TupleTableSlot *slot)
+{
+	Oid			index = RelationGetReplicaIndex(rel);
+	Relation	idx;
+	StringInfoData buf;
+	int			i;
+
+	if (!OidIsValid(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key or replica identity index",
+						RelationGetRelationName(rel))));
+	idx = index_open(index, AccessShareLock);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+	{
+		AttrNumber	att = idx->rd_index->indkey.values[i];
+		bool		isnull;
+		Datum		value = slot_getattr(slot, att, &isnull);
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (isnull)
+			appendStringInfoString(&buf, "null");
+		else
+		{
+			Oid			output;
+			bool		varlena;
+
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid,
+							  &output, &varlena);
+			escape_json(&buf, OidOutputFunctionCall(output, value));
+		}
+	}
+	appendStringInfoChar(&buf, ']');
+	index_close(idx, AccessShareLock);
+	return buf.data;
+}
+
+bool
+LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp)
+{
+	Oid			relid = LocalityTableOid("tombstones");
+	Relation	tomb;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	int64		xid = 0;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	tomb = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
+							  2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+
+		xid = DatumGetInt64(heap_getattr(tuple, 3, RelationGetDescr(tomb), &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(tomb, AccessShareLock);
+	if (!found)
+		return false;
+	/* The deleting transaction's stamp; gone with it after the retention. */
+	if (!FindStampByFullXid(xid, stamp))
+		return false;
+	return true;
+}
+
+void
+LocalityRecordTombstone(Relation rel, const char *key)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, INT8OID};
+	Datum		values[3];
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(key);
+	values[2] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	SPI_connect();
+	LocalityCatalogExecute("INSERT INTO locality.tombstones (relid, key, xid) VALUES ($1, $2, $3) "
+						   "ON CONFLICT (relid, key) DO UPDATE SET xid = excluded.xid",
+						   3, argtypes, values, NULL);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(locality_global_write);
+PG_FUNCTION_INFO_V1(locality_global_delete);
+PG_FUNCTION_INFO_V1(locality_hlc_current);
+
+/* locality_global_write: statement trigger on a GLOBAL table, marks the transaction. */
+Datum
+locality_global_write(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "locality._global_write() is a trigger");
+	WroteGlobal = true;
+	return PointerGetDatum(NULL);
+}
+
+/* locality_global_delete: row trigger BEFORE DELETE, records the tombstone. */
+Datum
+locality_global_delete(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "locality._global_delete() is a row trigger");
+	WroteGlobal = true;
+	LocalityRecordTombstone(trigdata->tg_relation,
+							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot));
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/* locality.hlc_now(): the last stamp of this server's clock. */
+Datum
+locality_hlc_current(PG_FUNCTION_ARGS)
+{
+	uint64		last;
+
+	CheckClock();
+	LWLockAcquire(Hlc->lock, LW_SHARED);
+	last = Hlc->clock.last;
+	LWLockRelease(Hlc->lock);
+	PG_RETURN_INT64((int64) last);
+}
+
+static Oid
+TriggerFunction(const char *name)
+{
+	return LookupFuncName(list_make2(makeString("locality"), makeString(pstrdup(name))), 0,
+						  NULL, false);
+}
+
+/* Creates one internal trigger on relid, dropped with the extension too. */
+static void
+CreateInternalTrigger(Oid relid, const char *name, Oid func, bool row, int16 events)
+{
+	CreateTrigStmt *stmt = makeNode(CreateTrigStmt);
+	ObjectAddress trigger;
+	ObjectAddress extension;
+
+	stmt->trigname = (char *) name;
+	stmt->row = row;
+	stmt->timing = TRIGGER_TYPE_BEFORE;
+	stmt->events = events;
+	trigger = CreateTrigger(stmt, NULL, relid, InvalidOid, InvalidOid, InvalidOid, func,
+							InvalidOid, NULL, true, false);
+	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("pg_locality", false));
+	recordDependencyOn(&trigger, &extension, DEPENDENCY_AUTO);
+}
+
+void
+LocalitySetGlobalTriggers(Oid relid, bool global)
+{
+	Oid			write_fn = TriggerFunction("_global_write");
+	Oid			delete_fn = TriggerFunction("_global_delete");
+	Relation	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	List	   *existing = NIL;
+	ListCell   *lc;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		if (trig->tgfoid == write_fn || trig->tgfoid == delete_fn)
+			existing = lappend_oid(existing, trig->oid);
+	}
+	systable_endscan(scan);
+	table_close(pg_trigger, AccessShareLock);
+
+	if (global && existing == NIL)
+	{
+		CreateInternalTrigger(relid, "locality_global_write", write_fn, false,
+							  TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE);
+		CreateInternalTrigger(relid, "locality_global_delete", delete_fn, true,
+							  TRIGGER_TYPE_DELETE);
+	}
+	else if (!global)
+	{
+		foreach(lc, existing)
+		{
+			ObjectAddress trigger;
+
+			ObjectAddressSet(trigger, TriggerRelationId, lfirst_oid(lc));
+			performDeletion(&trigger, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+		}
+	}
+	CommandCounterIncrement();
+}
+
+/*
+ * LocalityCleanupConflictState deletes the stamps and tombstones older than
+ * locality.stamp_retention, at most once a minute (the apply worker calls
+ * it inside a transaction).
+ */
+void
+LocalityCleanupConflictState(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Oid			argtypes[1] = {INTERVALOID};
+	Datum		values[1];
+
+	if (!TimestampDifferenceExceeds(LastCleanup, now, 60 * 1000))
+		return;
+	LastCleanup = now;
+	values[0] = DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d s", StampRetention)),
+									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	SPI_connect();
+	LocalityCatalogExecute("SELECT locality.cleanup_conflict_state($1)", 1, argtypes, values, NULL);
+	SPI_finish();
+}

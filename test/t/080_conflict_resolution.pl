@@ -1,0 +1,223 @@
+# Conflict resolution on GLOBAL tables across three regions, one of them
+# (eu-west1) running 400 ms behind under libfaketime, the only test double
+# allowed: causal last-write-wins beats a plain commit-timestamp comparison,
+# concurrent writes are ordered by their stamps the same way everywhere,
+# tombstones make delete/update races converge, the clock-skew bound delays
+# changes from a clock too far ahead, merge functions are applied on apply,
+# and a unique violation on a non-key index stops apply until resolved.
+use strict;
+use warnings;
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LocalityCluster;
+
+my $faketime_lib;
+for my $dir ('/usr/lib/x86_64-linux-gnu/faketime', '/usr/lib/faketime', '/usr/lib64/faketime')
+{
+	$faketime_lib = "$dir/libfaketime.so.1" if !$faketime_lib && -e "$dir/libfaketime.so.1";
+}
+BAIL_OUT('libfaketime not found: install the Debian package faketime (scripts/setup.sh)')
+  unless $faketime_lib;
+
+my @nodes = map { LocalityCluster::new_region($_) } qw(us-east1 eu-west1 ap-east1);
+my ($us, $eu, $ap) = @nodes;
+$us->start;
+{
+	# eu-west1's server, and every process it starts, sees a clock 400 ms behind.
+	local $ENV{LD_PRELOAD} = $faketime_lib;
+	local $ENV{FAKETIME} = '-0.4';
+	local $ENV{FAKETIME_DONT_RESET} = '1';
+	$eu->start;
+}
+$ap->start;
+$us->safe_psql('postgres', 'CREATE EXTENSION pg_locality');
+LocalityCluster::join_regions(@nodes);
+
+sub drain
+{
+	for my $node (@nodes)
+	{
+		is($node->safe_psql('postgres', "SELECT locality.wait_for_replication(NULL, '60s')"), 't',
+			'replication drained on ' . $node->name);
+	}
+}
+
+sub same_everywhere
+{
+	my ($sql, $label) = @_;
+	my @got = map { $_->safe_psql('postgres', $sql) } @nodes;
+	is($got[1], $got[0], "$label: eu-west1 equals us-east1");
+	is($got[2], $got[0], "$label: ap-east1 equals us-east1");
+	return $got[0];
+}
+
+# isolate($a, $b) / reconnect($a, $b): neither applies the other's changes meanwhile.
+sub isolate
+{
+	my ($x, $y) = @_;
+	for my $pair ([ $x, $y ], [ $y, $x ])
+	{
+		my ($target, $source) = @$pair;
+		$target->safe_psql('postgres', "SELECT locality.pause_replication('" . $source->name . "')");
+		$target->poll_query_until('postgres', "SELECT state = 'paused' FROM locality.replication_status WHERE source_region = '"
+			  . $source->name . "'") or die 'replication did not pause';
+	}
+}
+
+sub reconnect
+{
+	my ($x, $y) = @_;
+	$x->safe_psql('postgres', "SELECT locality.resume_replication('" . $y->name . "')");
+	$y->safe_psql('postgres', "SELECT locality.resume_replication('" . $x->name . "')");
+}
+
+$us->safe_psql('postgres', q{
+	CREATE TABLE g (id int PRIMARY KEY, v text) WITH (locality = 'GLOBAL');
+	INSERT INTO g SELECT i, 'initial' FROM generate_series(1, 10) i;
+});
+drain();
+
+# --- The skew test (issue 5, "done when") -----------------------------------
+# eu-west1 waits, inside the server, until it has applied us-east1's update,
+# then updates the row itself: causally after, but its clock is 400 ms behind.
+my ($out, $err) = ('', '');
+my $waiter = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', LocalityCluster::connstr($eu), '-c', q{
+		DO $$
+		DECLARE deadline timestamptz := clock_timestamp() + interval '60 s';
+		BEGIN
+			WHILE (SELECT v FROM g WHERE id = 1) <> 'A' AND clock_timestamp() < deadline LOOP
+				PERFORM pg_sleep(0.001);
+			END LOOP;
+			UPDATE g SET v = 'B' WHERE id = 1 AND v = 'A';
+		END $$;
+		SELECT xmin FROM g WHERE id = 1;
+	} ], '>', \$out, '2>', \$err);
+my $a_xid = $us->safe_psql('postgres',
+	"BEGIN; UPDATE g SET v = 'A' WHERE id = 1; SELECT pg_current_xact_id(); COMMIT;");
+$waiter->finish;
+my $a_commit = $us->safe_psql('postgres', "SELECT pg_xact_commit_timestamp('$a_xid'::xid8::text::xid)");
+is($err, '', 'eu-west1 saw A and wrote B');
+chomp(my $b_xmin = $out);
+my $b_commit = $eu->safe_psql('postgres', "SELECT pg_xact_commit_timestamp('$b_xmin'::xid)");
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 1', 'skew'), 'B',
+	'the causally later write (B, from the lagging clock) wins on every region');
+is($us->safe_psql('postgres', "SELECT '$b_commit'::timestamptz < '$a_commit'::timestamptz"), 't',
+	"B's commit timestamp ($b_commit) is before A's ($a_commit): commit-timestamp LWW would have kept A");
+is($us->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || remote_region || ' ' || local_region
+	|| ' ' || (remote_hlc > local_hlc) || ' ' || (remote_commit_ts < local_commit_ts)
+	FROM locality.conflicts WHERE remote_tuple->>'v' = 'B'}),
+	'update_origin_differs apply_remote eu-west1 us-east1 true true',
+	'logged on us-east1 with both regions, stamps and commit timestamps');
+
+# --- Concurrent writes: ordered by stamp, the same everywhere ---------------
+# us-east1 and eu-west1 cannot see each other; eu-west1 writes after us-east1
+# in real time, but 400 ms behind, so its stamp is earlier: concurrent
+# writes are ordered by stamps (not by arrival), and every region agrees.
+isolate($us, $eu);
+$us->safe_psql('postgres', "UPDATE g SET v = 'us, concurrent' WHERE id = 3");
+$eu->safe_psql('postgres', "UPDATE g SET v = 'eu, concurrent' WHERE id = 3");
+reconnect($us, $eu);
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 3', 'concurrent'), 'us, concurrent',
+	'the write with the later stamp wins everywhere, whatever order changes arrived in');
+is($eu->safe_psql('postgres', q{SELECT resolution FROM locality.conflicts WHERE remote_tuple->>'v' = 'us, concurrent'}),
+	'apply_remote', 'eu-west1 logged the conflict and applied the later write');
+is($us->safe_psql('postgres', q{SELECT resolution FROM locality.conflicts WHERE remote_tuple->>'v' = 'eu, concurrent'}),
+	'keep_local', 'us-east1 logged the conflict and kept its later write');
+
+# Same clock: the later of two concurrent inserts of one key wins everywhere.
+isolate($us, $ap);
+$us->safe_psql('postgres', "INSERT INTO g VALUES (20, 'us first')");
+$ap->safe_psql('postgres', "INSERT INTO g VALUES (20, 'ap second')");
+reconnect($us, $ap);
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 20', 'insert/insert'), 'ap second',
+	'insert_exists: the later insert wins on every region');
+
+# --- Delete/update races converge through tombstones ------------------------
+# An update, then (later) a concurrent delete: deleted everywhere; without
+# the tombstone the deleting region would take the update as a new row.
+isolate($us, $ap);
+$ap->safe_psql('postgres', "UPDATE g SET v = 'updated before the delete' WHERE id = 4");
+$us->safe_psql('postgres', 'DELETE FROM g WHERE id = 4');
+reconnect($us, $ap);
+drain();
+is(same_everywhere('SELECT count(*) FROM g WHERE id = 4', 'update then delete'), '0',
+	'the later delete wins on every region');
+is($us->safe_psql('postgres', q{SELECT kind || ' ' || resolution FROM locality.conflicts WHERE remote_tuple->>'v' = 'updated before the delete'}),
+	'update_missing keep_local', 'us-east1 decided the update against its tombstone');
+
+# A delete, then (later) a concurrent update: the row survives with the update.
+isolate($us, $ap);
+$us->safe_psql('postgres', 'DELETE FROM g WHERE id = 5');
+$ap->safe_psql('postgres', "UPDATE g SET v = 'updated after the delete' WHERE id = 5");
+reconnect($us, $ap);
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 5', 'delete then update'), 'updated after the delete',
+	'the later update wins on every region');
+ok($us->safe_psql('postgres', q{SELECT count(*) FROM locality.tombstones WHERE relid = 'g'::regclass}) > 0,
+	'deletes leave tombstones');
+
+# --- Merge functions --------------------------------------------------------
+$_->safe_psql('postgres', q{
+	CREATE FUNCTION higher_balance(local numeric, remote numeric) RETURNS numeric
+	    LANGUAGE sql IMMUTABLE AS 'SELECT greatest(local, remote)';
+}) for @nodes;
+$us->safe_psql('postgres', q{
+	CREATE TABLE acct (id int PRIMARY KEY, balance numeric, note text) WITH (locality = 'GLOBAL');
+	SELECT locality.set_merge_function('acct', 'balance', 'higher_balance(numeric, numeric)');
+	INSERT INTO acct VALUES (1, 10, 'start');
+});
+drain();
+is(same_everywhere(q{SELECT fn::text FROM locality.merge_functions WHERE relid = 'acct'::regclass},
+	'merge function'), 'higher_balance(numeric,numeric)', 'the merge function is set on every region');
+isolate($us, $ap);
+$us->safe_psql('postgres', "UPDATE acct SET balance = 100, note = 'us' WHERE id = 1");
+$ap->safe_psql('postgres', "UPDATE acct SET balance = 50, note = 'ap' WHERE id = 1");
+reconnect($us, $ap);
+drain();
+is(same_everywhere('SELECT balance || note FROM acct WHERE id = 1', 'merged'), '100ap',
+	'the balance is merged by the function, the other column by last-write-wins');
+
+# --- A unique violation on a non-key index ----------------------------------
+$us->safe_psql('postgres', q{
+	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
+});
+drain();
+isolate($us, $ap);
+$us->safe_psql('postgres', "INSERT INTO people VALUES (1, 'x\@example.com')");
+$ap->safe_psql('postgres', "INSERT INTO people VALUES (2, 'x\@example.com')");
+reconnect($us, $ap);
+ok($us->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%duplicate key value violates unique constraint "people_email_key"%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
+	'the unique violation stops apply and shows in last_error');
+$us->safe_psql('postgres', "UPDATE people SET email = 'one\@example.com' WHERE id = 1");
+$ap->safe_psql('postgres', "UPDATE people SET email = 'two\@example.com' WHERE id = 2");
+drain();
+is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people', 'unique'),
+	'1one@example.com,2two@example.com', 'resolved by the DBA: every region holds both rows');
+
+# --- The skew bound ---------------------------------------------------------
+# ap-east1 restarts with a clock an hour ahead: its changes wait at us-east1
+# (55000 in last_error, retried, never skipped) while they are more than
+# locality.max_clock_skew ahead, and apply once the bound allows them.
+$ap->stop;
+{
+	local $ENV{LD_PRELOAD} = $faketime_lib;
+	local $ENV{FAKETIME} = '+3600';
+	$ap->start;
+}
+$ap->safe_psql('postgres', "UPDATE g SET v = 'an hour ahead' WHERE id = 2");
+ok($us->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%remote clock is % ms ahead of the local clock%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
+	'a change stamped more than max_clock_skew ahead is refused: 55000 in last_error');
+is($us->safe_psql('postgres', 'SELECT v FROM g WHERE id = 2'), 'initial', 'and not applied');
+$us->safe_psql('postgres', "ALTER SYSTEM SET locality.max_clock_skew = '2h'; SELECT pg_reload_conf()");
+is($us->safe_psql('postgres', "SELECT locality.wait_for_replication('ap-east1', '60s')"), 't',
+	'applied once the bound allows it');
+is($us->safe_psql('postgres', 'SELECT v FROM g WHERE id = 2'), 'an hour ahead', 'nothing was skipped');
+
+done_testing();
