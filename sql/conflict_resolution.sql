@@ -21,6 +21,14 @@ CREATE TABLE cr_plain (id int PRIMARY KEY, v numeric);
 -- set_conflict_resolution: every mode, then the errors.
 SELECT locality.set_conflict_resolution('cr_global', 'last_write_wins_column');
 SELECT conflict_resolution FROM locality.tables WHERE table_name = 'cr_global'::regclass;
+-- Column mode keeps column versions: a third internal trigger, and a local
+-- update records which transaction wrote each column.
+SELECT tgfoid::regproc FROM pg_trigger WHERE tgrelid = 'cr_global'::regclass ORDER BY 1;
+INSERT INTO cr_global VALUES (9, 1, '{x}');
+UPDATE cr_global SET balance = 2 WHERE id = 9;
+SELECT key, xids[2] = row_xid AS balance_written, xids[3] = row_xid AS tags_written
+  FROM locality.column_versions;
+DELETE FROM cr_global WHERE id = 9;
 SELECT locality.set_conflict_resolution('cr_global', 'newest');
 \echo SQLSTATE :SQLSTATE
 SELECT locality.set_conflict_resolution('cr_plain', 'keep_local');
@@ -84,7 +92,7 @@ SELECT count(*) FROM locality.commit_stamps s
   WHERE s.hlc <= locality.hlc_now() AND s.region_id = 1 AND s.xid > 0;
 DELETE FROM cr_global WHERE id = 1;
 SELECT relid::regclass, key, xid = (SELECT max(xid) FROM locality.commit_stamps) AS stamped
-  FROM locality.tombstones;
+  FROM locality.tombstones ORDER BY key;
 -- Writes to other tables are not stamped.
 SELECT count(*) AS before FROM locality.commit_stamps \gset
 INSERT INTO cr_regional VALUES (1, 'x');

@@ -933,12 +933,24 @@ StampApplied(Change *change)
 		LocalityStampApplied(RemoteStamp);
 }
 
+/* last_write_wins_column on a GLOBAL table: stamps are kept per column. */
+static bool
+IsColumnMode(Relation rel)
+{
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
+
+	return table != NULL && table->spec.kind == LOCALITY_GLOBAL &&
+		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
+}
+
 /* What is local for a conflicting change's key. */
 typedef struct LocalSide
 {
 	int			state;			/* LocalityLocalState */
 	LocalityHlcStamp stamp;
 	TupleTableSlot *row;		/* LOCALITY_LOCAL_ROW: the row found */
+	LocalityHlcStamp *column_stamps;	/* column mode, a row: per column */
+	int64	   *column_xids;	/* their writers */
 } LocalSide;
 
 /* The local side of a change whose row was found (change->local). */
@@ -950,6 +962,17 @@ LocalRow(Change *change)
 	side.state = LOCALITY_LOCAL_ROW;
 	side.row = change->local;
 	side.stamp = LocalityRowStamp(change->rel, change->local, IsGlobal(change->rel));
+	side.column_stamps = NULL;
+	side.column_xids = NULL;
+	if (IsColumnMode(change->rel))
+	{
+		int			natts = RelationGetDescr(change->rel)->natts;
+
+		side.column_stamps = palloc(sizeof(LocalityHlcStamp) * Max(natts, 1));
+		side.column_xids = palloc(sizeof(int64) * Max(natts, 1));
+		LocalityColumnStamps(change->rel, change->local, side.stamp, side.column_stamps,
+							 side.column_xids);
+	}
 	return side;
 }
 
@@ -960,6 +983,8 @@ LocalMissing(Change *change, TupleTableSlot *key)
 	LocalSide	side;
 
 	side.row = NULL;
+	side.column_stamps = NULL;
+	side.column_xids = NULL;
 	side.state = LOCALITY_LOCAL_ABSENT;
 	side.stamp.hlc = 0;
 	side.stamp.region_id = 0;
@@ -980,7 +1005,7 @@ LocalMissing(Change *change, TupleTableSlot *key)
  */
 static int
 Decide(Change *change, const char *kind, int remote_op, const LocalSide *local,
-	   TupleTableSlot *remote, uint8 *choices, bool log)
+	   TupleTableSlot *remote, const bool *unchanged, uint8 *choices, bool log)
 {
 	Relation	rel = change->rel;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -1016,11 +1041,13 @@ Decide(Change *change, const char *kind, int remote_op, const LocalSide *local,
 		{
 			Form_pg_attribute attr = TupleDescAttr(desc, i);
 
-			/* No per-column stamps are kept: a column's are its row's. */
-			columns[i].local = local->stamp;
+			/* Per-column stamps in column mode; otherwise a column's are its row's. */
+			columns[i].local = local->column_stamps ? local->column_stamps[i] : local->stamp;
 			columns[i].remote = RemoteStamp;
 			if (attr->attisdropped)
 				columns[i].flags = LOCALITY_COLUMN_EQUAL;
+			else if (unchanged != NULL && unchanged[i] && !IsMergedColumn(change, fns, i))
+				columns[i].flags = LOCALITY_COLUMN_UNCHANGED;
 			else if (IsMergedColumn(change, fns, i))
 				columns[i].flags = LOCALITY_COLUMN_MERGE;
 			else if (local->row && ColumnEqual(attr, local->row, remote, i))
@@ -1112,12 +1139,13 @@ WritesRow(const uint8 *choices, int n)
  * row found (change->local): decided by the core, merged column by column.
  */
 static void
-WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote)
+WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote, const bool *unchanged)
 {
 	int			natts = RelationGetDescr(change->rel)->natts;
 	uint8	   *choices = palloc0(Max(natts, 1));
 	LocalSide	local = LocalRow(change);
-	int			resolution = Decide(change, kind, LOCALITY_REMOTE_WRITE, &local, remote, choices, true);
+	int			resolution = Decide(change, kind, LOCALITY_REMOTE_WRITE, &local, remote, unchanged,
+									choices, true);
 
 	if (!WritesRow(choices, natts))
 		return;
@@ -1126,6 +1154,19 @@ WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote)
 		return;
 	UpdateLocalRow(change, remote);
 	StampApplied(change);
+	if (local.column_xids != NULL)
+	{
+		int64		me = LocalityCurrentFullXid();
+		int			i;
+
+		/* Columns taken from the remote side are now its; the others keep their writers. */
+		for (i = 0; i < natts; i++)
+			if (choices[i] == LOCALITY_CHOICE_MERGE ||
+				(choices[i] == LOCALITY_CHOICE_APPLY_REMOTE && !(unchanged && unchanged[i])))
+				local.column_xids[i] = me;
+		LocalityRecordColumnVersions(change->rel, LocalityRowKey(change->rel, remote),
+									 local.column_xids);
+	}
 	/* The row's stamp stays the later of the two (its local one when that won). */
 	if (IsGlobal(change->rel) && locality_hlc_stamp_compare(&local.stamp, &RemoteStamp) > 0)
 		LocalityKeepRowStamp(change->rel, LocalityRowKey(change->rel, remote), local.stamp);
@@ -1173,7 +1214,7 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		simple_table_tuple_delete(rel, &mine, GetActiveSnapshot());
 		same_key = FindLocalRow(rel, remote, change->local);
 		if (same_key)
-			WriteOverRow(change, "insert_exists", remote);
+			WriteOverRow(change, "insert_exists", remote, NULL);
 		else
 		{
 			/* Inserting it again raises the unique violation, naming the index. */
@@ -1208,7 +1249,7 @@ ApplyInsert(const LocalityWireInsert *msg)
 		{
 			uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
 
-			if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, choices,
+			if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
 					   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
 				return;
 		}
@@ -1231,12 +1272,33 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 	{
 		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple,
 										   change->local, false);
+		int			natts = RelationGetDescr(change->rel)->natts;
+		bool	   *unchanged = palloc0(sizeof(bool) * Max(natts, 1));
 		TimestampTz ts;
 		RepOriginId origin;
+		int			i;
 
+		for (i = 0; i < msg->new_tuple.natts; i++)
+			if (msg->new_tuple.columns[i].kind == LOCALITY_WIRE_COLUMN_UNCHANGED)
+				unchanged[change->entry->attmap[i] - 1] = true;
 		/* Last written by another region (or here) than the sender's. */
 		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
-			WriteOverRow(change, "update_origin_differs", remote);
+			WriteOverRow(change, "update_origin_differs", remote, unchanged);
+		else if (IsColumnMode(change->rel))
+		{
+			LocalSide	local = LocalRow(change);
+			int64		me = LocalityCurrentFullXid();
+
+			(void) MergeColumns(change, remote, NULL);
+			UpdateLocalRow(change, remote);
+			StampApplied(change);
+			/* The columns the sender wrote are now this transaction's. */
+			for (i = 0; i < natts; i++)
+				if (!unchanged[i])
+					local.column_xids[i] = me;
+			LocalityRecordColumnVersions(change->rel, LocalityRowKey(change->rel, remote),
+										 local.column_xids);
+		}
 		else
 		{
 			(void) MergeColumns(change, remote, NULL);
@@ -1255,7 +1317,7 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		for (i = 0; i < msg->new_tuple.natts; i++)
 			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
 		/* update_missing: re-creates the row when it wins and is complete. */
-		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote, choices,
+		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
 				   true) == LOCALITY_RESOLUTION_APPLY_REMOTE && complete)
 		{
 			ExecSimpleRelationInsert(change->rri, change->estate, remote);
@@ -1300,10 +1362,10 @@ ApplyDelete(const LocalityWireDelete *msg)
 			LocalSide	local = LocalRow(change);
 
 			if (Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local, NULL, NULL,
-					   false) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+					   NULL, false) != LOCALITY_RESOLUTION_APPLY_REMOTE)
 			{
 				(void) Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local,
-							  NULL, NULL, true);
+							  NULL, NULL, NULL, true);
 				return;
 			}
 		}
@@ -1314,7 +1376,7 @@ ApplyDelete(const LocalityWireDelete *msg)
 		LocalSide	local = LocalMissing(change, search);
 
 		/* delete_missing: the later delete's stamp is kept in the tombstone. */
-		if (Decide(change, "delete_missing", LOCALITY_REMOTE_DELETE, &local, NULL, NULL, true) ==
+		if (Decide(change, "delete_missing", LOCALITY_REMOTE_DELETE, &local, NULL, NULL, NULL, true) ==
 			LOCALITY_RESOLUTION_APPLY_REMOTE && IsGlobal(change->rel))
 		{
 			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search));

@@ -16,6 +16,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/stamps.h"
 
 PG_FUNCTION_INFO_V1(locality_set_conflict_resolution);
 
@@ -53,6 +54,8 @@ locality_set_conflict_resolution(PG_FUNCTION_ARGS)
 						   "WHERE relid = $1::pg_catalog.regclass", 2, argtypes, values, NULL);
 	SPI_finish();
 	LocalityInvalidateCatalogCache();
+	/* Column versions are kept only in last_write_wins_column mode. */
+	LocalitySetGlobalTriggers(relid, LocalityFindTable(relid)->spec.kind == LOCALITY_GLOBAL);
 
 	LocalityPropagateToAll(psprintf("SELECT locality.set_conflict_resolution(%s, %s)",
 									quote_literal_cstr(quote_qualified_identifier(

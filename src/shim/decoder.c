@@ -22,6 +22,7 @@
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/output_plugin.h"
+#include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -41,6 +42,7 @@ typedef struct DecodedRelation
 {
 	Oid			relid;
 	bool		managed;
+	bool		column_mode;	/* GLOBAL, last_write_wins_column: send written columns only */
 	bool		schema_sent;
 	FmgrInfo   *output;			/* per attribute: its type's output function */
 	bool	   *varlena;
@@ -95,13 +97,17 @@ LocalityRelation(const char *name)
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
-/* True when relid has a row in locality.table_catalog (historic snapshot). */
+/*
+ * True when relid has a row in locality.table_catalog (historic snapshot);
+ * *column_mode when it is GLOBAL and resolved column by column.
+ */
 static bool
-ScanManaged(Oid relid)
+ScanManaged(Oid relid, bool *column_mode)
 {
 	Relation	catalog;
 	SysScanDesc scan;
 	ScanKeyData key;
+	HeapTuple	tuple;
 	bool		found;
 
 	if (!OidIsValid(TableCatalogOid))
@@ -111,7 +117,20 @@ ScanManaged(Oid relid)
 	catalog = table_open(TableCatalogOid, AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	*column_mode = false;
+	if (found)
+	{
+		TupleDesc	desc = RelationGetDescr(catalog);
+		bool		isnull;
+		Datum		kind = heap_getattr(tuple, get_attnum(TableCatalogOid, "kind"), desc, &isnull);
+		Datum		mode = heap_getattr(tuple, get_attnum(TableCatalogOid, "conflict_resolution"),
+										desc, &isnull);
+
+		*column_mode = strcmp(TextDatumGetCString(kind), "GLOBAL") == 0 &&
+			strcmp(TextDatumGetCString(mode), "last_write_wins_column") == 0;
+	}
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
 	return found;
@@ -132,7 +151,7 @@ LookupRelation(Oid relid)
 		entry->varlena = NULL;
 		PG_TRY();
 		{
-			entry->managed = ScanManaged(relid);
+			entry->managed = ScanManaged(relid, &entry->column_mode);
 		}
 		PG_CATCH();
 		{
@@ -467,6 +486,42 @@ TupleColumns(Relation rel, DecodedRelation *entry, HeapTuple tuple, bool key_onl
 	return n;
 }
 
+/*
+ * OnlyWrittenColumns: in last_write_wins_column mode an UPDATE carries only
+ * the columns its transaction wrote (and the key); the others travel as
+ * unchanged, so the receiver does not take them for newer writes.
+ */
+static void
+OnlyWrittenColumns(Relation rel, ReorderBufferTXN *txn, HeapTuple tuple, LocalityWireColumn *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool	   *written = palloc0(sizeof(bool) * Max(desc->natts, 1));
+	Bitmapset  *key = RelationGetIdentityKeyBitmap(rel);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	int			n = 0;
+	int			i;
+
+	ExecStoreHeapTuple(tuple, slot, false);
+	if (LocalityColumnsWrittenBy(rel, slot, txn->xid, written))
+	{
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+			if (!Travels(attr))
+				continue;
+			if (!written[i] && !bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, key))
+			{
+				cols[n].kind = LOCALITY_WIRE_COLUMN_UNCHANGED;
+				cols[n].data = NULL;
+				cols[n].len = 0;
+			}
+			n++;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
 static void
 Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	   ReorderBufferChange *change)
@@ -513,6 +568,8 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 				msg.body.update.old_kind = LOCALITY_WIRE_OLD_NONE;
 			msg.body.update.new_tuple.natts = TupleColumns(rel, entry, new_tuple, false, new_cols);
 			msg.body.update.new_tuple.columns = new_cols;
+			if (entry->column_mode)
+				OnlyWrittenColumns(rel, txn, new_tuple, new_cols);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (old_tuple == NULL)

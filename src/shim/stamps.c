@@ -40,7 +40,9 @@
 #include "parser/parse_func.h"
 #include "replication/origin.h"
 #include "storage/lwlock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -558,14 +560,16 @@ CreateInternalTrigger(Oid relid, const char *name, Oid func, bool row, int16 eve
 void
 LocalitySetGlobalTriggers(Oid relid, bool global)
 {
-	Oid			write_fn = TriggerFunction("_global_write");
-	Oid			delete_fn = TriggerFunction("_global_delete");
+	Oid			fns[3] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
+	TriggerFunction("_global_update_columns")};
+	Oid			existing[3] = {InvalidOid, InvalidOid, InvalidOid};
+	bool		wanted[3];
+	const LocalityTable *table = LocalityFindTable(relid);
 	Relation	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tuple;
-	List	   *existing = NIL;
-	ListCell   *lc;
+	int			i;
 
 	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
@@ -574,30 +578,315 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 	{
 		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tuple);
 
-		if (trig->tgfoid == write_fn || trig->tgfoid == delete_fn)
-			existing = lappend_oid(existing, trig->oid);
+		for (i = 0; i < 3; i++)
+			if (trig->tgfoid == fns[i])
+				existing[i] = trig->oid;
 	}
 	systable_endscan(scan);
 	table_close(pg_trigger, AccessShareLock);
 
-	if (global && existing == NIL)
+	wanted[0] = wanted[1] = global;
+	/* Column versions are kept only for tables resolved column by column. */
+	wanted[2] = global && table != NULL &&
+		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
+	for (i = 0; i < 3; i++)
 	{
-		CreateInternalTrigger(relid, "locality_global_write", write_fn, false,
-							  TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE);
-		CreateInternalTrigger(relid, "locality_global_delete", delete_fn, true,
-							  TRIGGER_TYPE_DELETE);
-	}
-	else if (!global)
-	{
-		foreach(lc, existing)
+		if (wanted[i] && !OidIsValid(existing[i]))
+		{
+			if (i == 0)
+				CreateInternalTrigger(relid, "locality_global_write", fns[i], false,
+									  TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE);
+			else if (i == 1)
+				CreateInternalTrigger(relid, "locality_global_delete", fns[i], true,
+									  TRIGGER_TYPE_DELETE);
+			else
+				CreateInternalTrigger(relid, "locality_global_update_columns", fns[i], true,
+									  TRIGGER_TYPE_UPDATE);
+		}
+		else if (!wanted[i] && OidIsValid(existing[i]))
 		{
 			ObjectAddress trigger;
 
-			ObjectAddressSet(trigger, TriggerRelationId, lfirst_oid(lc));
+			ObjectAddressSet(trigger, TriggerRelationId, existing[i]);
 			performDeletion(&trigger, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
 		}
 	}
 	CommandCounterIncrement();
+}
+
+/* ---- Column versions (last_write_wins_column) ---- */
+
+/* The current transaction's full id, as stamps and versions store it. */
+static int64
+MyFullXid(void)
+{
+	return (int64) U64FromFullTransactionId(GetTopFullTransactionId());
+}
+
+/* The same, 0 when the transaction has none yet. */
+static int64
+MyFullXidIfAny(void)
+{
+	FullTransactionId fxid = GetTopFullTransactionIdIfAny();
+
+	return FullTransactionIdIsValid(fxid) ? (int64) U64FromFullTransactionId(fxid) : 0;
+}
+
+/*
+ * ScanColumnVersions visits the column_versions rows of key in rel under
+ * snapshot, calling visit for each (row_xid, xids[natts]).
+ */
+typedef bool (*ColumnVersionVisitor) (int64 row_xid, const int64 *xids, int n, void *arg);
+
+static void
+ScanColumnVersions(Relation rel, const char *key, Snapshot snapshot,
+				   ColumnVersionVisitor visit, void *arg)
+{
+	Oid			relid = LocalityTableOid("column_versions");
+	Relation	versions;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+
+	if (!OidIsValid(relid))
+		return;
+	versions = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	scan = systable_beginscan(versions, RelationGetPrimaryKeyIndex(versions), true, snapshot,
+							  2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		TupleDesc	desc = RelationGetDescr(versions);
+		int64		row_xid = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
+		ArrayType  *array = DatumGetArrayTypeP(heap_getattr(tuple, 4, desc, &isnull));
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int64	   *xids;
+		int			i;
+
+		deconstruct_array(array, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		xids = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			xids[i] = nulls[i] ? 0 : DatumGetInt64(elems[i]);
+		if (!visit(row_xid, xids, n, arg))
+			break;
+	}
+	systable_endscan(scan);
+	table_close(versions, AccessShareLock);
+}
+
+typedef struct VersionLookup
+{
+	int64		want_row_xid;	/* 0: take the (only visible) row */
+	int			natts;
+	int64	   *xids;
+	bool		found;
+} VersionLookup;
+
+static bool
+TakeVersion(int64 row_xid, const int64 *xids, int n, void *arg)
+{
+	VersionLookup *lookup = arg;
+	int			i;
+
+	if (lookup->want_row_xid != 0 && row_xid != lookup->want_row_xid)
+		return true;
+	for (i = 0; i < lookup->natts; i++)
+		lookup->xids[i] = i < n ? xids[i] : 0;
+	lookup->found = true;
+	return false;
+}
+
+/* Upserts the versions of key: row_xid's row version, xids[natts]. */
+static void
+WriteColumnVersions(Relation rel, const char *key, int64 row_xid, const int64 *xids, int natts)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, INT8OID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(natts, 1));
+	int			i;
+
+	for (i = 0; i < natts; i++)
+		elems[i] = Int64GetDatum(xids[i]);
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(key);
+	values[2] = Int64GetDatum(row_xid);
+	values[3] = PointerGetDatum(construct_array(elems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	SPI_connect();
+	LocalityCatalogExecute("INSERT INTO locality.column_versions (relid, key, row_xid, xids) "
+						   "VALUES ($1, $2, $3, $4) ON CONFLICT (relid, key) DO UPDATE "
+						   "SET row_xid = excluded.row_xid, xids = excluded.xids",
+						   4, argtypes, values, NULL);
+	SPI_finish();
+}
+
+/*
+ * ColumnXids: per column of the row version in slot, the full id of the
+ * transaction that last wrote it: from column_versions when it describes
+ * this version, else the version's writer for every column.
+ */
+static void
+ColumnXids(Relation rel, const char *key, TupleTableSlot *slot, int64 *xids)
+{
+	int			natts = RelationGetDescr(rel)->natts;
+	bool		isnull;
+	TransactionId xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+															   &isnull));
+	int64		writer = (!isnull && TransactionIdIsNormal(xmin)) ? FullXid(xmin) : 0;
+	VersionLookup lookup;
+	int			i;
+
+	/* Valid for this version only: written by its writer, or earlier in this transaction. */
+	lookup.want_row_xid = writer;
+	lookup.natts = natts;
+	lookup.xids = xids;
+	lookup.found = false;
+	if (writer != 0)
+		ScanColumnVersions(rel, key, GetActiveSnapshot(), TakeVersion, &lookup);
+	if (!lookup.found && MyFullXidIfAny() != 0)
+	{
+		lookup.want_row_xid = MyFullXidIfAny();
+		ScanColumnVersions(rel, key, GetActiveSnapshot(), TakeVersion, &lookup);
+	}
+	if (!lookup.found)
+		for (i = 0; i < natts; i++)
+			xids[i] = writer;
+}
+
+void
+LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHlcStamp row_stamp,
+					 LocalityHlcStamp *stamps, int64 *xids)
+{
+	int			natts = RelationGetDescr(rel)->natts;
+	bool		isnull;
+	TransactionId xmin = DatumGetTransactionId(slot_getsysattr(local, MinTransactionIdAttributeNumber,
+															   &isnull));
+	int64		writer = (!isnull && TransactionIdIsNormal(xmin)) ? FullXid(xmin) : 0;
+	int			i;
+
+	ColumnXids(rel, LocalityRowKey(rel, local), local, xids);
+	for (i = 0; i < natts; i++)
+	{
+		TimestampTz ts;
+		RepOriginId origin;
+
+		/* The version's own writer: the row's stamp (which a kept stamp may override). */
+		if (xids[i] == writer || xids[i] == 0)
+			stamps[i] = row_stamp;
+		else if (FindStampByFullXid(xids[i], &stamps[i]))
+			continue;
+		/* Unstamped (a row copied by initial sync, or older than the stamps kept). */
+		else if (TransactionIdGetCommitTsData((TransactionId) xids[i], &ts, &origin))
+			stamps[i] = LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
+		else
+		{
+			stamps[i].hlc = 0;
+			stamps[i].region_id = 0;
+		}
+	}
+}
+
+void
+LocalityRecordColumnVersions(Relation rel, const char *key, const int64 *xids)
+{
+	WriteColumnVersions(rel, key, MyFullXid(), xids, RelationGetDescr(rel)->natts);
+}
+
+int64
+LocalityCurrentFullXid(void)
+{
+	return MyFullXid();
+}
+
+typedef struct WrittenLookup
+{
+	int64		row_xid;
+	int			natts;
+	bool	   *written;
+	bool		found;
+} WrittenLookup;
+
+static bool
+MarkWritten(int64 row_xid, const int64 *xids, int n, void *arg)
+{
+	WrittenLookup *lookup = arg;
+	int			i;
+
+	if (row_xid != lookup->row_xid)
+		return true;
+	for (i = 0; i < lookup->natts && i < n; i++)
+		if (xids[i] == row_xid)
+			lookup->written[i] = true;
+	lookup->found = true;
+	return true;				/* every version the transaction wrote */
+}
+
+bool
+LocalityColumnsWrittenBy(Relation rel, TupleTableSlot *slot, TransactionId xid, bool *written)
+{
+	WrittenLookup lookup;
+
+	lookup.row_xid = FullXid(xid);
+	lookup.natts = RelationGetDescr(rel)->natts;
+	lookup.written = written;
+	lookup.found = false;
+	ScanColumnVersions(rel, LocalityRowKey(rel, slot), SnapshotAny, MarkWritten, &lookup);
+	return lookup.found;
+}
+
+PG_FUNCTION_INFO_V1(locality_global_update_columns);
+
+/*
+ * locality_global_update_columns: row trigger BEFORE UPDATE of a table in
+ * last_write_wins_column mode: the columns this update changes are now
+ * this transaction's, the others keep their writers.
+ */
+Datum
+locality_global_update_columns(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	int64	   *xids;
+	char	   *key;
+	int64		me;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		elog(ERROR, "locality._global_update_columns() is a row trigger on UPDATE");
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	xids = palloc(sizeof(int64) * Max(desc->natts, 1));
+	key = LocalityRowKey(rel, trigdata->tg_newslot);
+	me = MyFullXid();
+	ColumnXids(rel, LocalityRowKey(rel, trigdata->tg_trigslot), trigdata->tg_trigslot, xids);
+	slot_getallattrs(trigdata->tg_trigslot);
+	slot_getallattrs(trigdata->tg_newslot);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		TupleTableSlot *a = trigdata->tg_trigslot;
+		TupleTableSlot *b = trigdata->tg_newslot;
+		bool		equal;
+
+		if (attr->attisdropped)
+			continue;
+		if (a->tts_isnull[i] || b->tts_isnull[i])
+			equal = a->tts_isnull[i] && b->tts_isnull[i];
+		else
+			equal = datum_image_eq(a->tts_values[i], b->tts_values[i], attr->attbyval, attr->attlen);
+		if (!equal)
+			xids[i] = me;
+	}
+	WriteColumnVersions(rel, key, me, xids, desc->natts);
+	WroteGlobal = true;
+	return PointerGetDatum(trigdata->tg_newtuple);
 }
 
 /*

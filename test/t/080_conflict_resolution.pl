@@ -182,6 +182,33 @@ drain();
 is(same_everywhere('SELECT balance || note FROM acct WHERE id = 1', 'merged'), '100ap',
 	'the balance is merged by the function, the other column by last-write-wins');
 
+# --- last_write_wins_column -------------------------------------------------
+# Concurrent updates of different columns both survive; of the same column,
+# the later one wins, on every region.
+$us->safe_psql('postgres', q{
+	CREATE TABLE profile (id int PRIMARY KEY, name text, city text, email text) WITH (locality = 'GLOBAL');
+	SELECT locality.set_conflict_resolution('profile', 'last_write_wins_column');
+	INSERT INTO profile VALUES (1, 'n0', 'c0', 'e0');
+});
+drain();
+isolate($us, $ap);
+$us->safe_psql('postgres', "UPDATE profile SET name = 'n-us', email = 'e-us' WHERE id = 1");
+$ap->safe_psql('postgres', "UPDATE profile SET city = 'c-ap', email = 'e-ap' WHERE id = 1");
+reconnect($us, $ap);
+drain();
+is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE id = 1}, 'columns'),
+	'n-us c-ap e-ap', 'different columns both survive; the same column goes to the later write');
+is($ap->safe_psql('postgres', q{SELECT kind || ' ' || resolution FROM locality.conflicts WHERE table_name = 'profile'::regclass}),
+	'update_origin_differs columns', 'logged on ap-east1 with resolution columns (name from us-east1, the rest its own)');
+# A later update of one column only does not bring back the other side's stale columns.
+isolate($us, $ap);
+$ap->safe_psql('postgres', "UPDATE profile SET name = 'n-ap' WHERE id = 1");
+$us->safe_psql('postgres', "UPDATE profile SET city = 'c-us' WHERE id = 1");
+reconnect($us, $ap);
+drain();
+is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE id = 1}, 'columns again'),
+	'n-ap c-us e-ap', 'each column holds its latest write');
+
 # --- A unique violation on a non-key index ----------------------------------
 $us->safe_psql('postgres', q{
 	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');

@@ -79,6 +79,23 @@ extern int16 LocalityRegionOfOrigin(RepOriginId origin);
  */
 extern void LocalitySetGlobalTriggers(Oid relid, bool global);
 
+/*
+ * last_write_wins_column.  LocalityColumnStamps: per column of the local
+ * row version in local, the stamp of its last write (stamps[natts]) and
+ * that writer's full transaction id (xids[natts]); row_stamp is the
+ * version's own.  LocalityRecordColumnVersions: the version of key the
+ * current transaction writes has columns last written by xids[natts].
+ * LocalityColumnsWrittenBy (output plugin): which columns of the row in
+ * slot transaction xid wrote; false when it kept no versions for it.
+ */
+extern void LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHlcStamp row_stamp,
+								 LocalityHlcStamp *stamps, int64 *xids);
+extern void LocalityRecordColumnVersions(Relation rel, const char *key, const int64 *xids);
+extern bool LocalityColumnsWrittenBy(Relation rel, TupleTableSlot *slot, TransactionId xid,
+									 bool *written);
+/* The current transaction's full transaction id (assigning one). */
+extern int64 LocalityCurrentFullXid(void);
+
 /* Deletes stamps and tombstones older than locality.stamp_retention. */
 extern void LocalityCleanupConflictState(void);
 

@@ -43,6 +43,24 @@ CREATE TABLE locality.row_stamps (
 );
 REVOKE ALL ON locality.row_stamps FROM PUBLIC;
 
+-- last_write_wins_column: which transaction last wrote each column of a row
+-- (xids[attnum], full transaction ids whose stamps are in commit_stamps),
+-- valid for the row version written by row_xid only.  Kept for tables in
+-- that mode: by an internal BEFORE UPDATE row trigger for local updates,
+-- by the apply worker for applied ones; the output plugin sends only the
+-- columns the transaction wrote (the others as unchanged).
+CREATE TABLE locality.column_versions (
+    relid      oid         NOT NULL,
+    key        text        NOT NULL,
+    row_xid    bigint      NOT NULL,
+    xids       bigint[]    NOT NULL,
+    PRIMARY KEY (relid, key)
+);
+REVOKE ALL ON locality.column_versions FROM PUBLIC;
+
+CREATE FUNCTION locality._global_update_columns() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'locality_global_update_columns';
+
 -- Stamps and tombstones are needed while a change concurrent with them can
 -- still arrive; locality.stamp_retention (default 1 day) bounds how long
 -- they are kept.  The apply workers call this once a minute.
