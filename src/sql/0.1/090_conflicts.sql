@@ -74,9 +74,11 @@ CREATE FUNCTION locality.cleanup_conflict_state(older_than interval) RETURNS big
         DELETE FROM locality.tombstones t USING old WHERE t.xid = old.xid RETURNING 1
     ), kept AS (
         DELETE FROM locality.row_stamps r USING old WHERE r.xid = old.xid RETURNING 1
+    ), versions AS (
+        DELETE FROM locality.column_versions v USING old WHERE v.row_xid = old.xid RETURNING 1
     )
     SELECT (SELECT pg_catalog.count(*) FROM old) + (SELECT pg_catalog.count(*) FROM gone)
-         + (SELECT pg_catalog.count(*) FROM kept)
+         + (SELECT pg_catalog.count(*) FROM kept) + (SELECT pg_catalog.count(*) FROM versions)
 $$;
 REVOKE ALL ON FUNCTION locality.cleanup_conflict_state(interval) FROM PUBLIC;
 
