@@ -949,8 +949,9 @@ typedef struct LocalSide
 	int			state;			/* LocalityLocalState */
 	LocalityHlcStamp stamp;
 	TupleTableSlot *row;		/* LOCALITY_LOCAL_ROW: the row found */
-	LocalityHlcStamp *column_stamps;	/* column mode, a row: per column */
+	LocalityHlcStamp *column_stamps;	/* column mode: per column */
 	int64	   *column_xids;	/* their writers */
+	char	  **tomb_values;	/* column mode, a tombstone: the deleted row's values */
 } LocalSide;
 
 /* The local side of a change whose row was found (change->local). */
@@ -964,6 +965,7 @@ LocalRow(Change *change)
 	side.stamp = LocalityRowStamp(change->rel, change->local, IsGlobal(change->rel));
 	side.column_stamps = NULL;
 	side.column_xids = NULL;
+	side.tomb_values = NULL;
 	if (IsColumnMode(change->rel))
 	{
 		int			natts = RelationGetDescr(change->rel)->natts;
@@ -985,12 +987,28 @@ LocalMissing(Change *change, TupleTableSlot *key)
 	side.row = NULL;
 	side.column_stamps = NULL;
 	side.column_xids = NULL;
+	side.tomb_values = NULL;
 	side.state = LOCALITY_LOCAL_ABSENT;
 	side.stamp.hlc = 0;
 	side.stamp.region_id = 0;
 	if (IsGlobal(change->rel) &&
-		LocalityFindTombstone(change->rel, LocalityRowKey(change->rel, key), &side.stamp))
+		LocalityFindTombstone(change->rel, LocalityRowKey(change->rel, key), &side.stamp,
+							  &side.tomb_values, &side.column_xids))
+	{
 		side.state = LOCALITY_LOCAL_TOMBSTONE;
+		/* Column mode: the deleted row's columns with their stamps (docs/conflicts.md section 4). */
+		if (side.tomb_values != NULL)
+		{
+			int			natts = RelationGetDescr(change->rel)->natts;
+			int			i;
+
+			side.column_stamps = palloc(sizeof(LocalityHlcStamp) * Max(natts, 1));
+			for (i = 0; i < natts; i++)
+				side.column_stamps[i] = LocalityStampOfFullXid(side.column_xids[i]);
+		}
+	}
+	else
+		side.column_xids = NULL;
 	return side;
 }
 
@@ -1310,18 +1328,53 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 	{
 		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
 		LocalSide	local = LocalMissing(change, search);
-		uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
+		int			natts = RelationGetDescr(change->rel)->natts;
+		uint8	   *choices = palloc0(Max(natts, 1));
+		bool	   *unchanged = palloc0(sizeof(bool) * Max(natts, 1));
 		bool		complete = true;
 		int			i;
 
 		for (i = 0; i < msg->new_tuple.natts; i++)
-			complete &= msg->new_tuple.columns[i].kind != LOCALITY_WIRE_COLUMN_UNCHANGED;
+			if (msg->new_tuple.columns[i].kind == LOCALITY_WIRE_COLUMN_UNCHANGED)
+				unchanged[change->entry->attmap[i] - 1] = true;
 		/* update_missing: re-creates the row when it wins and is complete. */
-		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
-				   true) == LOCALITY_RESOLUTION_APPLY_REMOTE && complete)
+		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote,
+				   local.tomb_values ? unchanged : NULL, choices, true) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+			return;
+		for (i = 0; i < natts; i++)
 		{
-			ExecSimpleRelationInsert(change->rri, change->estate, remote);
-			StampApplied(change);
+			Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(change->rel), i);
+
+			if (attr->attisdropped)
+				continue;
+			/* Column mode over a tombstone: its columns where the remote did not win. */
+			if (local.tomb_values != NULL &&
+				(unchanged[i] || choices[i] == LOCALITY_CHOICE_KEEP_LOCAL))
+			{
+				Oid			func;
+				Oid			ioparam;
+
+				getTypeInputInfo(attr->atttypid, &func, &ioparam);
+				remote->tts_isnull[i] = local.tomb_values[i] == NULL;
+				remote->tts_values[i] = local.tomb_values[i] == NULL ? (Datum) 0 :
+					OidInputFunctionCall(func, local.tomb_values[i], ioparam, attr->atttypmod);
+			}
+			else
+				complete &= !unchanged[i];
+		}
+		if (!complete)
+			return;
+		ExecSimpleRelationInsert(change->rri, change->estate, remote);
+		StampApplied(change);
+		if (local.tomb_values != NULL)
+		{
+			int64		me = LocalityCurrentFullXid();
+
+			for (i = 0; i < natts; i++)
+				if (!unchanged[i] && choices[i] != LOCALITY_CHOICE_KEEP_LOCAL)
+					local.column_xids[i] = me;
+			LocalityRecordColumnVersions(change->rel, LocalityRowKey(change->rel, remote),
+										 local.column_xids);
 		}
 	}
 }
@@ -1332,14 +1385,15 @@ DeleteLocalRow(Change *change, TupleTableSlot *key)
 {
 	EPQState	epq;
 
+	/* First: a tombstone in column mode keeps the row's columns. */
+	if (IsGlobal(change->rel))
+	{
+		LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, key), change->local);
+		StampApplied(change);
+	}
 	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
 	ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
 	EvalPlanQualEnd(&epq);
-	if (IsGlobal(change->rel))
-	{
-		LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, key));
-		StampApplied(change);
-	}
 }
 
 static void
@@ -1379,7 +1433,7 @@ ApplyDelete(const LocalityWireDelete *msg)
 		if (Decide(change, "delete_missing", LOCALITY_REMOTE_DELETE, &local, NULL, NULL, NULL, true) ==
 			LOCALITY_RESOLUTION_APPLY_REMOTE && IsGlobal(change->rel))
 		{
-			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search));
+			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search), NULL);
 			StampApplied(change);
 		}
 	}

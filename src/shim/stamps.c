@@ -438,8 +438,21 @@ LocalityRowKey(Relation rel, TupleTableSlot *slot)
 	return buf.data;
 }
 
+/* last_write_wins_column on a GLOBAL table. */
+static bool
+IsColumnModeTable(Oid relid)
+{
+	const LocalityTable *table = LocalityFindTable(relid);
+
+	return table != NULL && table->spec.kind == LOCALITY_GLOBAL &&
+		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
+}
+
+static void ColumnXids(Relation rel, const char *key, TupleTableSlot *slot, int64 *xids);
+
 bool
-LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp)
+LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, char ***values,
+					  int64 **xids)
 {
 	Oid			relid = LocalityTableOid("tombstones");
 	Relation	tomb;
@@ -449,6 +462,8 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp)
 	int64		xid = 0;
 	bool		found = false;
 
+	*values = NULL;
+	*xids = NULL;
 	if (!OidIsValid(relid))
 		return false;
 	tomb = table_open(relid, AccessShareLock);
@@ -460,10 +475,34 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
+		TupleDesc	desc = RelationGetDescr(tomb);
 		bool		isnull;
+		bool		vnull;
+		bool		xnull;
+		Datum		vdatum = heap_getattr(tuple, 4, desc, &vnull);
+		Datum		xdatum = heap_getattr(tuple, 5, desc, &xnull);
+		int			natts = RelationGetDescr(rel)->natts;
 
-		xid = DatumGetInt64(heap_getattr(tuple, 3, RelationGetDescr(tomb), &isnull));
+		xid = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
 		found = true;
+		if (!vnull && !xnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+
+			*values = palloc0(sizeof(char *) * Max(natts, 1));
+			*xids = palloc0(sizeof(int64) * Max(natts, 1));
+			deconstruct_array(DatumGetArrayTypeP(vdatum), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (i = 0; i < n && i < natts; i++)
+				(*values)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+			deconstruct_array(DatumGetArrayTypeP(xdatum), INT8OID, 8, FLOAT8PASSBYVAL,
+							  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+			for (i = 0; i < n && i < natts; i++)
+				(*xids)[i] = nulls[i] ? 0 : DatumGetInt64(elems[i]);
+		}
 	}
 	systable_endscan(scan);
 	table_close(tomb, AccessShareLock);
@@ -471,23 +510,67 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp)
 		return false;
 	/* The deleting transaction's stamp; gone with it after the retention. */
 	if (!FindStampByFullXid(xid, stamp))
+	{
+		*values = NULL;
+		*xids = NULL;
 		return false;
+	}
 	return true;
 }
 
 void
-LocalityRecordTombstone(Relation rel, const char *key)
+LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
 {
-	Oid			argtypes[3] = {OIDOID, TEXTOID, INT8OID};
-	Datum		values[3];
+	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', 'n', 'n'};
 
 	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
 	values[1] = CStringGetTextDatum(key);
 	values[2] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	if (deleted != NULL && IsColumnModeTable(RelationGetRelid(rel)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		Datum	   *texts = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		bool	   *tnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		int64	   *xids = palloc(sizeof(int64) * Max(desc->natts, 1));
+		Datum	   *xelems = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		int			dims[1] = {desc->natts};
+		int			lbs[1] = {1};
+		int			i;
+
+		ColumnXids(rel, key, deleted, xids);
+		slot_getallattrs(deleted);
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+			tnulls[i] = attr->attisdropped || deleted->tts_isnull[i];
+			texts[i] = (Datum) 0;
+			if (!tnulls[i])
+			{
+				Oid			output;
+				bool		varlena;
+
+				getTypeOutputInfo(attr->atttypid, &output, &varlena);
+				texts[i] = CStringGetTextDatum(OidOutputFunctionCall(output, deleted->tts_values[i]));
+			}
+			xelems[i] = Int64GetDatum(xids[i]);
+		}
+		values[3] = PointerGetDatum(construct_md_array(texts, tnulls, 1, dims, lbs, TEXTOID, -1,
+													   false, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(xelems, desc->natts, INT8OID, 8,
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		nulls[3] = nulls[4] = ' ';
+	}
 	SPI_connect();
-	LocalityCatalogExecute("INSERT INTO locality.tombstones (relid, key, xid) VALUES ($1, $2, $3) "
-						   "ON CONFLICT (relid, key) DO UPDATE SET xid = excluded.xid",
-						   3, argtypes, values, NULL);
+	/* A delete of what is not here keeps the columns an earlier tombstone kept. */
+	LocalityCatalogExecute("INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids) "
+						   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+						   "SET xid = excluded.xid, "
+						   "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
+						   "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
+						   5, argtypes, values, nulls);
 	SPI_finish();
 }
 
@@ -515,7 +598,8 @@ locality_global_delete(PG_FUNCTION_ARGS)
 		elog(ERROR, "locality._global_delete() is a row trigger");
 	WroteGlobal = true;
 	LocalityRecordTombstone(trigdata->tg_relation,
-							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot));
+							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot),
+							trigdata->tg_trigslot);
 	return PointerGetDatum(trigdata->tg_trigtuple);
 }
 
@@ -772,23 +856,30 @@ LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHlcStamp row_s
 	ColumnXids(rel, LocalityRowKey(rel, local), local, xids);
 	for (i = 0; i < natts; i++)
 	{
-		TimestampTz ts;
-		RepOriginId origin;
-
 		/* The version's own writer: the row's stamp (which a kept stamp may override). */
 		if (xids[i] == writer || xids[i] == 0)
 			stamps[i] = row_stamp;
-		else if (FindStampByFullXid(xids[i], &stamps[i]))
-			continue;
-		/* Unstamped (a row copied by initial sync, or older than the stamps kept). */
-		else if (TransactionIdGetCommitTsData((TransactionId) xids[i], &ts, &origin))
-			stamps[i] = LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
 		else
-		{
-			stamps[i].hlc = 0;
-			stamps[i].region_id = 0;
-		}
+			stamps[i] = LocalityStampOfFullXid(xids[i]);
 	}
+}
+
+LocalityHlcStamp
+LocalityStampOfFullXid(int64 xid)
+{
+	LocalityHlcStamp stamp;
+	TimestampTz ts;
+	RepOriginId origin;
+
+	if (xid != 0 && FindStampByFullXid(xid, &stamp))
+		return stamp;
+	/* Unstamped (a row copied by initial sync, or older than the stamps kept). */
+	if (xid != 0 && TransactionIdIsNormal((TransactionId) xid) &&
+		TransactionIdGetCommitTsData((TransactionId) xid, &ts, &origin))
+		return LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
+	stamp.hlc = 0;
+	stamp.region_id = 0;
+	return stamp;
 }
 
 void

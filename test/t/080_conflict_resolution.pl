@@ -209,6 +209,16 @@ drain();
 is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE id = 1}, 'columns again'),
 	'n-ap c-us e-ap', 'each column holds its latest write');
 
+# A delete, then (later) a concurrent update of one column: the row comes
+# back whole everywhere, its other columns from the tombstone.
+isolate($us, $ap);
+$us->safe_psql('postgres', 'DELETE FROM profile WHERE id = 1');
+$ap->safe_psql('postgres', "UPDATE profile SET city = 'c-after-delete' WHERE id = 1");
+reconnect($us, $ap);
+drain();
+is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE id = 1}, 'column delete/update'),
+	'n-ap c-after-delete e-ap', 'the later one-column update brings the row back whole on every region');
+
 # --- A unique violation on a non-key index ----------------------------------
 $us->safe_psql('postgres', q{
 	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');

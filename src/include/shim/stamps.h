@@ -60,15 +60,20 @@ extern char *LocalityRowKey(Relation rel, TupleTableSlot *slot);
 
 /*
  * LocalityFindTombstone: the stamp of the tombstone of key in rel; false
- * when there is none.
+ * when there is none.  In last_write_wins_column mode *values (text forms
+ * by attnum - 1, NULL entries for NULL) and *xids (column writers) are the
+ * deleted row's, when kept; else both are set to NULL.
  */
-extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp);
+extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp,
+								  char ***values, int64 **xids);
 
 /*
  * LocalityRecordTombstone: key of rel was deleted by the current
  * transaction (its stamp is recorded at commit); replaces an older one.
+ * deleted: the row deleted (NULL when it was not here), whose columns a
+ * tombstone of a table in last_write_wins_column mode keeps.
  */
-extern void LocalityRecordTombstone(Relation rel, const char *key);
+extern void LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted);
 
 /* The region id of the writer of a row version by its replication origin. */
 extern int16 LocalityRegionOfOrigin(RepOriginId origin);
@@ -93,6 +98,8 @@ extern void LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHl
 extern void LocalityRecordColumnVersions(Relation rel, const char *key, const int64 *xids);
 extern bool LocalityColumnsWrittenBy(Relation rel, TupleTableSlot *slot, TransactionId xid,
 									 bool *written);
+/* The stamp of a (full) transaction id: recorded, else by commit time, else 0. */
+extern LocalityHlcStamp LocalityStampOfFullXid(int64 xid);
 /* The current transaction's full transaction id (assigning one). */
 extern int64 LocalityCurrentFullXid(void);
 

@@ -26,6 +26,11 @@ CREATE TABLE locality.tombstones (
     relid      oid         NOT NULL,
     key        text        NOT NULL,
     xid        bigint      NOT NULL,
+    -- last_write_wins_column: the deleted row's values (text forms, by
+    -- attnum) and the writers of its columns, so a later update of some
+    -- columns brings the row back whole, as on the regions that kept it.
+    row_values text[],
+    column_xids bigint[],
     PRIMARY KEY (relid, key)
 );
 REVOKE ALL ON locality.tombstones FROM PUBLIC;
