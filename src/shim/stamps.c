@@ -28,6 +28,7 @@
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -49,6 +50,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
@@ -74,6 +76,11 @@ static bool HaveAppliedStamp = false;
 static LocalityHlcStamp AppliedStamp;
 
 static TimestampTz LastCleanup = 0;
+
+/* Plans of the per-row writes, prepared once per backend (ExecuteSaved). */
+static SPIPlanPtr TombstonePlan = NULL;
+static SPIPlanPtr ColumnVersionsPlan = NULL;
+static SPIPlanPtr RowStampPlan = NULL;
 
 /* Physical milliseconds since 1970 of this server's clock. */
 static uint64
@@ -153,6 +160,54 @@ LocalityTableOid(const char *name)
 	Oid			nsp = get_namespace_oid("locality", true);
 
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
+ * ExecuteSaved runs sql (which names every object schema-qualified) with a
+ * plan prepared once per backend, as the owner of the extension's tables:
+ * the writes of the triggers and of apply, once per row, must not re-plan.
+ */
+static void
+ExecuteSaved(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *values,
+			 const char *nulls)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(LocalityTableOid("commit_stamps")));
+	int			rc = 0;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pg_locality\" is not installed in this database")));
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+
+	SPI_connect();
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(prepared);
+		*plan = prepared;
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s", sql, SPI_result_code_string(rc));
+	SPI_finish();
 }
 
 /* Inserts (xid, stamp) into commit_stamps, bypassing SQL (pre-commit). */
@@ -367,12 +422,11 @@ LocalityKeepRowStamp(Relation rel, const char *key, LocalityHlcStamp stamp)
 	values[2] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
 	values[3] = Int64GetDatum((int64) stamp.hlc);
 	values[4] = Int16GetDatum((int16) stamp.region_id);
-	SPI_connect();
-	LocalityCatalogExecute("INSERT INTO locality.row_stamps (relid, key, xid, hlc, region_id) "
-						   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
-						   "SET xid = excluded.xid, hlc = excluded.hlc, region_id = excluded.region_id",
-						   5, argtypes, values, NULL);
-	SPI_finish();
+	ExecuteSaved(&RowStampPlan,
+				 "INSERT INTO locality.row_stamps (relid, key, xid, hlc, region_id) "
+				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+				 "SET xid = excluded.xid, hlc = excluded.hlc, region_id = excluded.region_id",
+				 5, argtypes, values, NULL);
 }
 
 LocalityHlcStamp
@@ -563,15 +617,14 @@ LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
 													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		nulls[3] = nulls[4] = ' ';
 	}
-	SPI_connect();
 	/* A delete of what is not here keeps the columns an earlier tombstone kept. */
-	LocalityCatalogExecute("INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids) "
-						   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
-						   "SET xid = excluded.xid, "
-						   "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
-						   "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
-						   5, argtypes, values, nulls);
-	SPI_finish();
+	ExecuteSaved(&TombstonePlan,
+				 "INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids) "
+				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+				 "SET xid = excluded.xid, "
+				 "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
+				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
+				 5, argtypes, values, nulls);
 }
 
 PG_FUNCTION_INFO_V1(locality_global_write);
@@ -801,12 +854,11 @@ WriteColumnVersions(Relation rel, const char *key, int64 row_xid, const int64 *x
 	values[2] = Int64GetDatum(row_xid);
 	values[3] = PointerGetDatum(construct_array(elems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	SPI_connect();
-	LocalityCatalogExecute("INSERT INTO locality.column_versions (relid, key, row_xid, xids) "
-						   "VALUES ($1, $2, $3, $4) ON CONFLICT (relid, key) DO UPDATE "
-						   "SET row_xid = excluded.row_xid, xids = excluded.xids",
-						   4, argtypes, values, NULL);
-	SPI_finish();
+	ExecuteSaved(&ColumnVersionsPlan,
+				 "INSERT INTO locality.column_versions (relid, key, row_xid, xids) "
+				 "VALUES ($1, $2, $3, $4) ON CONFLICT (relid, key) DO UPDATE "
+				 "SET row_xid = excluded.row_xid, xids = excluded.xids",
+				 4, argtypes, values, NULL);
 }
 
 /*
