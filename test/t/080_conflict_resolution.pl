@@ -27,7 +27,9 @@ $us->start;
 	# eu-west1's server, and every process it starts, sees a clock 400 ms behind.
 	local $ENV{LD_PRELOAD} = $faketime_lib;
 	local $ENV{FAKETIME} = '-0.4';
-	local $ENV{FAKETIME_DONT_RESET} = '1';
+	# Observed here: client backends get the fake clock, while the postmaster
+	# and background workers (apply workers) log with the real one; the lag
+	# is therefore that of the sessions' commits, which is what this tests.
 	$eu->start;
 }
 $ap->start;
@@ -256,5 +258,27 @@ $us->safe_psql('postgres', "ALTER SYSTEM SET locality.max_clock_skew = '2h'; SEL
 is($us->safe_psql('postgres', "SELECT locality.wait_for_replication('ap-east1', '60s')"), 't',
 	'applied once the bound allows it');
 is($us->safe_psql('postgres', 'SELECT v FROM g WHERE id = 2'), 'an hour ahead', 'nothing was skipped');
+
+# --- An exact tie, broken by region id --------------------------------------
+# Once us-east1 and eu-west1 have both observed ap-east1's stamp from an hour
+# ahead, and nothing else, their clocks are purely logical and equal: one
+# update each, concurrently, gets the very same hlc.  The higher region id
+# (eu-west1, added after us-east1) wins on every region.
+# ap-east1's own apply workers run on the real clock (see the top): they need
+# the wide bound too, to accept stamps following its sessions' clock.
+$_->safe_psql('postgres', "ALTER SYSTEM SET locality.max_clock_skew = '2h'; SELECT pg_reload_conf()")
+  for ($eu, $ap);
+drain();
+$ap->safe_psql('postgres', "UPDATE g SET v = 'sets the clocks' WHERE id = 6");
+drain();
+isolate($us, $eu);
+$us->safe_psql('postgres', "UPDATE g SET v = 'tie: us-east1' WHERE id = 6");
+$eu->safe_psql('postgres', "UPDATE g SET v = 'tie: eu-west1' WHERE id = 6");
+reconnect($us, $eu);
+drain();
+is($us->safe_psql('postgres', q{SELECT remote_hlc = local_hlc AND remote_region = 'eu-west1' FROM locality.conflicts WHERE remote_tuple->>'v' = 'tie: eu-west1'}),
+	't', 'the two writes have the same hlc');
+is(same_everywhere('SELECT v FROM g WHERE id = 6', 'tie'), 'tie: eu-west1',
+	'an exact tie goes to the higher region id on every region');
 
 done_testing();
