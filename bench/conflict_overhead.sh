@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# bench/write_overhead.sh -- what conflict resolution costs local writes: one server (one
+# bench/conflict_overhead.sh -- what conflict resolution costs local writes: one server (one
 # region), single-row UPDATEs (pgbench, 1 client) and a bulk DELETE, on a GLOBAL table
 # (commit stamp per transaction, tombstone per deleted row), a REGIONAL BY TABLE table
 # (managed, no stamps) and an unmanaged table.  Run it as a user PostgreSQL runs as
-# (as root: scripts/as_postgres.sh bench/write_overhead.sh), after make install.
+# (as root: scripts/as_postgres.sh bench/conflict_overhead.sh), after make install.
 #   SECONDS_PER_RUN (default 10), ROWS_DELETED (default 100000), PORT (default 56301).
 set -euo pipefail
 T=${SECONDS_PER_RUN:-10}
@@ -11,7 +11,7 @@ N=${ROWS_DELETED:-100000}
 PORT=${PORT:-56301}
 BIN=$(pg_config --bindir)
 top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$(mktemp -d /tmp/write_overhead.XXXXXX)
+dir=$(mktemp -d /tmp/conflict_overhead.XXXXXX)
 trap '"$BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 "$BIN/initdb" -D "$dir/data" -A trust >/dev/null
