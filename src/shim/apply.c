@@ -471,6 +471,19 @@ LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
 	return TransactionIdGetCommitTsData(xmin, ts, origin);
 }
 
+/* True when one of trigdesc's triggers fires under session_replication_role = replica. */
+static bool
+AnyTriggerFiresOnReplica(TriggerDesc *trigdesc)
+{
+	int			i;
+
+	for (i = 0; i < trigdesc->numtriggers; i++)
+		if (trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ALWAYS)
+			return true;
+	return false;
+}
+
 /*
  * What applying changes to one relation needs: its executor state
  * (EState, ResultRelInfo, index list, slots).  Open for the whole source
@@ -585,6 +598,14 @@ BuildChange(Change *change, Relation rel)
 	change->index_oids = palloc(sizeof(Oid) * Max(change->rri->ri_NumIndices, 1));
 	for (i = 0; i < change->rri->ri_NumIndices; i++)
 		change->index_oids[i] = RelationGetRelid(change->rri->ri_IndexRelationDescs[i]);
+	/*
+	 * Triggers enabled only for origin sessions never fire here (the worker
+	 * runs as session_replication_role = replica), like the internal ones
+	 * every GLOBAL table has (stamps.c): leave them out, so such a table's
+	 * state is kept too.
+	 */
+	if (change->rri->ri_TrigDesc != NULL && !AnyTriggerFiresOnReplica(change->rri->ri_TrigDesc))
+		change->rri->ri_TrigDesc = NULL;
 	change->keep = change->rri->ri_TrigDesc == NULL;
 	change->stale = false;
 
