@@ -2,7 +2,7 @@
 -- locality.set_conflict_resolution and locality.set_merge_function, their
 -- errors and SQLSTATEs, the internal triggers that stamp writes to GLOBAL
 -- tables and record tombstones, and the clock.  Applying conflicts is
--- tested across regions in test/t/080_conflict_resolution.pl.
+-- tested across regions in test/t/085_conflict_resolution.pl.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_locality CASCADE;
 CREATE EXTENSION pg_locality;
