@@ -90,7 +90,17 @@ typedef struct ForwardState
 	TupleTableSlot *out_slot;	/* returns them (minimal tuples) */
 	List	   *targets;		/* region names reached (EXPLAIN ANALYZE) */
 	double		remote_ms;
+	struct OrderedRow *ordered; /* ROUTE_PER_ROW: RETURNING rows, input order */
+	int			nordered;
+	int			next_ordered;
 } ForwardState;
+
+/* A RETURNING row of a per-row INSERT and its input position. */
+typedef struct OrderedRow
+{
+	int64		ordinal;
+	MinimalTuple tuple;
+} OrderedRow;
 
 static Node *CreateForwardState(CustomScan *cscan);
 static void BeginForward(CustomScanState *node, EState *estate, int eflags);
@@ -248,6 +258,16 @@ ReplaceParams(Node *node, ParamContext *context)
 	return expression_tree_mutator(node, ReplaceParams, context);
 }
 
+/* LocalityReplaceParams: query with external parameters replaced by values. */
+Query *
+LocalityReplaceParams(Query *query, ParamListInfo params)
+{
+	ParamContext context;
+
+	context.params = params;
+	return (Query *) ReplaceParams((Node *) query, &context);
+}
+
 /*
  * OneLine collapses ruleutils' line breaks and indentation outside quoted
  * literals and identifiers, so the remote SQL reads as one line.
@@ -282,6 +302,12 @@ OneLine(const char *sql)
 		appendStringInfoChar(&out, *c);
 	}
 	return out.data;
+}
+
+char *
+LocalityOneLine(const char *sql)
+{
+	return OneLine(sql);
 }
 
 /*
@@ -546,6 +572,10 @@ StartForward(ForwardState *state)
 				with_qual = true;
 			}
 			break;
+		case ROUTE_PER_ROW:
+			/* The Row Router under the local plan sends rows home. */
+			local_too = true;
+			break;
 	}
 
 	foreach(lc, remote)
@@ -563,6 +593,91 @@ StartForward(ForwardState *state)
 	state->run_local = local_too && state->local_ps != NULL;
 }
 
+static int
+CompareOrdered(const void *a, const void *b)
+{
+	int64		x = ((const OrderedRow *) a)->ordinal;
+	int64		y = ((const OrderedRow *) b)->ordinal;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * GatherPerRow runs a per-row INSERT's local plan (which sends the other
+ * rows home) and puts every RETURNING row, local or remote, in input order.
+ */
+static void
+GatherPerRow(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	MemoryContext old;
+	LocalityRoutedRow *remote;
+	int			nremote;
+	int			size = 64;
+	int			i;
+
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	state->ordered = palloc(sizeof(OrderedRow) * size);
+	MemoryContextSwitchTo(old);
+	for (;;)
+	{
+		TupleTableSlot *local = ExecProcNode(state->local_ps);
+
+		if (TupIsNull(local))
+			break;
+		old = MemoryContextSwitchTo(estate->es_query_cxt);
+		if (state->nordered == size)
+		{
+			size *= 2;
+			state->ordered = repalloc(state->ordered, sizeof(OrderedRow) * size);
+		}
+		state->ordered[state->nordered].ordinal = LocalityRowRouterPosition(state->local_ps);
+		state->ordered[state->nordered++].tuple = ExecCopySlotMinimalTuple(local);
+		MemoryContextSwitchTo(old);
+	}
+	remote = LocalityRowRouterReturned(state->local_ps, &nremote);
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	if (state->nordered + nremote > size)
+	{
+		size = state->nordered + nremote;
+		state->ordered = repalloc(state->ordered, sizeof(OrderedRow) * size);
+	}
+	for (i = 0; i < nremote; i++)
+	{
+		TupleTableSlot *slot = state->row_slot;
+		int			col;
+
+		if (remote[i].nvalues != tupdesc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("a region returned %d columns, expected %d",
+							remote[i].nvalues, tupdesc->natts)));
+		ExecClearTuple(slot);
+		for (col = 0; col < tupdesc->natts; col++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, col);
+			Oid			infunc;
+			Oid			ioparam;
+
+			slot->tts_isnull[col] = remote[i].values[col] == NULL;
+			slot->tts_values[col] = (Datum) 0;
+			if (slot->tts_isnull[col])
+				continue;
+			getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+			slot->tts_values[col] = OidInputFunctionCall(infunc, remote[i].values[col],
+														 ioparam, att->atttypmod);
+		}
+		ExecStoreVirtualTuple(slot);
+		state->ordered[state->nordered].ordinal = remote[i].ordinal;
+		state->ordered[state->nordered++].tuple = ExecCopySlotMinimalTuple(slot);
+	}
+	if (state->nordered > 1)
+		qsort(state->ordered, state->nordered, sizeof(OrderedRow), CompareOrdered);
+	state->targets = LocalityRowRouterRegions(state->local_ps);
+	MemoryContextSwitchTo(old);
+}
+
 static TupleTableSlot *
 ExecForward(CustomScanState *node)
 {
@@ -573,6 +688,18 @@ ExecForward(CustomScanState *node)
 	{
 		state->started = true;
 		StartForward(state);
+		if (state->kind == ROUTE_PER_ROW)
+		{
+			state->run_local = false;
+			GatherPerRow(state);
+		}
+	}
+	if (state->kind == ROUTE_PER_ROW)
+	{
+		if (state->next_ordered < state->nordered)
+			return ExecStoreMinimalTuple(state->ordered[state->next_ordered++].tuple,
+										 state->out_slot, false);
+		return ExecClearTuple(slot);
 	}
 	if (state->rows != NULL && tuplestore_gettupleslot(state->rows, true, false, state->out_slot))
 		return state->out_slot;
@@ -636,6 +763,9 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 		case ROUTE_KEY_LOOKUP:
 			target = "home of the row (looked up by primary key at run time)";
 			break;
+		case ROUTE_PER_ROW:
+			target = "home of each row (at run time)";
+			break;
 		default:
 			target = "every region";
 			break;
@@ -653,6 +783,10 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 																	  state->region_attno,
 																	  false))), es);
 	}
+	else if (state->kind == ROUTE_PER_ROW)
+		ExplainPropertyText("Remote SQL (per row)",
+							LocalityPerRowSql(state->query,
+											  node->ss.ps.state->es_param_list_info), es);
 	else
 		ExplainPropertyText("Remote SQL",
 							DeparseFor(state, node->ss.ps.state, InvalidLocalityRegionId), es);
@@ -662,7 +796,7 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 		foreach(lc, state->targets)
 			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", (char *) lfirst(lc));
 		ExplainPropertyText("Regions Reached", names.len > 0 ? names.data : "none", es);
-		if (es->timing)
+		if (es->timing && state->kind != ROUTE_PER_ROW)
 			ExplainPropertyFloat("Remote Time", "ms", state->remote_ms, 3, es);
 	}
 }
@@ -721,6 +855,7 @@ LocalityInitForward(void)
 	LocalityInitRouter();
 	LocalityInitReadYourWrites();
 	RegisterCustomScanMethods(&ForwardScanMethods);
+	LocalityInitForwardRows();
 	DefineCustomIntVariable("locality.forward_depth",
 							"Set by pg_locality in sessions that run forwarded statements.",
 							NULL,

@@ -14,9 +14,11 @@
  *
  * Any other table costs one cached lookup (LocalityIsManagedTable).
  * locality.route_writes = off (safety_net.c) turns the router off.
- * Statements the router does not route (INSERT ... SELECT, data-modifying
- * WITH) are planned locally; the row-level safety net refuses a row homed
- * elsewhere.
+ * An INSERT whose rows' homes are known only per row (multi-row VALUES for
+ * several regions, INSERT ... SELECT) gets forward_rows.c's Row Router
+ * under its ModifyTable: rows homed here are inserted here, the others
+ * go home in batches.  Data-modifying WITH is planned locally; the row-level
+ * safety net refuses a row homed elsewhere.
  */
 #include "postgres.h"
 
@@ -249,6 +251,29 @@ AddLocalRegionQual(Query *parse, AttrNumber attno, Oid type, Oid eqop)
 }
 
 /*
+ * RoutePerRow: an INSERT whose rows' homes are only known as the rows are
+ * made (multi-row VALUES for several regions, INSERT ... SELECT, a value
+ * computed by a volatile function): each row goes home at run time
+ * (forward_rows.c).
+ */
+static bool
+RoutePerRow(LocalityRoute *route)
+{
+	route->kind = ROUTE_PER_ROW;
+	return true;
+}
+
+/*
+ * AddRowRouter puts forward_rows.c's Row Router under the planned INSERT;
+ * false when the plan has another shape (it then runs here, under the net).
+ */
+static bool
+AddRowRouter(LocalityRoute *route, PlannedStmt *planned)
+{
+	return LocalityMakeRowRouter(route, planned->planTree);
+}
+
+/*
  * RouteRegionalByRow fills route for a statement on a REGIONAL BY ROW
  * table; false when the statement runs locally, untouched.
  */
@@ -278,10 +303,11 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 		if (IsA(expr, Var) && ((Var *) expr)->varlevelsup == 0 &&
 			rt_fetch(((Var *) expr)->varno, parse->rtable)->rtekind == RTE_VALUES)
 		{
-			/* Multi-row VALUES: every row for one region, or refuse. */
 			RangeTblEntry *values = rt_fetch(((Var *) expr)->varno, parse->rtable);
 			int			column = ((Var *) expr)->varattno;
 			LocalityRegionId first = InvalidLocalityRegionId;
+
+			/* Multi-row VALUES: every row for one region, else row by row. */
 
 			foreach(lc, values->values_lists)
 			{
@@ -290,29 +316,20 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 				Node	   *ignored;
 
 				if (ClassifyRegion(cell, boundParams, &row_id, &ignored) != RV_CONST)
-					return false;	/* the safety net judges each row */
+					return RoutePerRow(route);
 				if (first == InvalidLocalityRegionId)
 					first = row_id;
 				else if (row_id != first)
-				{
-					const LocalityRegion *a = LocalityFindRegionById(first);
-					const LocalityRegion *b = LocalityFindRegionById(row_id);
-
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("cannot insert rows homed in different regions in one "
-									"statement into \"%s\"", get_rel_name(route->relid)),
-							 errdetail("Rows for region \"%s\" and region \"%s\".",
-									   a ? a->name : "?", b ? b->name : "?"),
-							 errhint("Insert each region's rows with its own statement.")));
-				}
+					return RoutePerRow(route);
 			}
 			id = first;
 			kind = RV_CONST;
 		}
 		else
 			kind = ClassifyRegion((Node *) tle->expr, boundParams, &id, &runtime);
-		if (kind == RV_UNKNOWN || (kind == RV_CONST && id == local_id))
+		if (kind == RV_UNKNOWN)
+			return RoutePerRow(route);
+		if (kind == RV_CONST && id == local_id)
 			return false;
 	}
 	else
@@ -412,7 +429,9 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 			return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	}
 
-	RequireForwardable(parse, rte->relid);
+	/* A per-row INSERT reads its source here; its rows go home as values. */
+	if (route.kind != ROUTE_PER_ROW)
+		RequireForwardable(parse, rte->relid);
 	copy = copyObject(parse);
 	route.query = copy;
 	route.returning = copy->returningList;
@@ -420,6 +439,8 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 		AddLocalRegionQual(parse, route.region_attno,
 						   get_atttype(rte->relid, route.region_attno), route.region_eq_op);
 	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route.kind == ROUTE_PER_ROW && !AddRowRouter(&route, result))
+		return result;
 	if (route.kind != ROUTE_STATIC)
 		route.local_plan = result->planTree;
 	result->planTree = LocalityMakeForwardPlan(&route);
