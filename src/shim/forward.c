@@ -363,6 +363,21 @@ OneShot(void)
 	}
 }
 
+/* No forwarding loops: a statement is forwarded at most twice. */
+static void
+CheckForwardDepth(const LocalityRegion *region)
+{
+	if (LocalityForwardDepth >= MAX_FORWARD_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not route the statement: its rows moved to region \"%s\" while it "
+						"was being forwarded", region->name),
+				 errhint("Retry the transaction.")));
+}
+
+static void AddResult(ForwardState *state, EState *estate, const LocalityRegion *region,
+					  PGresult *res);
+
 /* Runs the statement at region; adds its rows and count. */
 static void
 RunAt(ForwardState *state, EState *estate, const LocalityRegion *region,
@@ -371,16 +386,79 @@ RunAt(ForwardState *state, EState *estate, const LocalityRegion *region,
 	char	   *sql = DeparseFor(state, estate, qual_region);
 	PGresult   *res;
 	TimestampTz start = GetCurrentTimestamp();
-	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 
-	if (LocalityForwardDepth >= MAX_FORWARD_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not route the statement: its rows moved to region \"%s\" while it "
-						"was being forwarded", region->name),
-				 errhint("Retry the transaction.")));
+	CheckForwardDepth(region);
 	res = LocalityForwardStatement(region, sql, one_shot);
 	state->remote_ms += (double) (GetCurrentTimestamp() - start) / 1000.0;
+	AddResult(state, estate, region, res);
+}
+
+/*
+ * RunAtAll runs the statement at every region of remote (ids) at once:
+ * sent to all, then collected from each, so the statement takes as long as
+ * the slowest region, not the sum.  A remote error is raised once every
+ * region has answered (the first one, in region order).
+ */
+static void
+RunAtAll(ForwardState *state, EState *estate, List *remote, bool with_qual)
+{
+	int			n = list_length(remote);
+	LocalityForwardCall **calls = palloc(sizeof(LocalityForwardCall *) * n);
+	const LocalityRegion **regions = palloc(sizeof(LocalityRegion *) * n);
+	TimestampTz start = GetCurrentTimestamp();
+	PGresult   *error = NULL;
+	LocalityForwardCall *failed = NULL;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, remote)
+	{
+		LocalityRegionId id = lfirst_int(lc);
+
+		regions[i] = LocalityFindRegionById(id);
+		if (regions[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("region with id %d does not exist", id)));
+		CheckForwardDepth(regions[i]);
+		calls[i] = LocalityForwardSend(regions[i],
+									   DeparseFor(state, estate,
+												  with_qual ? id : InvalidLocalityRegionId),
+									   0, 0, NULL);
+		i++;
+	}
+	for (i = 0; i < n; i++)
+	{
+		PGresult   *failure;
+		int			nresults;
+		PGresult  **results = LocalityForwardCollect(calls[i], &nresults, &failure);
+
+		if (failure != NULL && error == NULL)
+		{
+			error = failure;
+			failed = calls[i];
+		}
+		else if (failure != NULL)
+			PQclear(failure);
+		if (nresults == 1 && results[0] != NULL)
+		{
+			if (error == NULL)
+				AddResult(state, estate, regions[i], results[0]);
+			else
+				PQclear(results[0]);
+		}
+	}
+	state->remote_ms += (double) (GetCurrentTimestamp() - start) / 1000.0;
+	if (error != NULL)
+		LocalityForwardRaise(failed, error);
+}
+
+/* Adds res's count and RETURNING rows (region's answer); frees res. */
+static void
+AddResult(ForwardState *state, EState *estate, const LocalityRegion *region, PGresult *res)
+{
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+
 	state->targets = lappend(state->targets, pstrdup(region->name));
 	if (PQcmdTuples(res)[0] != '\0')
 		estate->es_processed += strtoul(PQcmdTuples(res), NULL, 10);
@@ -578,6 +656,12 @@ StartForward(ForwardState *state)
 			break;
 	}
 
+	/* Several regions: all at once. */
+	if (list_length(remote) > 1)
+	{
+		RunAtAll(state, estate, remote, with_qual);
+		remote = NIL;
+	}
 	foreach(lc, remote)
 	{
 		LocalityRegionId id = lfirst_int(lc);

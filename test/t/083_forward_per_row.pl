@@ -3,6 +3,8 @@
 # table send each row to its home (batched per region), insert local rows
 # here, sum the row counts, return RETURNING rows in input order, apply
 # ON CONFLICT per row as at the home, and fail as a whole on any error.
+# Statements for every region (UPDATE/DELETE without a region qual) run at
+# all regions at once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -161,6 +163,42 @@ like($us->safe_psql('postgres',
 unlike($us->safe_psql('postgres',
 	"EXPLAIN (COSTS OFF) INSERT INTO items VALUES (80, 'x', 0, 'us-east1'), (81, 'y', 0, 'us-east1')"),
 	qr/Locality/, 'rows all homed here: the normal plan');
+
+# Fan-out (UPDATE/DELETE without a region qual) runs at every region at once:
+# with eu-west1's part blocked on a row lock (held by a prepared
+# transaction), ap-east1's part has already run and holds its row.
+$eu->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE items SET qty = qty WHERE id = 1;
+	PREPARE TRANSACTION 'hold_eu';
+});
+my $bg = $us->background_psql('postgres');
+$bg->query_safe("SET locality.forward_timeout = '300s'");
+$bg->query_until(qr/started/, q{
+	\echo started
+	UPDATE items SET qty = qty + 1000 WHERE name IN ('a', 'b', 'c') AND id < 10;
+	\echo done
+});
+ok($ap->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM (SELECT 1 FROM items WHERE id = 3 FOR UPDATE SKIP LOCKED) s"),
+	'fan-out: ap-east1 has run its part while eu-west1\'s part waits for a lock');
+is($us->safe_psql('postgres', "SELECT qty FROM items WHERE id = 3"), '6',
+	'and nothing is committed before every region has answered');
+$eu->safe_psql('postgres', "COMMIT PREPARED 'hold_eu'");
+$bg->query_until(qr/done/, '');
+$bg->quit;
+is($us->safe_psql('postgres', "SELECT string_agg(qty::text, ',' ORDER BY id) FROM items WHERE id IN (1, 2, 3)"),
+	'1006,1006,1006', 'the fan-out updated each region\'s row once');
+is($us->safe_psql('postgres',
+	"UPDATE items SET qty = qty - 1000 WHERE name IN ('a', 'b', 'c') AND id < 10 RETURNING id, qty"),
+	"1|6\n3|6\n2|6", 'fan-out RETURNING combines every region\'s rows (remote regions first, then here)');
+like(error_of($us, "UPDATE items SET qty = -1 WHERE name IN ('a', 'c') AND id < 10"),
+	qr/^23514: new row for relation "items" violates check constraint/,
+	'an error at two regions at once is raised once, with its SQLSTATE');
+is($us->safe_psql('postgres', "SELECT string_agg(qty::text, ',' ORDER BY id) FROM items WHERE id IN (1, 3)"),
+	'6,6', 'and changes nothing');
+is($eu->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '0',
+	'no prepared transaction is left behind');
 
 wait_all();
 my $rows = "SELECT string_agg(id || ':' || name || ':' || qty || ':' || region, ',' ORDER BY id) FROM items";
