@@ -553,4 +553,5 @@ void
 LocalityInitForwardRows(void)
 {
 	RegisterCustomScanMethods(&RowRouterScanMethods);
+	LocalityInitCopyRoute();
 }

@@ -2,7 +2,8 @@
 # VALUES for several regions and INSERT ... SELECT into a REGIONAL BY ROW
 # table send each row to its home (batched per region), insert local rows
 # here, sum the row counts, return RETURNING rows in input order, apply
-# ON CONFLICT per row as at the home, and fail as a whole on any error.
+# ON CONFLICT per row as at the home, and fail as a whole on any error;
+# COPY FROM too.
 # Statements for every region (UPDATE/DELETE without a region qual) run at
 # all regions at once.
 use strict;
@@ -163,6 +164,24 @@ like($us->safe_psql('postgres',
 unlike($us->safe_psql('postgres',
 	"EXPLAIN (COSTS OFF) INSERT INTO items VALUES (80, 'x', 0, 'us-east1'), (81, 'y', 0, 'us-east1')"),
 	qr/Locality/, 'rows all homed here: the normal plan');
+
+# COPY FROM with rows for every region: each row goes home.
+$us->safe_psql('postgres',
+	"COPY items (id, name, region) FROM stdin;\n90\tcopy-eu\teu-west1\n91\tcopy-us\tus-east1\n92\tcopy-ap\tap-east1\n\\.\n");
+is($eu->safe_psql('postgres', "SELECT string_agg(id || ':' || name, ',') FROM items WHERE id BETWEEN 90 AND 99 AND region = 'eu-west1'"),
+	'90:copy-eu', 'COPY FROM: the eu-west1 row is at its home');
+is($ap->safe_psql('postgres', "SELECT string_agg(id || ':' || name, ',') FROM items WHERE id BETWEEN 90 AND 99 AND region = 'ap-east1'"),
+	'92:copy-ap', 'COPY FROM: the ap-east1 row is at its home');
+$us->safe_psql('postgres', "COPY items (id, name) FROM stdin;\n94\tcopy-default\n\\.\n");
+is($us->safe_psql('postgres', "SELECT string_agg(id || ':' || region, ',' ORDER BY id) FROM items WHERE id BETWEEN 90 AND 99 AND region = 'us-east1'"),
+	'91:us-east1,94:us-east1', 'COPY FROM: local rows and rows with the default region are inserted here');
+like(error_of($us, "COPY items (id, name, region) FROM stdin;\n95\tnew\tus-east1\n90\tdup\teu-west1\n\\.\n"),
+	qr/^23505: duplicate key value violates unique constraint "items_pkey"/,
+	'COPY FROM: a duplicate key at the home fails the COPY with 23505');
+is($us->safe_psql('postgres', "SELECT count(*) FROM items WHERE id = 95"), '0',
+	'and keeps none of its rows');
+is($us->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname LIKE 'locality_copy_%'"), '0',
+	'no staging table is left behind');
 
 # Fan-out (UPDATE/DELETE without a region qual) runs at every region at once:
 # with eu-west1's part blocked on a row lock (held by a prepared

@@ -72,6 +72,9 @@ extern LocalityRoutedRow *LocalityRowRouterReturned(PlanState *modify, int *n);
 extern List *LocalityRowRouterRegions(PlanState *modify);
 extern void LocalityInitForwardRows(void);
 
+/* copy_route.c: COPY FROM into REGIONAL BY ROW tables routed per row. */
+extern void LocalityInitCopyRoute(void);
+
 /* router.c */
 extern void LocalityInitRouter(void);
 
