@@ -68,6 +68,15 @@ SELECT id FROM acct WHERE id IN (42, 43);
 \set VERBOSITY default
 DROP TABLE staging;
 
+-- SELECT ... FOR UPDATE/SHARE of rows homed elsewhere runs at the home.
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE id = 7 FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE region = 'far-east1' AND owner = 'b' FOR SHARE SKIP LOCKED;
+EXPLAIN (COSTS OFF) SELECT v FROM far_cfg WHERE k = 'k' FOR NO KEY UPDATE;
+-- Local rows, no pin, or a join: the normal plan.
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE region = 'regress-test' AND id = 7 FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE owner = 'b' FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.id = 7 FOR UPDATE OF a;
+
 -- locality.route_writes = off leaves every write to the safety net.
 SET locality.route_writes = off;
 EXPLAIN (COSTS OFF) INSERT INTO far_cfg VALUES ('k', 'v');

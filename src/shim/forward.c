@@ -325,8 +325,9 @@ DeparseFor(ForwardState *state, EState *estate, LocalityRegionId region)
 	if (region != InvalidLocalityRegionId)
 	{
 		Oid			argtype = get_atttype(state->relid, state->region_attno);
-		Var		   *var = makeVar(query->resultRelation, state->region_attno, argtype, -1,
-								  InvalidOid, 0);
+		/* A locking SELECT (router.c) reads its one table. */
+		Var		   *var = makeVar(query->resultRelation > 0 ? query->resultRelation : 1,
+								  state->region_attno, argtype, -1, InvalidOid, 0);
 		Const	   *value = makeConst(argtype, -1, InvalidOid, 2, Int16GetDatum(region),
 									  false, true);
 		Expr	   *qual = make_opclause(state->region_eq_op, BOOLOID, false,
@@ -791,6 +792,18 @@ ExecForward(CustomScanState *node)
 	{
 		TupleTableSlot *local = ExecProcNode(state->local_ps);
 
+		/* A locking SELECT's plan also returns its junk (row mark) columns. */
+		if (!TupIsNull(local) &&
+			local->tts_tupleDescriptor->natts > slot->tts_tupleDescriptor->natts)
+		{
+			int			natts = slot->tts_tupleDescriptor->natts;
+
+			slot_getsomeattrs(local, natts);
+			ExecClearTuple(state->row_slot);
+			memcpy(state->row_slot->tts_values, local->tts_values, sizeof(Datum) * natts);
+			memcpy(state->row_slot->tts_isnull, local->tts_isnull, sizeof(bool) * natts);
+			return ExecStoreVirtualTuple(state->row_slot);
+		}
 		if (!TupIsNull(local))
 			return local;
 		state->run_local = false;

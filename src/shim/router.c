@@ -375,6 +375,95 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 	return true;
 }
 
+/*
+ * PlanLockingRead: SELECT ... FOR UPDATE/SHARE of one REGIONAL table runs
+ * at the rows' home when the router can pin it there (a REGIONAL BY TABLE
+ * table homed elsewhere, a region qual, or every primary key column: the
+ * home looked up in the local replica), so locks are taken where the
+ * writes happen (SPEC.md section 4).  Anything else is planned as usual
+ * (it locks the local copy).
+ */
+static PlannedStmt *
+PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
+				ParamListInfo boundParams)
+{
+	RangeTblEntry *rte;
+	const LocalityTable *table;
+	LocalityRoute route;
+	PlannedStmt *result;
+	Query		probe;
+	ListCell   *lc;
+	int			nregions;
+
+	/*
+	 * Not the foreign-key checks' own locking reads (run as the table owner,
+	 * InLocalUserIdChange): they keep checking the local copy.
+	 */
+	if (list_length(parse->rtable) != 1 || parse->hasSubLinks || parse->cteList != NIL ||
+		parse->setOperations != NULL || parse->hasTargetSRFs ||
+		InLocalUserIdChange() || InSecurityRestrictedOperation() ||
+		!LocalityRouteWrites || !LocalityIsInstalled())
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	rte = linitial(parse->rtable);
+	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	table = LocalityFindTable(rte->relid);
+	if (table == NULL ||
+		(table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
+		 table->spec.kind != LOCALITY_REGIONAL_BY_TABLE) ||
+		LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	(void) LocalityRegions(&nregions);
+	if (nregions < 2)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+
+	memset(&route, 0, sizeof(route));
+	route.relid = rte->relid;
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+	{
+		const LocalityRegion *home = table->spec.in_primary_region ?
+			LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
+
+		if (home == NULL || home->is_local)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		route.kind = ROUTE_STATIC;
+		route.region_ids = list_make1(makeInteger(home->id));
+	}
+	else
+	{
+		Oid			type;
+		bool		add_local_qual = false;
+
+		route.region_attno = get_attnum(rte->relid, table->spec.column);
+		if (route.region_attno == InvalidAttrNumber)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		type = get_atttype(rte->relid, route.region_attno);
+		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
+		/* The UPDATE/DELETE rules, with the one table as the target. */
+		probe = *parse;
+		probe.commandType = CMD_UPDATE;
+		probe.resultRelation = 1;
+		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual) ||
+			route.kind == ROUTE_FANOUT)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	}
+
+	route.query = copyObject(parse);
+	/* The rows the client gets: the visible columns. */
+	foreach(lc, route.query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			route.returning = lappend(route.returning, tle);
+	}
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route.kind != ROUTE_STATIC)
+		route.local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(&route);
+	return result;
+}
+
 static PlannedStmt *
 LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 				ParamListInfo boundParams)
@@ -387,6 +476,8 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	Query	   *copy;
 	int			nregions;
 
+	if (parse->commandType == CMD_SELECT && parse->rowMarks != NIL)
+		return PlanLockingRead(parse, query_string, cursorOptions, boundParams);
 	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_UPDATE &&
 		 parse->commandType != CMD_DELETE) || parse->resultRelation <= 0 ||
 		!LocalityRouteWrites || !LocalityIsInstalled())

@@ -219,6 +219,35 @@ is($us->safe_psql('postgres', "SELECT string_agg(qty::text, ',' ORDER BY id) FRO
 is($eu->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '0',
 	'no prepared transaction is left behind');
 
+# SELECT ... FOR UPDATE/SHARE of a row homed elsewhere locks it at its home,
+# in the transaction's remote part, so a later UPDATE there sees the lock held.
+my $locked_at = sub {
+	my ($node, $id) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) = 0 FROM (SELECT 1 FROM items WHERE id = $id FOR UPDATE SKIP LOCKED) s");
+};
+my $bg2 = $us->background_psql('postgres');
+$bg2->query_safe("BEGIN");
+is($bg2->query_safe("SELECT name, qty FROM items WHERE id = 1 FOR UPDATE"), 'a|6',
+	'SELECT ... FOR UPDATE by primary key of a row homed in eu-west1 returns it');
+is($locked_at->($eu, 1), 't', 'and the row is locked at its home');
+is($bg2->query_safe("SELECT name FROM items WHERE region = 'ap-east1' AND id = 3 FOR SHARE"), 'c',
+	'SELECT ... FOR SHARE with a region qual');
+is($locked_at->($ap, 3), 't', 'locks at ap-east1');
+$bg2->query_safe("UPDATE items SET qty = qty + 1 WHERE id = 1");
+$bg2->query_safe("COMMIT");
+$bg2->quit;
+is($locked_at->($eu, 1), 'f', 'COMMIT releases the locks at the home');
+is($eu->safe_psql('postgres', "SELECT qty FROM items WHERE id = 1"), '7',
+	'and the UPDATE in the same transaction committed there');
+like($us->safe_psql('postgres', "EXPLAIN (COSTS OFF) SELECT name FROM items WHERE id = 1 FOR UPDATE"),
+	qr/Custom Scan \(LocalityForward\)\n\s+Target Region: home of the row \(looked up by primary key at run time\)\n\s+Remote SQL: SELECT name FROM items WHERE \(id = 1\) FOR UPDATE/,
+	'EXPLAIN of a routed SELECT ... FOR UPDATE');
+unlike($us->safe_psql('postgres', "EXPLAIN (COSTS OFF) SELECT name FROM items WHERE region = 'us-east1' AND id = 2 FOR UPDATE"),
+	qr/Locality/, 'a locking read of local rows keeps the normal plan');
+is($us->safe_psql('postgres', "SELECT name FROM items WHERE id = 2 FOR UPDATE"), 'b',
+	'a locking read by primary key of a local row runs here');
+
 wait_all();
 my $rows = "SELECT string_agg(id || ':' || name || ':' || qty || ':' || region, ',' ORDER BY id) FROM items";
 my $want = $us->safe_psql('postgres', $rows);
