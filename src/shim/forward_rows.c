@@ -76,7 +76,6 @@ typedef struct RowRouterState
 	LocalityRoutedRow *remote;	/* RETURNING rows of remote rows */
 	int			nremote;
 	int			remote_size;
-	int			natts;			/* columns of RETURNING (0: none) */
 } RowRouterState;
 
 static Node *CreateRowRouterState(CustomScan *cscan);
@@ -101,7 +100,7 @@ static CustomExecMethods RowRouterExecMethods = {
 };
 
 /*
- * LocalityPerRowQuery: the statement each remote row runs, the INSERT with
+ * PerRowQuery: the statement each remote row runs, the INSERT with
  * the row's columns as parameters $1..$n and nothing to read, as a Query
  * (external parameters of the original replaced by their values).  *attnos
  * gets the column of each parameter.
@@ -242,8 +241,9 @@ BeginRowRouter(CustomScanState *node, EState *estate, int eflags)
 	outerPlanState(node) = ExecInitNode(outerPlan(cscan), estate, eflags);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	state->sql = LocalityPerRowSql(state->query, estate->es_param_list_info);
-	(void) PerRowQuery(state->query, estate->es_param_list_info, &attnos);
+	state->sql = LocalityOneLine(pg_get_querydef(PerRowQuery(state->query,
+															 estate->es_param_list_info,
+															 &attnos), false));
 	state->nparams = list_length(attnos);
 	state->attnos = palloc(sizeof(AttrNumber) * Max(state->nparams, 1));
 	state->out = palloc(sizeof(FmgrInfo) * Max(state->nparams, 1));
@@ -260,7 +260,6 @@ BeginRowRouter(CustomScanState *node, EState *estate, int eflags)
 		fmgr_info(typoutput, &state->out[i]);
 		i++;
 	}
-	state->natts = list_length(state->query->returningList);
 	regions = LocalityRegions(&count);
 	state->batches = palloc0(sizeof(RegionBatch) * count);
 	for (i = 0; i < count; i++)

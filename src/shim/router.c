@@ -402,6 +402,7 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	if (list_length(parse->rtable) != 1 || parse->hasSubLinks || parse->cteList != NIL ||
 		parse->setOperations != NULL || parse->hasTargetSRFs ||
 		InLocalUserIdChange() || InSecurityRestrictedOperation() ||
+		(cursorOptions & CURSOR_OPT_SCROLL) ||
 		!LocalityRouteWrites || !LocalityIsInstalled())
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	rte = linitial(parse->rtable);
