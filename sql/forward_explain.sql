@@ -49,6 +49,34 @@ EXPLAIN (COSTS OFF) EXECUTE ins(8, 'far-east1');
 EXPLAIN (COSTS OFF) EXECUTE ins(8, 'regress-test');
 RESET plan_cache_mode;
 
+-- Rows for several regions, or homes known only per row: the Row Router
+-- under the local insert sends each remote row home.
+EXPLAIN (COSTS OFF) INSERT INTO acct VALUES (4, 'd', 0, 'regress-test'), (5, 'e', 0, 'far-east1')
+    RETURNING id;
+CREATE TABLE staging (id int, owner text, region locality.region);
+EXPLAIN (COSTS OFF) INSERT INTO acct (id, owner, region) SELECT id, owner, region FROM staging
+    ON CONFLICT (id) DO UPDATE SET owner = excluded.owner;
+EXPLAIN (COSTS OFF, VERBOSE) INSERT INTO acct SELECT id, owner, 1, region FROM staging
+    WHERE owner <> 'x' ON CONFLICT DO NOTHING;
+-- Every row here: the Row Router passes them to the local insert.
+INSERT INTO staging VALUES (40, 's1', 'regress-test'), (41, 's2', 'regress-test');
+INSERT INTO acct (id, owner, region) SELECT id, owner, region FROM staging RETURNING id, owner;
+-- A row for the far region fails the statement (it is unreachable): no row stays.
+\set VERBOSITY terse
+INSERT INTO acct (id, owner, region) VALUES (42, 'h', 'regress-test'), (43, 'i', 'far-east1');
+SELECT id FROM acct WHERE id IN (42, 43);
+\set VERBOSITY default
+DROP TABLE staging;
+
+-- SELECT ... FOR UPDATE/SHARE of rows homed elsewhere runs at the home.
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE id = 7 FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE region = 'far-east1' AND owner = 'b' FOR SHARE SKIP LOCKED;
+EXPLAIN (COSTS OFF) SELECT v FROM far_cfg WHERE k = 'k' FOR NO KEY UPDATE;
+-- Local rows, no pin, or a join: the normal plan.
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE region = 'regress-test' AND id = 7 FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE owner = 'b' FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.id = 7 FOR UPDATE OF a;
+
 -- locality.route_writes = off leaves every write to the safety net.
 SET locality.route_writes = off;
 EXPLAIN (COSTS OFF) INSERT INTO far_cfg VALUES ('k', 'v');
@@ -56,7 +84,6 @@ RESET locality.route_writes;
 
 -- What cannot be forwarded is refused, saying why.
 \set VERBOSITY default
-INSERT INTO acct VALUES (4, 'd', 0, 'regress-test'), (5, 'e', 0, 'far-east1');
 UPDATE acct SET balance = 1 FROM plain WHERE acct.id = plain.k AND acct.region = 'far-east1';
 -- Executing a forwarded write needs the region: here it is unreachable.
 \set VERBOSITY terse

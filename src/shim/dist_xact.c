@@ -350,6 +350,134 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 	return result;
 }
 
+/*
+ * Forwarded calls sent without waiting (LocalityForwardSend/Collect): the
+ * same remote transaction as LocalityForwardStatement, its opening
+ * statements and the statement itself sent as one pipeline.
+ */
+struct LocalityForwardCall
+{
+	Participant *p;
+	int			npre;			/* opening statements before the statement */
+	int			nsteps;
+};
+
+/* The participant of region in this transaction, created on first use. */
+static Participant *
+ForwardParticipant(const LocalityRegion *region)
+{
+	ListCell   *lc;
+	Participant *p;
+	MemoryContext old;
+
+	foreach(lc, Participants)
+	{
+		p = lfirst(lc);
+		if (p->region_id == region->id)
+			return p;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = palloc0(sizeof(Participant));
+	p->region_id = region->id;
+	strlcpy(p->name, region->name, sizeof(p->name));
+	MemoryContextSwitchTo(old);
+	p->conn = LocalityRemoteConnection(region);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	Participants = lappend(Participants, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+LocalityForwardCall *
+LocalityForwardSend(const LocalityRegion *region, const char *sql, int nparams, int nrows,
+					const char *const *values)
+{
+	Participant *p = ForwardParticipant(region);
+	int			level = GetCurrentTransactionNestLevel();
+	const char *path = GetConfigOption("search_path", false, false);
+	LocalityPipelineStep *steps;
+	LocalityForwardCall *call = palloc0(sizeof(LocalityForwardCall));
+	int			n = 0;
+	int			row;
+
+	RequireOpen(p);
+	steps = palloc0(sizeof(LocalityPipelineStep) * (level + 3 + nrows));
+	if (p->depth == 0)
+	{
+		steps[n++].sql = psprintf("START TRANSACTION ISOLATION LEVEL %s", IsolationLevelSql());
+		p->depth = 1;
+		p->search_path = NULL;
+	}
+	while (p->depth < level)
+	{
+		steps[n++].sql = psprintf("SAVEPOINT locality_s%d", p->depth + 1);
+		p->depth++;
+	}
+	if (!p->forwarded || p->search_path == NULL || strcmp(p->search_path, path) != 0)
+	{
+		StringInfoData settings;
+
+		initStringInfo(&settings);
+		AppendSessionSettings(&settings, p);
+		steps[n++].sql = settings.data;
+	}
+	p->forwarded = true;
+	call->p = p;
+	call->npre = n;
+	if (nrows == 0)
+		steps[n++].sql = sql;
+	else
+	{
+		steps[n].sql = sql;
+		steps[n++].prepare = true;
+		call->npre = n;
+		for (row = 0; row < nrows; row++)
+		{
+			steps[n].nparams = nparams;
+			steps[n++].params = values + (Size) row * nparams;
+		}
+	}
+	call->nsteps = n;
+	LocalityRemotePipelineSend(p->conn, n, steps, p->name);
+	pfree(steps);
+	return call;
+}
+
+PGresult  **
+LocalityForwardCollect(LocalityForwardCall *call, int *nresults, PGresult **error)
+{
+	Participant *p = call->p;
+	PGresult  **results;
+	int			i;
+
+	*error = NULL;
+	RequireOpen(p);
+	results = LocalityRemotePipelineCollect(p->conn, call->nsteps, p->name);
+	for (i = 0; i < call->nsteps; i++)
+	{
+		ExecStatusType st = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
+
+		if (*error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
+		{
+			*error = results[i];
+			results[i] = NULL;
+		}
+		else if (i < call->npre && results[i] != NULL)
+		{
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+	}
+	*nresults = call->nsteps - call->npre;
+	return results + call->npre;
+}
+
+void
+LocalityForwardRaise(LocalityForwardCall *call, PGresult *error)
+{
+	LocalityRemoteRaise(error, call->p->conn, call->p->name);
+}
+
 /* Removes decision rows of gids this backend saw committed everywhere. */
 static void
 ForgetCommittedGids(void)

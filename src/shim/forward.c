@@ -90,7 +90,17 @@ typedef struct ForwardState
 	TupleTableSlot *out_slot;	/* returns them (minimal tuples) */
 	List	   *targets;		/* region names reached (EXPLAIN ANALYZE) */
 	double		remote_ms;
+	struct OrderedRow *ordered; /* ROUTE_PER_ROW: RETURNING rows, input order */
+	int			nordered;
+	int			next_ordered;
 } ForwardState;
+
+/* A RETURNING row of a per-row INSERT and its input position. */
+typedef struct OrderedRow
+{
+	int64		ordinal;
+	MinimalTuple tuple;
+} OrderedRow;
 
 static Node *CreateForwardState(CustomScan *cscan);
 static void BeginForward(CustomScanState *node, EState *estate, int eflags);
@@ -248,6 +258,16 @@ ReplaceParams(Node *node, ParamContext *context)
 	return expression_tree_mutator(node, ReplaceParams, context);
 }
 
+/* LocalityReplaceParams: query with external parameters replaced by values. */
+Query *
+LocalityReplaceParams(Query *query, ParamListInfo params)
+{
+	ParamContext context;
+
+	context.params = params;
+	return (Query *) ReplaceParams((Node *) query, &context);
+}
+
 /*
  * OneLine collapses ruleutils' line breaks and indentation outside quoted
  * literals and identifiers, so the remote SQL reads as one line.
@@ -284,6 +304,12 @@ OneLine(const char *sql)
 	return out.data;
 }
 
+char *
+LocalityOneLine(const char *sql)
+{
+	return OneLine(sql);
+}
+
 /*
  * DeparseFor: the statement to run at region (InvalidLocalityRegionId: as
  * it is; otherwise with `region column = region` added to its quals).
@@ -299,8 +325,9 @@ DeparseFor(ForwardState *state, EState *estate, LocalityRegionId region)
 	if (region != InvalidLocalityRegionId)
 	{
 		Oid			argtype = get_atttype(state->relid, state->region_attno);
-		Var		   *var = makeVar(query->resultRelation, state->region_attno, argtype, -1,
-								  InvalidOid, 0);
+		/* A locking SELECT (router.c) reads its one table. */
+		Var		   *var = makeVar(query->resultRelation > 0 ? query->resultRelation : 1,
+								  state->region_attno, argtype, -1, InvalidOid, 0);
 		Const	   *value = makeConst(argtype, -1, InvalidOid, 2, Int16GetDatum(region),
 									  false, true);
 		Expr	   *qual = make_opclause(state->region_eq_op, BOOLOID, false,
@@ -337,6 +364,21 @@ OneShot(void)
 	}
 }
 
+/* No forwarding loops: a statement is forwarded at most twice. */
+static void
+CheckForwardDepth(const LocalityRegion *region)
+{
+	if (LocalityForwardDepth >= MAX_FORWARD_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not route the statement: its rows moved to region \"%s\" while it "
+						"was being forwarded", region->name),
+				 errhint("Retry the transaction.")));
+}
+
+static void AddResult(ForwardState *state, EState *estate, const LocalityRegion *region,
+					  PGresult *res);
+
 /* Runs the statement at region; adds its rows and count. */
 static void
 RunAt(ForwardState *state, EState *estate, const LocalityRegion *region,
@@ -345,16 +387,79 @@ RunAt(ForwardState *state, EState *estate, const LocalityRegion *region,
 	char	   *sql = DeparseFor(state, estate, qual_region);
 	PGresult   *res;
 	TimestampTz start = GetCurrentTimestamp();
-	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 
-	if (LocalityForwardDepth >= MAX_FORWARD_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not route the statement: its rows moved to region \"%s\" while it "
-						"was being forwarded", region->name),
-				 errhint("Retry the transaction.")));
+	CheckForwardDepth(region);
 	res = LocalityForwardStatement(region, sql, one_shot);
 	state->remote_ms += (double) (GetCurrentTimestamp() - start) / 1000.0;
+	AddResult(state, estate, region, res);
+}
+
+/*
+ * RunAtAll runs the statement at every region of remote (ids) at once:
+ * sent to all, then collected from each, so the statement takes as long as
+ * the slowest region, not the sum.  A remote error is raised once every
+ * region has answered (the first one, in region order).
+ */
+static void
+RunAtAll(ForwardState *state, EState *estate, List *remote, bool with_qual)
+{
+	int			n = list_length(remote);
+	LocalityForwardCall **calls = palloc(sizeof(LocalityForwardCall *) * n);
+	const LocalityRegion **regions = palloc(sizeof(LocalityRegion *) * n);
+	TimestampTz start = GetCurrentTimestamp();
+	PGresult   *error = NULL;
+	LocalityForwardCall *failed = NULL;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, remote)
+	{
+		LocalityRegionId id = lfirst_int(lc);
+
+		regions[i] = LocalityFindRegionById(id);
+		if (regions[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("region with id %d does not exist", id)));
+		CheckForwardDepth(regions[i]);
+		calls[i] = LocalityForwardSend(regions[i],
+									   DeparseFor(state, estate,
+												  with_qual ? id : InvalidLocalityRegionId),
+									   0, 0, NULL);
+		i++;
+	}
+	for (i = 0; i < n; i++)
+	{
+		PGresult   *failure;
+		int			nresults;
+		PGresult  **results = LocalityForwardCollect(calls[i], &nresults, &failure);
+
+		if (failure != NULL && error == NULL)
+		{
+			error = failure;
+			failed = calls[i];
+		}
+		else if (failure != NULL)
+			PQclear(failure);
+		if (nresults == 1 && results[0] != NULL)
+		{
+			if (error == NULL)
+				AddResult(state, estate, regions[i], results[0]);
+			else
+				PQclear(results[0]);
+		}
+	}
+	state->remote_ms += (double) (GetCurrentTimestamp() - start) / 1000.0;
+	if (error != NULL)
+		LocalityForwardRaise(failed, error);
+}
+
+/* Adds res's count and RETURNING rows (region's answer); frees res. */
+static void
+AddResult(ForwardState *state, EState *estate, const LocalityRegion *region, PGresult *res)
+{
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+
 	state->targets = lappend(state->targets, pstrdup(region->name));
 	if (PQcmdTuples(res)[0] != '\0')
 		estate->es_processed += strtoul(PQcmdTuples(res), NULL, 10);
@@ -546,8 +651,18 @@ StartForward(ForwardState *state)
 				with_qual = true;
 			}
 			break;
+		case ROUTE_PER_ROW:
+			/* The Row Router under the local plan sends rows home. */
+			local_too = true;
+			break;
 	}
 
+	/* Several regions: all at once. */
+	if (list_length(remote) > 1)
+	{
+		RunAtAll(state, estate, remote, with_qual);
+		remote = NIL;
+	}
 	foreach(lc, remote)
 	{
 		LocalityRegionId id = lfirst_int(lc);
@@ -563,6 +678,91 @@ StartForward(ForwardState *state)
 	state->run_local = local_too && state->local_ps != NULL;
 }
 
+static int
+CompareOrdered(const void *a, const void *b)
+{
+	int64		x = ((const OrderedRow *) a)->ordinal;
+	int64		y = ((const OrderedRow *) b)->ordinal;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * GatherPerRow runs a per-row INSERT's local plan (which sends the other
+ * rows home) and puts every RETURNING row, local or remote, in input order.
+ */
+static void
+GatherPerRow(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	MemoryContext old;
+	LocalityRoutedRow *remote;
+	int			nremote;
+	int			size = 64;
+	int			i;
+
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	state->ordered = palloc(sizeof(OrderedRow) * size);
+	MemoryContextSwitchTo(old);
+	for (;;)
+	{
+		TupleTableSlot *local = ExecProcNode(state->local_ps);
+
+		if (TupIsNull(local))
+			break;
+		old = MemoryContextSwitchTo(estate->es_query_cxt);
+		if (state->nordered == size)
+		{
+			size *= 2;
+			state->ordered = repalloc(state->ordered, sizeof(OrderedRow) * size);
+		}
+		state->ordered[state->nordered].ordinal = LocalityRowRouterPosition(state->local_ps);
+		state->ordered[state->nordered++].tuple = ExecCopySlotMinimalTuple(local);
+		MemoryContextSwitchTo(old);
+	}
+	remote = LocalityRowRouterReturned(state->local_ps, &nremote);
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	if (state->nordered + nremote > size)
+	{
+		size = state->nordered + nremote;
+		state->ordered = repalloc(state->ordered, sizeof(OrderedRow) * size);
+	}
+	for (i = 0; i < nremote; i++)
+	{
+		TupleTableSlot *slot = state->row_slot;
+		int			col;
+
+		if (remote[i].nvalues != tupdesc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("a region returned %d columns, expected %d",
+							remote[i].nvalues, tupdesc->natts)));
+		ExecClearTuple(slot);
+		for (col = 0; col < tupdesc->natts; col++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, col);
+			Oid			infunc;
+			Oid			ioparam;
+
+			slot->tts_isnull[col] = remote[i].values[col] == NULL;
+			slot->tts_values[col] = (Datum) 0;
+			if (slot->tts_isnull[col])
+				continue;
+			getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+			slot->tts_values[col] = OidInputFunctionCall(infunc, remote[i].values[col],
+														 ioparam, att->atttypmod);
+		}
+		ExecStoreVirtualTuple(slot);
+		state->ordered[state->nordered].ordinal = remote[i].ordinal;
+		state->ordered[state->nordered++].tuple = ExecCopySlotMinimalTuple(slot);
+	}
+	if (state->nordered > 1)
+		qsort(state->ordered, state->nordered, sizeof(OrderedRow), CompareOrdered);
+	state->targets = LocalityRowRouterRegions(state->local_ps);
+	MemoryContextSwitchTo(old);
+}
+
 static TupleTableSlot *
 ExecForward(CustomScanState *node)
 {
@@ -573,6 +773,18 @@ ExecForward(CustomScanState *node)
 	{
 		state->started = true;
 		StartForward(state);
+		if (state->kind == ROUTE_PER_ROW)
+		{
+			state->run_local = false;
+			GatherPerRow(state);
+		}
+	}
+	if (state->kind == ROUTE_PER_ROW)
+	{
+		if (state->next_ordered < state->nordered)
+			return ExecStoreMinimalTuple(state->ordered[state->next_ordered++].tuple,
+										 state->out_slot, false);
+		return ExecClearTuple(slot);
 	}
 	if (state->rows != NULL && tuplestore_gettupleslot(state->rows, true, false, state->out_slot))
 		return state->out_slot;
@@ -580,6 +792,18 @@ ExecForward(CustomScanState *node)
 	{
 		TupleTableSlot *local = ExecProcNode(state->local_ps);
 
+		/* A locking SELECT's plan also returns its junk (row mark) columns. */
+		if (!TupIsNull(local) &&
+			local->tts_tupleDescriptor->natts > slot->tts_tupleDescriptor->natts)
+		{
+			int			natts = slot->tts_tupleDescriptor->natts;
+
+			slot_getsomeattrs(local, natts);
+			ExecClearTuple(state->row_slot);
+			memcpy(state->row_slot->tts_values, local->tts_values, sizeof(Datum) * natts);
+			memcpy(state->row_slot->tts_isnull, local->tts_isnull, sizeof(bool) * natts);
+			return ExecStoreVirtualTuple(state->row_slot);
+		}
 		if (!TupIsNull(local))
 			return local;
 		state->run_local = false;
@@ -636,6 +860,9 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 		case ROUTE_KEY_LOOKUP:
 			target = "home of the row (looked up by primary key at run time)";
 			break;
+		case ROUTE_PER_ROW:
+			target = "home of each row (at run time)";
+			break;
 		default:
 			target = "every region";
 			break;
@@ -653,6 +880,10 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 																	  state->region_attno,
 																	  false))), es);
 	}
+	else if (state->kind == ROUTE_PER_ROW)
+		ExplainPropertyText("Remote SQL (per row)",
+							LocalityPerRowSql(state->query,
+											  node->ss.ps.state->es_param_list_info), es);
 	else
 		ExplainPropertyText("Remote SQL",
 							DeparseFor(state, node->ss.ps.state, InvalidLocalityRegionId), es);
@@ -662,7 +893,7 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 		foreach(lc, state->targets)
 			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", (char *) lfirst(lc));
 		ExplainPropertyText("Regions Reached", names.len > 0 ? names.data : "none", es);
-		if (es->timing)
+		if (es->timing && state->kind != ROUTE_PER_ROW)
 			ExplainPropertyFloat("Remote Time", "ms", state->remote_ms, 3, es);
 	}
 }
@@ -721,6 +952,7 @@ LocalityInitForward(void)
 	LocalityInitRouter();
 	LocalityInitReadYourWrites();
 	RegisterCustomScanMethods(&ForwardScanMethods);
+	LocalityInitForwardRows();
 	DefineCustomIntVariable("locality.forward_depth",
 							"Set by pg_locality in sessions that run forwarded statements.",
 							NULL,

@@ -880,6 +880,187 @@ LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult
 }
 
 /*
+ * Pipelines: several statements sent at once and collected later, so that
+ * a batch of rows costs one round trip and several regions work at the same
+ * time (forward_rows.c, fan-out in forward.c).
+ */
+
+/* Drops conn after a query cancel or die, then processes the interrupt. */
+static void
+DropForInterrupt(PGconn *conn, const char *label)
+{
+	PGcancel   *cancel = PQgetCancel(conn);
+	char		errbuf[256];
+
+	if (cancel)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+	LocalityRemoteForget(conn);
+	LocalityRegionCallEnd(label, true, NULL, -1);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * PipelineWait waits until conn can be written (for_write) or read, reading
+ * whatever arrives meanwhile so neither side's buffers fill up; the reason
+ * when it failed or the deadline passed, else NULL.
+ */
+static const char *
+PipelineWait(PGconn *conn, bool for_write, TimestampTz deadline, const char *label)
+{
+	long		timeout = MsUntil(deadline);
+	int			rc;
+
+	if (timeout <= 0)
+		return psprintf("no answer within locality.forward_timeout (%d ms)",
+						LocalityForwardTimeoutMs);
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | WL_SOCKET_READABLE |
+						   (for_write ? WL_SOCKET_WRITEABLE : 0),
+						   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		if (InterruptPending)
+			DropForInterrupt(conn, label);
+	}
+	if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+		return pstrdup(PQerrorMessage(conn));
+	return NULL;
+}
+
+/* Sends what libpq buffered for conn; the reason when it failed, else NULL. */
+static const char *
+PipelineFlush(PGconn *conn, TimestampTz deadline, const char *label)
+{
+	for (;;)
+	{
+		int			flushed = PQflush(conn);
+		const char *why;
+
+		if (flushed == 0)
+			return NULL;
+		if (flushed < 0)
+			return pstrdup(PQerrorMessage(conn));
+		if ((why = PipelineWait(conn, true, deadline, label)) != NULL)
+			return why;
+	}
+}
+
+/* Gives up on conn: cancel, drop it, raise 08006. */
+static void
+PipelineFail(PGconn *conn, const char *label, const char *why)
+{
+	PGcancel   *cancel = PQgetCancel(conn);
+	char		errbuf[256];
+
+	if (cancel)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+	LocalityRemoteForget(conn);
+	RaiseUnavailable(NULL, label, why, true);
+}
+
+/*
+ * LocalityRemotePipelineSend sends steps and a sync on conn without waiting
+ * for answers.
+ */
+void
+LocalityRemotePipelineSend(PGconn *conn, int n, const LocalityPipelineStep *steps,
+						   const char *label)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	const char *why = NULL;
+	int			i;
+
+	LocalityRegionCallBegin(label);
+	if (!PQenterPipelineMode(conn))
+		why = pstrdup(PQerrorMessage(conn));
+	for (i = 0; i < n && why == NULL; i++)
+	{
+		const LocalityPipelineStep *step = &steps[i];
+		int			sent;
+
+		if (step->prepare)
+			sent = PQsendPrepare(conn, "", step->sql, 0, NULL);
+		else if (step->sql != NULL)
+			sent = PQsendQueryParams(conn, step->sql, step->nparams, NULL, step->params,
+									 NULL, NULL, 0);
+		else
+			sent = PQsendQueryPrepared(conn, "", step->nparams, step->params, NULL, NULL, 0);
+		if (!sent)
+			why = pstrdup(PQerrorMessage(conn));
+		/* A long batch: keep the data moving both ways as it is queued. */
+		else if (i % 256 == 255)
+			why = PipelineFlush(conn, deadline, label);
+	}
+	if (why == NULL && !PQpipelineSync(conn))
+		why = pstrdup(PQerrorMessage(conn));
+	if (why == NULL)
+		why = PipelineFlush(conn, deadline, label);
+	if (why != NULL)
+		PipelineFail(conn, label, why);
+}
+
+/*
+ * LocalityRemotePipelineCollect waits for the answers to the n steps sent by
+ * LocalityRemotePipelineSend and returns each step's last result.
+ */
+PGresult  **
+LocalityRemotePipelineCollect(PGconn *conn, int n, const char *label)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	PGresult  **results = palloc0(sizeof(PGresult *) * Max(n, 1));
+	const char *why = NULL;
+	PGresult   *res;
+	int			i;
+
+	for (i = 0; i <= n && why == NULL; i++)
+	{
+		for (;;)
+		{
+			while (why == NULL && PQisBusy(conn))
+				why = PipelineWait(conn, false, deadline, label);
+			if (why != NULL)
+				break;
+			res = PQgetResult(conn);
+			if (i == n)
+			{
+				/* after the last step: the sync */
+				if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+					why = "the region did not answer the pipeline's sync";
+				if (res)
+					PQclear(res);
+				break;
+			}
+			if (res == NULL)
+				break;
+			if (results[i])
+				PQclear(results[i]);
+			results[i] = res;
+		}
+	}
+	if (why == NULL && !PQexitPipelineMode(conn))
+		why = pstrdup(PQerrorMessage(conn));
+	if (why != NULL)
+	{
+		for (i = 0; i < n; i++)
+			if (results[i])
+				PQclear(results[i]);
+		PipelineFail(conn, label, why);
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
+	else
+		LocalityRegionCallEnd(label, true, NULL, -1);
+	return results;
+}
+
+/*
  * LocalityInitRemote registers locality.forward_timeout.
  */
 void

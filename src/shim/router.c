@@ -14,9 +14,11 @@
  *
  * Any other table costs one cached lookup (LocalityIsManagedTable).
  * locality.route_writes = off (safety_net.c) turns the router off.
- * Statements the router does not route (INSERT ... SELECT, data-modifying
- * WITH) are planned locally; the row-level safety net refuses a row homed
- * elsewhere.
+ * An INSERT whose rows' homes are known only per row (multi-row VALUES for
+ * several regions, INSERT ... SELECT) gets forward_rows.c's Row Router
+ * under its ModifyTable: rows homed here are inserted here, the others
+ * go home in batches.  Data-modifying WITH is planned locally; the row-level
+ * safety net refuses a row homed elsewhere.
  */
 #include "postgres.h"
 
@@ -249,6 +251,29 @@ AddLocalRegionQual(Query *parse, AttrNumber attno, Oid type, Oid eqop)
 }
 
 /*
+ * RoutePerRow: an INSERT whose rows' homes are only known as the rows are
+ * made (multi-row VALUES for several regions, INSERT ... SELECT, a value
+ * computed by a volatile function): each row goes home at run time
+ * (forward_rows.c).
+ */
+static bool
+RoutePerRow(LocalityRoute *route)
+{
+	route->kind = ROUTE_PER_ROW;
+	return true;
+}
+
+/*
+ * AddRowRouter puts forward_rows.c's Row Router under the planned INSERT;
+ * false when the plan has another shape (it then runs here, under the net).
+ */
+static bool
+AddRowRouter(LocalityRoute *route, PlannedStmt *planned)
+{
+	return LocalityMakeRowRouter(route, planned->planTree);
+}
+
+/*
  * RouteRegionalByRow fills route for a statement on a REGIONAL BY ROW
  * table; false when the statement runs locally, untouched.
  */
@@ -278,10 +303,11 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 		if (IsA(expr, Var) && ((Var *) expr)->varlevelsup == 0 &&
 			rt_fetch(((Var *) expr)->varno, parse->rtable)->rtekind == RTE_VALUES)
 		{
-			/* Multi-row VALUES: every row for one region, or refuse. */
 			RangeTblEntry *values = rt_fetch(((Var *) expr)->varno, parse->rtable);
 			int			column = ((Var *) expr)->varattno;
 			LocalityRegionId first = InvalidLocalityRegionId;
+
+			/* Multi-row VALUES: every row for one region, else row by row. */
 
 			foreach(lc, values->values_lists)
 			{
@@ -290,29 +316,20 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 				Node	   *ignored;
 
 				if (ClassifyRegion(cell, boundParams, &row_id, &ignored) != RV_CONST)
-					return false;	/* the safety net judges each row */
+					return RoutePerRow(route);
 				if (first == InvalidLocalityRegionId)
 					first = row_id;
 				else if (row_id != first)
-				{
-					const LocalityRegion *a = LocalityFindRegionById(first);
-					const LocalityRegion *b = LocalityFindRegionById(row_id);
-
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("cannot insert rows homed in different regions in one "
-									"statement into \"%s\"", get_rel_name(route->relid)),
-							 errdetail("Rows for region \"%s\" and region \"%s\".",
-									   a ? a->name : "?", b ? b->name : "?"),
-							 errhint("Insert each region's rows with its own statement.")));
-				}
+					return RoutePerRow(route);
 			}
 			id = first;
 			kind = RV_CONST;
 		}
 		else
 			kind = ClassifyRegion((Node *) tle->expr, boundParams, &id, &runtime);
-		if (kind == RV_UNKNOWN || (kind == RV_CONST && id == local_id))
+		if (kind == RV_UNKNOWN)
+			return RoutePerRow(route);
+		if (kind == RV_CONST && id == local_id)
 			return false;
 	}
 	else
@@ -358,6 +375,96 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 	return true;
 }
 
+/*
+ * PlanLockingRead: SELECT ... FOR UPDATE/SHARE of one REGIONAL table runs
+ * at the rows' home when the router can pin it there (a REGIONAL BY TABLE
+ * table homed elsewhere, a region qual, or every primary key column: the
+ * home looked up in the local replica), so locks are taken where the
+ * writes happen (SPEC.md section 4).  Anything else is planned as usual
+ * (it locks the local copy).
+ */
+static PlannedStmt *
+PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
+				ParamListInfo boundParams)
+{
+	RangeTblEntry *rte;
+	const LocalityTable *table;
+	LocalityRoute route;
+	PlannedStmt *result;
+	Query		probe;
+	ListCell   *lc;
+	int			nregions;
+
+	/*
+	 * Not the foreign-key checks' own locking reads (run as the table owner,
+	 * InLocalUserIdChange): they keep checking the local copy.
+	 */
+	if (list_length(parse->rtable) != 1 || parse->hasSubLinks || parse->cteList != NIL ||
+		parse->setOperations != NULL || parse->hasTargetSRFs ||
+		InLocalUserIdChange() || InSecurityRestrictedOperation() ||
+		(cursorOptions & CURSOR_OPT_SCROLL) ||
+		!LocalityRouteWrites || !LocalityIsInstalled())
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	rte = linitial(parse->rtable);
+	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	table = LocalityFindTable(rte->relid);
+	if (table == NULL ||
+		(table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
+		 table->spec.kind != LOCALITY_REGIONAL_BY_TABLE) ||
+		LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	(void) LocalityRegions(&nregions);
+	if (nregions < 2)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+
+	memset(&route, 0, sizeof(route));
+	route.relid = rte->relid;
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+	{
+		const LocalityRegion *home = table->spec.in_primary_region ?
+			LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
+
+		if (home == NULL || home->is_local)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		route.kind = ROUTE_STATIC;
+		route.region_ids = list_make1(makeInteger(home->id));
+	}
+	else
+	{
+		Oid			type;
+		bool		add_local_qual = false;
+
+		route.region_attno = get_attnum(rte->relid, table->spec.column);
+		if (route.region_attno == InvalidAttrNumber)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		type = get_atttype(rte->relid, route.region_attno);
+		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
+		/* The UPDATE/DELETE rules, with the one table as the target. */
+		probe = *parse;
+		probe.commandType = CMD_UPDATE;
+		probe.resultRelation = 1;
+		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual) ||
+			route.kind == ROUTE_FANOUT)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	}
+
+	route.query = copyObject(parse);
+	/* The rows the client gets: the visible columns. */
+	foreach(lc, route.query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			route.returning = lappend(route.returning, tle);
+	}
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route.kind != ROUTE_STATIC)
+		route.local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(&route);
+	return result;
+}
+
 static PlannedStmt *
 LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 				ParamListInfo boundParams)
@@ -370,6 +477,8 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	Query	   *copy;
 	int			nregions;
 
+	if (parse->commandType == CMD_SELECT && parse->rowMarks != NIL)
+		return PlanLockingRead(parse, query_string, cursorOptions, boundParams);
 	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_UPDATE &&
 		 parse->commandType != CMD_DELETE) || parse->resultRelation <= 0 ||
 		!LocalityRouteWrites || !LocalityIsInstalled())
@@ -412,7 +521,9 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 			return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	}
 
-	RequireForwardable(parse, rte->relid);
+	/* A per-row INSERT reads its source here; its rows go home as values. */
+	if (route.kind != ROUTE_PER_ROW)
+		RequireForwardable(parse, rte->relid);
 	copy = copyObject(parse);
 	route.query = copy;
 	route.returning = copy->returningList;
@@ -420,6 +531,8 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 		AddLocalRegionQual(parse, route.region_attno,
 						   get_atttype(rte->relid, route.region_attno), route.region_eq_op);
 	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route.kind == ROUTE_PER_ROW && !AddRowRouter(&route, result))
+		return result;
 	if (route.kind != ROUTE_STATIC)
 		route.local_plan = result->planTree;
 	result->planTree = LocalityMakeForwardPlan(&route);

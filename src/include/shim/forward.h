@@ -11,6 +11,8 @@
 
 #include "access/xlogdefs.h"
 #include "libpq-fe.h"
+#include "nodes/execnodes.h"
+#include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 
@@ -22,7 +24,8 @@ typedef enum LocalityRouteKind
 	ROUTE_STATIC = 1,			/* regions fixed at plan time */
 	ROUTE_REGION_EXPR,			/* region column value known at run time */
 	ROUTE_KEY_LOOKUP,			/* primary key: the row's home in the replica */
-	ROUTE_FANOUT				/* every region, each with its region qual */
+	ROUTE_FANOUT,				/* every region, each with its region qual */
+	ROUTE_PER_ROW				/* INSERT: each row to its home (forward_rows.c) */
 } LocalityRouteKind;
 
 /* What the router hands the forward node. */
@@ -47,6 +50,31 @@ extern void LocalityInitForward(void);
 extern int	LocalityForwardDepth;	/* GUC locality.forward_depth */
 extern int	LocalityExecutorDepth(void);
 
+/* forward.c, for forward_rows.c */
+extern Query *LocalityReplaceParams(Query *query, ParamListInfo params);
+extern char *LocalityOneLine(const char *sql);
+
+/*
+ * forward_rows.c: the Row Router under an INSERT's ModifyTable (per-row
+ * routing), and what the Forward node above asks it.
+ */
+typedef struct LocalityRoutedRow
+{
+	int64		ordinal;		/* input position of the inserted row */
+	int			nvalues;
+	char	  **values;			/* RETURNING columns as text (NULL: null) */
+} LocalityRoutedRow;
+
+extern bool LocalityMakeRowRouter(LocalityRoute *route, Plan *modify);
+extern char *LocalityPerRowSql(Query *original, ParamListInfo params);
+extern int64 LocalityRowRouterPosition(PlanState *modify);
+extern LocalityRoutedRow *LocalityRowRouterReturned(PlanState *modify, int *n);
+extern List *LocalityRowRouterRegions(PlanState *modify);
+extern void LocalityInitForwardRows(void);
+
+/* copy_route.c: COPY FROM into REGIONAL BY ROW tables routed per row. */
+extern void LocalityInitCopyRoute(void);
+
 /* router.c */
 extern void LocalityInitRouter(void);
 
@@ -58,6 +86,23 @@ extern void LocalityInitRouter(void);
  */
 extern PGresult *LocalityForwardStatement(const LocalityRegion *region, const char *sql,
 										  bool one_shot);
+
+/*
+ * dist_xact.c: a forwarded statement sent without waiting, so that several
+ * regions work at once.  nrows 0: sql once; otherwise sql is prepared once
+ * and run for each of nrows rows of nparams text values (values[row *
+ * nparams + i], NULL for SQL NULL), all in one round trip.  Collect returns
+ * one result per run (PQclear each) and the first remote error in *error
+ * (NULL if none), which the caller raises with LocalityForwardRaise once
+ * every call it sent has been collected.
+ */
+typedef struct LocalityForwardCall LocalityForwardCall;
+extern LocalityForwardCall *LocalityForwardSend(const LocalityRegion *region, const char *sql,
+												int nparams, int nrows,
+												const char *const *values);
+extern PGresult **LocalityForwardCollect(LocalityForwardCall *call, int *nresults,
+										 PGresult **error);
+extern void LocalityForwardRaise(LocalityForwardCall *call, PGresult *error) pg_attribute_noreturn();
 
 /* dist_xact.c: GUC locality.synchronous_forward_commit */
 extern bool LocalitySynchronousForwardCommit;

@@ -91,6 +91,32 @@ extern bool LocalityRemoteIsOpen(PGconn *conn);
 /* Drops a cached connection that failed (broken or in an unknown state). */
 extern void LocalityRemoteForget(PGconn *conn);
 
+/*
+ * One statement of a pipeline (LocalityRemotePipelineSend): sql with nparams
+ * text parameters; prepare: parse sql as the unnamed prepared statement;
+ * sql NULL: execute the unnamed prepared statement with params.
+ */
+typedef struct LocalityPipelineStep
+{
+	const char *sql;
+	bool		prepare;
+	int			nparams;
+	const char *const *params;
+} LocalityPipelineStep;
+
+/*
+ * LocalityRemotePipelineSend sends every step and a sync on conn in libpq
+ * pipeline mode, without waiting for any answer (one round trip when
+ * collected), so several regions can work at once.  Raises 08006 when the
+ * region cannot be reached (the connection is dropped).
+ * LocalityRemotePipelineCollect then waits for the answers: results[i] is
+ * step i's last result (PGRES_PIPELINE_ABORTED after an earlier error);
+ * remote SQL errors are left to the caller, unreachability raises 08006.
+ */
+extern void LocalityRemotePipelineSend(PGconn *conn, int n, const LocalityPipelineStep *steps,
+									   const char *label);
+extern PGresult **LocalityRemotePipelineCollect(PGconn *conn, int n, const char *label);
+
 extern void LocalityInitRemote(void);
 
 #endif							/* LOCALITY_SHIM_REMOTE_H */
