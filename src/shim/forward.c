@@ -38,12 +38,14 @@
 #include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "shim.h"
 #include "shim/breaker.h"
 #include "shim/catalog.h"
 #include "shim/forward.h"
+#include "shim/rehome.h"
 #include "shim/remote.h"
 
 /* GUC locality.forward_depth: set by the forwarder in the home's session. */
@@ -85,6 +87,7 @@ typedef struct ForwardState
 	List	   *key_states;		/* ROUTE_KEY_LOOKUP */
 	bool		started;
 	bool		run_local;
+	uint64		processed_before;	/* es_processed before the local plan ran */
 	Tuplestorestate *rows;		/* RETURNING rows from remote regions */
 	TupleTableSlot *row_slot;	/* builds rows (virtual) */
 	TupleTableSlot *out_slot;	/* returns them (minimal tuples) */
@@ -520,9 +523,14 @@ AddResult(ForwardState *state, EState *estate, const LocalityRegion *region, PGr
 		PQclear(res);
 }
 
-/* The row's home in the local replica (ROUTE_KEY_LOOKUP), or invalid. */
+/*
+ * The row's home in the local replica (ROUTE_KEY_LOOKUP), or invalid.
+ * fresh: with a new
+ * snapshot (READ COMMITTED), to see a rehoming that committed while this
+ * statement waited.
+ */
 static LocalityRegionId
-LookupHome(ForwardState *state, bool *found)
+LookupHome(ForwardState *state, bool *found, bool fresh)
 {
 	StringInfoData sql;
 	int			nkeys = list_length(state->key_attnos);
@@ -557,7 +565,7 @@ LookupHome(ForwardState *state, bool *found)
 	nulls[i] = '\0';
 	*found = false;
 	SPI_connect();
-	if (SPI_execute_with_args(sql.data, nkeys, types, values, nulls, true, 1) == SPI_OK_SELECT &&
+	if (SPI_execute_with_args(sql.data, nkeys, types, values, nulls, !fresh, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
 		bool		isnull;
@@ -572,6 +580,66 @@ LookupHome(ForwardState *state, bool *found)
 	}
 	SPI_finish();
 	return home;
+}
+
+/*
+ * AwaitRehomedRow: a forwarded statement reached this region, whose copy of
+ * the row names home while the sender's copy names this region.  Either
+ * this region moved the row to home (its copy is the newer one), or home
+ * moved it here and this region has not applied that yet.  Waits until
+ * the replica of home here has caught up with home, then looks again: the
+ * row is then either here or really at home.  Costs a round trip to home
+ * and only ever happens on a redirect.
+ */
+static LocalityRegionId
+AwaitRehomedRow(ForwardState *state, LocalityRegionId home, bool *found)
+{
+	const LocalityRegion *region = LocalityFindRegionById(home);
+
+	EState	   *estate = state->css.ss.ps.state;
+
+	if (region == NULL)
+		return home;
+	LocalityAwaitOwnership(region);
+
+	/*
+	 * Under READ COMMITTED the local plan (not started yet) reads with a
+	 * snapshot that sees what was applied meanwhile.
+	 */
+	if (!IsolationUsesXactSnapshot())
+	{
+		Snapshot	fresh = RegisterSnapshot(GetLatestSnapshot());
+
+		UnregisterSnapshot(estate->es_snapshot);
+		estate->es_snapshot = fresh;
+	}
+	return LookupHome(state, found, true);
+}
+
+/*
+ * FollowRehomedRow: the local plan of a statement by primary key changed no
+ * row: under READ COMMITTED the row may have been rehomed by a transaction
+ * it waited for (the local plan carries `region = here`, so it skipped the
+ * moved row).  Looks again with a new snapshot and, when the row lives
+ * elsewhere now, runs the statement at its new home.  True when it did.
+ */
+static bool
+FollowRehomedRow(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	const LocalityRegion *region;
+	bool		found;
+	LocalityRegionId home;
+
+	if (state->kind != ROUTE_KEY_LOOKUP || estate->es_processed != state->processed_before ||
+		IsolationUsesXactSnapshot())
+		return false;
+	home = LookupHome(state, &found, true);
+	if (!found || home == LocalityLocalRegion()->id ||
+		(region = LocalityFindRegionById(home)) == NULL)
+		return false;
+	RunAt(state, estate, region, InvalidLocalityRegionId, false);
+	return state->rows != NULL;
 }
 
 /* Decides where the statement runs, and runs the remote parts. */
@@ -617,8 +685,10 @@ StartForward(ForwardState *state)
 		case ROUTE_KEY_LOOKUP:
 			{
 				bool		found;
-				LocalityRegionId home = LookupHome(state, &found);
+				LocalityRegionId home = LookupHome(state, &found, false);
 
+				if (found && home != local_id && LocalityForwardDepth > 0)
+					home = AwaitRehomedRow(state, home, &found);
 				if (found && home == local_id)
 					local_too = true;
 				else if (found)
@@ -676,6 +746,7 @@ StartForward(ForwardState *state)
 			  list_length(remote) == 1 && !local_too && OneShot());
 	}
 	state->run_local = local_too && state->local_ps != NULL;
+	state->processed_before = estate->es_processed;
 }
 
 static int
@@ -807,6 +878,9 @@ ExecForward(CustomScanState *node)
 		if (!TupIsNull(local))
 			return local;
 		state->run_local = false;
+		if (FollowRehomedRow(state) &&
+			tuplestore_gettupleslot(state->rows, true, false, state->out_slot))
+			return state->out_slot;
 	}
 	return ExecClearTuple(slot);
 }

@@ -353,7 +353,15 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 		if (kind == RV_UNKNOWN)
 		{
 			if (KeyValues(parse, route->relid, &route->key_exprs, &route->key_attnos))
+			{
+				/*
+				 * The local plan only touches the row while it is homed
+				 * here: one rehomed by a transaction it waited for is then
+				 * followed to its new home (forward.c), not refused.
+				 */
 				route->kind = ROUTE_KEY_LOOKUP;
+				*add_local_qual = true;
+			}
 			else
 			{
 				route->kind = ROUTE_FANOUT;
