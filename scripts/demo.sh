@@ -60,7 +60,7 @@ say "Simulated WAN: a delaying proxy in front of every region"
 for r in "${regions[@]}"; do
   ready="$work/proxy-$r"
   perl "$top/test/perl/latency_proxy.pl" --target "127.0.0.1:${port[$r]}" \
-    --delay-ms "${delay[$r]}" --ready-file "$ready" &
+    --delay-ms "${delay[$r]}" --ready-file "$ready" 2>>"$work/proxy-$r.log" &
   proxy_pids+=($!)
   until [ -s "$ready" ]; do sleep 0.05; done
   proxy_port[$r]=$(cut -d' ' -f1 "$ready")
@@ -68,6 +68,12 @@ for r in "${regions[@]}"; do
     "$r" "${port[$r]}" "${proxy_port[$r]}" "${delay[$r]}"
 done
 conninfo() { echo "host=127.0.0.1 port=${proxy_port[$1]} dbname=postgres"; }
+
+# A short breaker pause, so the demo can show a region coming back quickly.
+for r in "${regions[@]}"; do
+  echo "locality.breaker_reset_timeout = '3s'" >>"$work/$r/postgresql.conf"
+  "$bindir/pg_ctl" -D "$work/$r" reload >/dev/null
+done
 
 say "One cluster: us-east1 adds itself (the primary region), then the others"
 run us-east1 "CREATE EXTENSION pg_locality"
@@ -109,6 +115,84 @@ for r in "${regions[@]}"; do
     "$(value "$r" "SELECT string_agg(code || '=' || rate, ', ' ORDER BY code) FROM currencies")"
 done
 echo "Each row of users is homed where it was written (its region column)."
+
+# session REGION: runs the psql script on stdin in one session (so the
+# connections it opens to other regions are reused), echoing each statement;
+# errors are shown, not fatal.
+session() {
+  { "$bindir/psql" -X -q -e -h 127.0.0.1 -p "${port[$1]}" -d postgres -P footer=off 2>&1 || true; } |
+    sed -e "s/^/  $1=> /" -e "s/^  $1=> psql:<stdin>:[0-9]*: /  $1=> /"
+}
+# ms_since T0: milliseconds since T0 (from now_ns).
+now_ns() { date +%s%N; }
+ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
+
+say "A local write, then a forwarded one: a row is written only at its home"
+echo "eu-west1 inserts a row homed in eu-west1: it commits there, no WAN on the way."
+session eu-west1 <<'SQL'
+\timing on
+INSERT INTO users VALUES (3, 'Amelie in Paris');
+SQL
+echo "us-east1 updates that row: the statement is forwarded to eu-west1 and runs there,"
+echo "in the caller's transaction, as the caller's role. Simulated round trip to eu-west1:"
+echo "$((2 * ${delay[eu-west1]})) ms. The session's first forwarded statement also opens the connection"
+echo "(TCP, startup, authentication: several round trips); the next one costs one round trip."
+echo "The SELECT right after reads the local copy, which has already applied the write"
+echo "(read-your-writes: it waits for the replica if it must)."
+session us-east1 <<'SQL'
+\timing on
+UPDATE users SET name = 'Amelie in Lyon' WHERE id = 3;
+UPDATE users SET name = 'Amelie in Nice' WHERE id = 3;
+SELECT id, name, region FROM users WHERE id = 3;
+SQL
+
+say "EXPLAIN shows where a write goes and what runs there"
+session us-east1 <<'SQL'
+EXPLAIN (COSTS OFF) INSERT INTO users VALUES (4, 'Zoe in Berlin', 'eu-west1');
+EXPLAIN (COSTS OFF) UPDATE users SET name = 'Amelie' WHERE id = 3;
+SQL
+
+say "A region goes down: ap-east1's server stops"
+"$bindir/pg_ctl" -D "$work/ap-east1" -m fast -w stop >/dev/null
+echo "us-east1 writes rows homed in ap-east1; each call fails (08006), and after"
+echo "$(value us-east1 "SHOW locality.breaker_failure_threshold") failures in a row ap-east1's circuit breaker opens:"
+for i in 1 2 3; do
+  t0=$(now_ns)
+  err=$("$bindir/psql" -X -q -h 127.0.0.1 -p "${port[us-east1]}" -d postgres \
+    -c "INSERT INTO users VALUES (1$i, 'Mei in Hong Kong', 'ap-east1')" 2>&1 | sed -n 's/^.*ERROR:  //p' || true)
+  printf '  attempt %s: %s (%s ms)\n' "$i" "$err" "$(ms_since "$t0")"
+done
+run us-east1 "SELECT region, reachable, breaker, split_part(last_error, E'\\n', 1) AS last_error FROM locality.region_status ORDER BY region"
+echo "While it is open, a forwarded write fails at once, saying since when and why:"
+t0=$(now_ns)
+"$bindir/psql" -X -q -h 127.0.0.1 -p "${port[us-east1]}" -d postgres \
+  -c "INSERT INTO users VALUES (14, 'Mei in Hong Kong', 'ap-east1')" 2>&1 | sed -e 's/^psql:[^ ]* //' -e 's/^/  /' || true
+echo "  (answered in $(ms_since "$t0") ms without trying ap-east1: the attempts above each tried to"
+echo "  connect, which fails fast here but waits up to locality.forward_timeout in a real outage)"
+echo "Local reads and writes in us-east1 never wait for ap-east1:"
+session us-east1 <<'SQL'
+\timing on
+INSERT INTO users VALUES (5, 'Linus in Boston');
+SELECT count(*) AS users_here FROM users;
+SQL
+
+say "ap-east1 comes back"
+"$bindir/pg_ctl" -D "$work/ap-east1" -l "$work/ap-east1.log" -w start >/dev/null
+echo "After locality.breaker_reset_timeout one trial call goes through; its success closes the breaker."
+t0=$(now_ns)
+until value us-east1 "INSERT INTO users VALUES (15, 'Mei in Hong Kong', 'ap-east1')" >/dev/null 2>&1; do
+  [ "$(ms_since "$t0")" -lt 30000 ] || { echo "demo: ap-east1 did not come back" >&2; exit 1; }
+  sleep 0.2
+done
+echo "  the forwarded INSERT succeeded $(ms_since "$t0") ms after the restart"
+run us-east1 "SELECT region, reachable, breaker FROM locality.region_status ORDER BY region"
+for r in "${regions[@]}"; do
+  value "$r" "SELECT locality.wait_for_replication(NULL, '60s')" >/dev/null
+done
+for r in "${regions[@]}"; do
+  printf '  %-9s users: %s\n' "$r" "$(value "$r" "SELECT string_agg(id || ' (' || region || ')', ', ' ORDER BY id) FROM users")"
+done
+echo "Every region holds the same rows again."
 
 say "Replication, as eu-west1 sees it"
 run eu-west1 "SELECT source_region, state, applied_lsn, lag_bytes, last_error FROM locality.replication_status ORDER BY 1"
