@@ -226,6 +226,35 @@ LocalityConnectReplication(const char *conninfo, const char *label, const char *
 	return Connect(conninfo, label, true, user, "on");	/* a walsender runs no DDL */
 }
 
+/* Cancels whatever conn is running and drops it (its state is unknown). */
+static void
+CancelAndForget(PGconn *conn)
+{
+	PGcancel   *cancel = PQgetCancel(conn);
+	char		errbuf[256];
+
+	if (cancel)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+	LocalityRemoteForget(conn);
+}
+
+/*
+ * ReportAnswered: conn answered a statement sent at start.  An answer, even
+ * a remote SQL error, means the region is there; unless it is libpq's own
+ * error for a connection that broke mid-statement.
+ */
+static void
+ReportAnswered(PGconn *conn, const char *label, TimestampTz start)
+{
+	if (PQstatus(conn) == CONNECTION_BAD)
+		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
+	else
+		LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
+}
+
 /* The next result of conn, waiting for it (non-interruptible); *ok false on failure. */
 static PGresult *NextResult(PGconn *conn, TimestampTz deadline, bool *ok);
 static bool ReadPipelineResults(PGconn *conn, int n, PGresult **results,
@@ -585,27 +614,12 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 		else
 			why = pstrdup(PQerrorMessage(conn));
 		if (timed_out)
-		{
-			PGcancel   *cancel = PQgetCancel(conn);
-			char		errbuf[256];
-
-			if (cancel)
-			{
-				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-				PQfreeCancel(cancel);
-			}
-		}
-		LocalityRemoteForget(conn);
+			CancelAndForget(conn);
+		else
+			LocalityRemoteForget(conn);
 		RaiseUnavailable(NULL, label, why, true);
 	}
-	/*
-	 * An answer, even a remote SQL error, means the region is there; unless
-	 * it is libpq's own error for a connection that broke mid-statement.
-	 */
-	if (PQstatus(conn) == CONNECTION_BAD)
-		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
-	else
-		LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
+	ReportAnswered(conn, label, start);
 	status = PQresultStatus(res);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		RaiseRemoteError(res, conn, label);
@@ -663,17 +677,9 @@ LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *n
 		/* Query cancel: the remote session's state is unknown, drop it. */
 		if (InterruptPending)
 		{
-			PGcancel   *cancel = PQgetCancel(conn);
-			char		errbuf[256];
-
 			while (n > 0)
 				PQclear(results[--n]);
-			if (cancel)
-			{
-				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-				PQfreeCancel(cancel);
-			}
-			LocalityRemoteForget(conn);
+			CancelAndForget(conn);
 			LocalityRegionCallEnd(label, true, NULL, -1);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -698,23 +704,12 @@ LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *n
 	}
 	if (why != NULL)
 	{
-		PGcancel   *cancel = PQgetCancel(conn);
-		char		errbuf[256];
-
 		while (n > 0)
 			PQclear(results[--n]);
-		if (cancel)
-		{
-			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-			PQfreeCancel(cancel);
-		}
-		LocalityRemoteForget(conn);
+		CancelAndForget(conn);
 		RaiseUnavailable(NULL, label, why, true);
 	}
-	if (PQstatus(conn) == CONNECTION_BAD)
-		LocalityRegionCallEnd(label, false, PQerrorMessage(conn), -1);
-	else
-		LocalityRegionCallEnd(label, true, NULL, GetCurrentTimestamp() - start);
+	ReportAnswered(conn, label, start);
 	*nresults = n;
 	return results;
 }
@@ -889,15 +884,7 @@ LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult
 static void
 DropForInterrupt(PGconn *conn, const char *label)
 {
-	PGcancel   *cancel = PQgetCancel(conn);
-	char		errbuf[256];
-
-	if (cancel)
-	{
-		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-		PQfreeCancel(cancel);
-	}
-	LocalityRemoteForget(conn);
+	CancelAndForget(conn);
 	LocalityRegionCallEnd(label, true, NULL, -1);
 	CHECK_FOR_INTERRUPTS();
 }
@@ -953,15 +940,7 @@ PipelineFlush(PGconn *conn, TimestampTz deadline, const char *label)
 static void
 PipelineFail(PGconn *conn, const char *label, const char *why)
 {
-	PGcancel   *cancel = PQgetCancel(conn);
-	char		errbuf[256];
-
-	if (cancel)
-	{
-		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-		PQfreeCancel(cancel);
-	}
-	LocalityRemoteForget(conn);
+	CancelAndForget(conn);
 	RaiseUnavailable(NULL, label, why, true);
 }
 

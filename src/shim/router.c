@@ -384,6 +384,48 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 }
 
 /*
+ * RoutableTable: relid's catalog entry when it is a regional table and this
+ * server's region and at least one other are in the catalog; else NULL.
+ */
+static const LocalityTable *
+RoutableTable(Oid relid)
+{
+	const LocalityTable *table = LocalityFindTable(relid);
+	int			nregions;
+
+	if (table == NULL ||
+		(table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
+		 table->spec.kind != LOCALITY_REGIONAL_BY_TABLE) ||
+		LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)
+		return NULL;
+	(void) LocalityRegions(&nregions);
+	return nregions >= 2 ? table : NULL;
+}
+
+/*
+ * StartRoute fills route for table; a REGIONAL BY TABLE table homed
+ * elsewhere is a static route to its home.  False when the statement stays
+ * local: a REGIONAL BY TABLE table homed here (or with no home found).
+ */
+static bool
+StartRoute(const LocalityTable *table, LocalityRoute *route)
+{
+	memset(route, 0, sizeof(*route));
+	route->relid = table->relid;
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+	{
+		const LocalityRegion *home = table->spec.in_primary_region ?
+			LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
+
+		if (home == NULL || home->is_local)
+			return false;
+		route->kind = ROUTE_STATIC;
+		route->region_ids = list_make1(makeInteger(home->id));
+	}
+	return true;
+}
+
+/*
  * PlanLockingRead: SELECT ... FOR UPDATE/SHARE of one REGIONAL table runs
  * at the rows' home when the router can pin it there (a REGIONAL BY TABLE
  * table homed elsewhere, a region qual, or every primary key column: the
@@ -401,7 +443,6 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 	Query		probe;
 	ListCell   *lc;
-	int			nregions;
 
 	/*
 	 * Not the foreign-key checks' own locking reads (run as the table owner,
@@ -416,29 +457,10 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	rte = linitial(parse->rtable);
 	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	table = LocalityFindTable(rte->relid);
-	if (table == NULL ||
-		(table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
-		 table->spec.kind != LOCALITY_REGIONAL_BY_TABLE) ||
-		LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)
+	table = RoutableTable(rte->relid);
+	if (table == NULL || !StartRoute(table, &route))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	(void) LocalityRegions(&nregions);
-	if (nregions < 2)
-		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-
-	memset(&route, 0, sizeof(route));
-	route.relid = rte->relid;
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
-	{
-		const LocalityRegion *home = table->spec.in_primary_region ?
-			LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
-
-		if (home == NULL || home->is_local)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-		route.kind = ROUTE_STATIC;
-		route.region_ids = list_make1(makeInteger(home->id));
-	}
-	else
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
 	{
 		Oid			type;
 		bool		add_local_qual = false;
@@ -483,7 +505,6 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	bool		add_local_qual = false;
 	PlannedStmt *result;
 	Query	   *copy;
-	int			nregions;
 
 	if (parse->commandType == CMD_SELECT && parse->rowMarks != NIL)
 		return PlanLockingRead(parse, query_string, cursorOptions, boundParams);
@@ -494,29 +515,10 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	rte = rt_fetch(parse->resultRelation, parse->rtable);
 	if (!LocalityIsManagedTable(rte->relid))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	table = LocalityFindTable(rte->relid);
-	if (table == NULL ||
-		(table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
-		 table->spec.kind != LOCALITY_REGIONAL_BY_TABLE) ||
-		parse->hasModifyingCTE || LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)
+	table = RoutableTable(rte->relid);
+	if (table == NULL || parse->hasModifyingCTE || !StartRoute(table, &route))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	(void) LocalityRegions(&nregions);
-	if (nregions < 2)
-		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-
-	memset(&route, 0, sizeof(route));
-	route.relid = rte->relid;
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
-	{
-		const LocalityRegion *home = table->spec.in_primary_region ?
-			LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
-
-		if (home == NULL || home->is_local)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-		route.kind = ROUTE_STATIC;
-		route.region_ids = list_make1(makeInteger(home->id));
-	}
-	else
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
 	{
 		Oid			type;
 
