@@ -16,6 +16,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use IPC::Run;
 use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -107,6 +108,55 @@ sub kill9_and_restart
 		usleep(100_000);
 	}
 	$node->start;
+}
+
+# drain(@nodes): waits on every node until it has applied everything the
+# other regions had committed when it was asked (wait_for_replication);
+# true when every node drained within 120 s.
+sub drain
+{
+	my @nodes = @_;
+	my $ok = 1;
+	for my $node (@nodes)
+	{
+		$ok = 0 unless $node->safe_psql('postgres',
+			"SELECT locality.wait_for_replication(NULL, '120s')") eq 't';
+	}
+	return $ok;
+}
+
+# psql_concurrently([$node, $sql], ...): runs each script in its own psql
+# process (autocommit, ON_ERROR_STOP), all at once, and waits for all of
+# them.  Dies with the script's stderr when one fails.  Returns the
+# outputs, in the order given.  For tests that need many statements
+# issued from several regions at the same time without a process each.
+sub psql_concurrently
+{
+	my @jobs = @_;
+	my $dir  = PostgreSQL::Test::Utils::tempdir();
+	my @runs;
+	for my $i (0 .. $#jobs)
+	{
+		my ($node, $sql) = @{ $jobs[$i] };
+		my %run = (node => $node, file => "$dir/script$i.sql", out => "$dir/out$i", err => "$dir/err$i");
+		open my $fh, '>', $run{file} or die "cannot write $run{file}: $!";
+		print $fh $sql;
+		close $fh;
+		$run{h} = IPC::Run::start(
+			[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connstr($node), '-f', $run{file} ],
+			'<', \undef, '>', $run{out}, '2>', $run{err},
+			IPC::Run::timeout(4 * $PostgreSQL::Test::Utils::timeout_default));
+		push @runs, \%run;
+	}
+	my @outputs;
+	for my $run (@runs)
+	{
+		my $ok = eval { $run->{h}->finish };
+		my $err = PostgreSQL::Test::Utils::slurp_file($run->{err});
+		die 'psql on ' . $run->{node}->name . " failed: $err" unless $ok && $run->{h}->result == 0;
+		push @outputs, PostgreSQL::Test::Utils::slurp_file($run->{out});
+	}
+	return @outputs;
 }
 
 # connstr($node, %opts): a libpq conninfo reaching $node over TCP, through

@@ -1,0 +1,280 @@
+# GLOBAL tables converge (ARCHITECTURE.md invariants, SPEC.md section 5):
+# three regions issue thousands of random inserts, updates, deletes and CRDT
+# increments at the same time, on the same keys, while each region pauses
+# and resumes applying the others' changes at random points.  Once writes
+# stop and replication drains, every region holds identical rows; counters
+# equal the exact sums of the increments this test made (kept here, in
+# Perl); each set holds exactly the elements added and not removed; and in
+# the last_write_wins_column table each region's own column holds the last
+# value that region wrote, although the others updated the same rows
+# concurrently.
+#
+# The run is random: its seed is printed; LOCALITY_SEED=<seed> replays the
+# same operations (their interleaving with replication is the machine's).
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LocalityCluster;
+
+my $seed = $ENV{LOCALITY_SEED} // int(rand(2**31));
+srand($seed);
+diag("090_global_convergence: LOCALITY_SEED=$seed");
+
+my $ROUNDS      = 10;     # each: one script per region, run at the same time
+my $OPS         = 200;    # data operations per script: 10 * 3 * 200 = 6,000
+my $PAUSE_EVERY = 120;    # on average one pause or resume per this many operations
+my @COUNTER_IDS = 1 .. 8;       # never deleted: exact counter sums
+my @CHURN_IDS   = 101 .. 124;   # inserted, updated, deleted by everyone
+
+my @names = qw(us-east1 eu-west1 ap-east1);
+my @nodes = LocalityCluster::start_regions(@names);
+LocalityCluster::join_regions(@nodes);
+my $us = $nodes[0];
+
+$us->safe_psql('postgres', q{
+	CREATE TABLE row_lww (id int PRIMARY KEY, a int NOT NULL DEFAULT 0, b text,
+	                      p locality.pncounter NOT NULL DEFAULT '0',
+	                      g locality.gcounter NOT NULL DEFAULT '0',
+	                      s locality.orset NOT NULL DEFAULT '{}') WITH (locality = 'GLOBAL');
+	CREATE TABLE col_lww (id int PRIMARY KEY, r1 int NOT NULL DEFAULT 0, r2 int NOT NULL DEFAULT 0,
+	                      r3 int NOT NULL DEFAULT 0, note text,
+	                      p locality.pncounter NOT NULL DEFAULT '0',
+	                      g locality.gcounter NOT NULL DEFAULT '0',
+	                      s locality.orset NOT NULL DEFAULT '{}') WITH (locality = 'GLOBAL');
+	SELECT locality.set_conflict_resolution('row_lww', 'last_write_wins');
+	SELECT locality.set_conflict_resolution('col_lww', 'last_write_wins_column');
+});
+for my $node (@nodes)
+{
+	ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 2 FROM locality.replication_status WHERE state = 'streaming'}),
+		$node->name . ' streams from both other regions');
+	is($node->safe_psql('postgres',
+		q{SELECT string_agg(table_name || '=' || conflict_resolution, ' ' ORDER BY table_name::text) FROM locality.tables}),
+		'col_lww=last_write_wins_column row_lww=last_write_wins', 'conflict modes on ' . $node->name);
+}
+
+# The expected state of the counter rows: $exp{table}{id} = { p, g,
+# live => { element => 1 }, r => [ last value written by region 0, 1, 2 ] }.
+# Each region inserts its share of the counter rows with initial values,
+# credited to it.
+my %exp;
+for my $t (qw(row_lww col_lww))
+{
+	for my $id (@COUNTER_IDS)
+	{
+		my $i = $id % 3;
+		$nodes[$i]->safe_psql('postgres',
+			"INSERT INTO $t (id, p, g, s) VALUES ($id, '$id', '$id', '{$names[$i].init}')");
+		$exp{$t}{$id} = { p => $id, g => $id, live => { "$names[$i].init" => $i }, r => [ 0, 0, 0 ] };
+	}
+}
+ok(LocalityCluster::drain(@nodes), 'counter rows replicated');
+
+# Operations.  Every write writes a value never written before ($v), so an
+# update always changes what it touches.
+my ($v, $ops) = (0, 0);
+my %paused;    # $paused{$i}{$j}: region $i does not apply region $j's changes
+
+# counter_op($i, $t): an operation of region $i on a counter row of $t.
+sub counter_op
+{
+	my ($i, $t) = @_;
+	my $id = $COUNTER_IDS[ int rand @COUNTER_IDS ];
+	my $e  = $exp{$t}{$id};
+	my $x  = rand;
+	$v++;
+	if ($x < 0.25)
+	{
+		my $n = 1 + int rand 9;
+		if (rand() < 0.5)
+		{
+			$e->{p} += $n;
+			return "UPDATE $t SET p = p + $n WHERE id = $id";
+		}
+		$e->{p} -= $n;
+		return "UPDATE $t SET p = p - $n WHERE id = $id";
+	}
+	if ($x < 0.40)
+	{
+		my ($n, $m) = (int rand 10, 1 + int rand 5);
+		$e->{g} += $n;
+		$e->{p} += $m;
+		return "UPDATE $t SET g = g + $n, p = p + $m WHERE id = $id";
+	}
+	my @mine = sort grep { $e->{live}{$_} == $i } keys %{ $e->{live} };
+	if ($x < 0.50 && @mine)
+	{
+		# Only the region that added an element removes it: its remove has
+		# observed the add, and no other region adds the same element.
+		my $el = $mine[ int rand @mine ];
+		delete $e->{live}{$el};
+		return "UPDATE $t SET s = locality.remove(s, '$el') WHERE id = $id";
+	}
+	if ($x < 0.62)
+	{
+		my $el = "$names[$i].$v";
+		$e->{live}{$el} = $i;
+		return "UPDATE $t SET s = locality.add(s, '$el') WHERE id = $id";
+	}
+	# A plain-column write, concurrent with the other regions' writes and
+	# increments of the same row.
+	if ($t eq 'row_lww')
+	{
+		return "UPDATE row_lww SET a = $v, b = '$names[$i]' WHERE id = $id" if rand() < 0.7;
+		$e->{p} += 1;
+		return "UPDATE row_lww SET a = $v, p = p + 1 WHERE id = $id";
+	}
+	# col_lww: region $i writes only its own column r<$i+1> of these rows.
+	my $col = 'r' . ($i + 1);
+	$e->{r}[$i] = $v;
+	return "UPDATE col_lww SET $col = $v WHERE id = $id" if rand() < 0.7;
+	$e->{g} += 1;
+	return "UPDATE col_lww SET $col = $v, g = g + 1 WHERE id = $id";
+}
+
+# churn_op($i, $t): an operation of region $i on a churn row of $t: any
+# region inserts, updates, increments and deletes any of them.
+sub churn_op
+{
+	my ($i, $t) = @_;
+	my $id = $CHURN_IDS[ int rand @CHURN_IDS ];
+	my $x  = rand;
+	my $r  = $names[$i];
+	$v++;
+	my ($cols, $vals, $set);
+	if ($t eq 'row_lww')
+	{
+		($cols, $vals, $set) = ('a, b', "$v, '$r'", "a = $v, b = '$r.$v'");
+	}
+	else
+	{
+		my $col = (qw(r1 r2 r3 note))[ int rand 4 ];
+		($cols, $vals, $set) = ('r1, r2, note', "$v, $v, '$r'", $col eq 'note' ? "note = '$r.$v'" : "$col = $v");
+	}
+	return "INSERT INTO $t (id, $cols, p, s) VALUES ($id, $vals, '$v', '{$r.$v}') ON CONFLICT (id) DO NOTHING"
+	  if $x < 0.25;
+	return "INSERT INTO $t (id, $cols) VALUES ($id, $vals) ON CONFLICT (id) DO UPDATE SET p = $t.p + 1, g = $t.g + 1"
+	  if $x < 0.35;
+	return "UPDATE $t SET $set WHERE id = $id" if $x < 0.55;
+	return "UPDATE $t SET p = p - 2, s = locality.add(s, '$r.$v') WHERE id = $id" if $x < 0.65;
+	return "UPDATE $t SET $set, g = g + 3 WHERE id = $id" if $x < 0.75;
+	return "DELETE FROM $t WHERE id = $id";
+}
+
+# script($i): one round's statements of region $i, one transaction each,
+# with pauses and resumes of its apply streams at random points.
+sub script
+{
+	my ($i) = @_;
+	my @sql = ('SET synchronous_commit = off');
+	for (1 .. $OPS)
+	{
+		if (rand() < 1 / $PAUSE_EVERY)
+		{
+			my $j = ($i + 1 + int rand 2) % 3;
+			my $fn = $paused{$i}{$j} ? 'resume_replication' : 'pause_replication';
+			$paused{$i}{$j} = !$paused{$i}{$j};
+			push @sql, "SELECT locality.$fn('$names[$j]')";
+		}
+		my $t = rand() < 0.5 ? 'row_lww' : 'col_lww';
+		push @sql, rand() < 0.5 ? churn_op($i, $t) : counter_op($i, $t);
+		$ops++;
+	}
+	return join(";\n", @sql) . ";\n";
+}
+
+my $pauses = 0;
+for my $round (1 .. $ROUNDS)
+{
+	my @jobs = map { [ $nodes[$_], script($_) ] } 0 .. 2;
+	$pauses += () = join('', map { $_->[1] } @jobs) =~ /pause_replication/g;
+	LocalityCluster::psql_concurrently(@jobs);
+}
+note("$ops data operations in $ROUNDS rounds, $pauses pauses");
+cmp_ok($ops, '>=', 5000, "at least 5,000 operations ($ops)");
+
+# Resume whatever is still paused, then drain everywhere.
+for my $i (0 .. 2)
+{
+	for my $j (sort keys %{ $paused{$i} // {} })
+	{
+		$nodes[$i]->safe_psql('postgres', "SELECT locality.resume_replication('$names[$j]')")
+		  if $paused{$i}{$j};
+	}
+}
+ok(LocalityCluster::drain(@nodes), 'replication drained on every region');
+for my $node (@nodes)
+{
+	is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM locality.replication_status WHERE state <> 'streaming' OR last_error IS NOT NULL}),
+		'0', 'every stream of ' . $node->name . ' streams without error');
+}
+
+# The run did make conflicts (else it would prove nothing).
+my %kinds;
+for my $node (@nodes)
+{
+	for my $line (split /\n/, $node->safe_psql('postgres',
+		q{SELECT table_name::text || ' ' || kind, count(*) FROM locality.conflicts GROUP BY 1 ORDER BY 1}))
+	{
+		my ($k, $n) = split /\|/, $line;
+		$kinds{$k} += $n;
+	}
+}
+note("conflicts: " . join(', ', map { "$_ $kinds{$_}" } sort keys %kinds));
+cmp_ok((grep { /^row_lww update_origin_differs/ } keys %kinds), '>', 0,
+	'concurrent updates of the same row_lww rows met');
+cmp_ok((grep { /^col_lww update_origin_differs/ } keys %kinds), '>', 0,
+	'concurrent updates of the same col_lww rows met');
+
+# 1. Identical rows everywhere (whole CRDT states included).
+my %dump = (
+	row_lww => 'SELECT id, a, b, p::text, g::text, s::text FROM row_lww ORDER BY id',
+	col_lww => 'SELECT id, r1, r2, r3, note, p::text, g::text, s::text FROM col_lww ORDER BY id');
+for my $t (sort keys %dump)
+{
+	my @ref = split /\n/, $us->safe_psql('postgres', $dump{$t});
+	for my $node (@nodes[ 1, 2 ])
+	{
+		my @got = split /\n/, $node->safe_psql('postgres', $dump{$t});
+		my %ref = map { (split /\|/)[0] => $_ } @ref;
+		my %got = map { (split /\|/)[0] => $_ } @got;
+		my @diff = grep { ($ref{$_} // '') ne ($got{$_} // '') } sort { $a <=> $b } keys %{ { %ref, %got } };
+		ok(!@diff, "$t: " . $node->name . ' holds the same ' . scalar(@got) . ' rows as us-east1 ('
+			. scalar(@ref) . ')')
+		  or diag(join "\n", map { "id $_: us-east1 " . ($ref{$_} // '(none)') . "\n      "
+				. $node->name . ' ' . ($got{$_} // '(none)') } @diff[ 0 .. ($#diff < 9 ? $#diff : 9) ]);
+	}
+}
+
+# 2. Counters equal the exact sums of the increments; each set holds what
+# was added and not removed.
+for my $t (qw(row_lww col_lww))
+{
+	my $expected = join "\n", map {
+		my $e = $exp{$t}{$_};
+		join '|', $_, $e->{p}, $e->{g}, '{' . join(',', sort keys %{ $e->{live} }) . '}'
+	} @COUNTER_IDS;
+	for my $node (@nodes)
+	{
+		is($node->safe_psql('postgres',
+			qq{SELECT id, p::bigint, g::bigint, array(SELECT e FROM unnest(locality.elements(s)) e ORDER BY e COLLATE "C")
+			   FROM $t WHERE id < 100 ORDER BY id}),
+			$expected, "$t: exact counter sums and set elements on " . $node->name);
+	}
+}
+
+# 3. last_write_wins_column: concurrent updates of different columns of the
+# same row all survive; each region's own column holds its last write.
+my $expected_cols = join "\n",
+  map { my $id = $_; join '|', $id, @{ $exp{col_lww}{$id}{r} } } @COUNTER_IDS;
+for my $node (@nodes)
+{
+	is($node->safe_psql('postgres', 'SELECT id, r1, r2, r3 FROM col_lww WHERE id < 100 ORDER BY id'),
+		$expected_cols, 'col_lww: every region\'s last column write survives on ' . $node->name);
+}
+
+diag("090_global_convergence: LOCALITY_SEED=$seed") unless Test::More->builder->is_passing;
+done_testing();
