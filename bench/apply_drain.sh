@@ -20,6 +20,12 @@
 #               locality.resume_replication('bench-p'). Note that pg_locality replicates in
 #               both directions, so the provider also runs an apply worker streaming from the
 #               subscriber (it has nothing to send: applied changes are filtered by origin).
+#   locality-bigint, locality-pncounter : locality mode with column n of t a bigint, or a
+#               locality.pncounter (values written as (g)::text::locality.pncounter, an initial
+#               value credited to bench-p; W3's n = n + 1 is a pncounter increment, which the
+#               apply worker merges with the local counter state instead of overwriting it; sums
+#               read as sum(n::bigint)). Run both together for the ratio pncounter / bigint
+#               (bench/crdt_drain.sh; issue 5: target >= 0.8). Ports +30 and +40.
 #
 # Note: a drain includes the provider side too (the walsender decodes the backlog from WAL and
 # sends it while the apply worker applies), i.e. it is the end-to-end catch-up speed.
@@ -93,11 +99,10 @@
 #
 # Cleanup: both servers are stopped with pg_ctl stop -m fast and the temp dir is removed on
 # exit, including on failure or Ctrl-C. Only processes started by this script are touched.
+# Set-up, cleanup and checks shared with lag.sh live in bench/common.sh.
 
 set -Eeuo pipefail
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PG_OS_USER=${PG_OS_USER:-postgres}
 PROVIDER_PORT=${PROVIDER_PORT:-56101}
 SUBSCRIBER_PORT=${SUBSCRIBER_PORT:-56102}
 DB=bench
@@ -111,53 +116,38 @@ PGB_TXNS_PER_CLIENT=${PGB_TXNS_PER_CLIENT:-5000}
 PGB_TXNS=$((PGB_CLIENTS * PGB_TXNS_PER_CLIENT))
 POLL_S=${POLL_S:-0.02}
 DRAIN_TIMEOUT_S=${DRAIN_TIMEOUT_S:-600}
-EXTRA_CONF=${EXTRA_CONF-"autovacuum = off"}
 NATIVE_SUB_OPTS=${NATIVE_SUB_OPTS:-}
 RESULTS_TSV=${RESULTS_TSV:-}
-KEEP_TMP=${KEEP_TMP:-0}
-INSTALL_PGLOGICAL=${INSTALL_PGLOGICAL:-1}
-SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the pg_locality source tree
 REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
-LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}
-SUB_SNAPSHOT=${SUB_SNAPSHOT:-0}
-ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
+LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
+SUB_SNAPSHOT=${SUB_SNAPSHOT:-0}           # 1: hold a snapshot on the subscriber during each drain (every mode)
+ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)
 
-TMP=""
-STARTED=()          # data directories of servers this script started
+BENCH_NAME=apply_drain.sh
+SYNC_COMMIT=off
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 declare -A S_IN=() S_OUT=() S_PID=()
-SLEEP_FD=""
 MK=0                # marker id counter
-MODE=""
 SLOT=""
-OPL_DEFAULT=""      # default of output_plugin_libraries (PostgreSQL 15.19+), empty if the GUC does not exist
 RETRY_MS=5000       # subscriber's wal_retrieve_retry_interval
 LAST_START_US=0     # when the subscription was last created/enabled
-T_START=$SECONDS
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; diag; exit 1; }
-diag() { # locality mode: what the engine says about its streams (both sides), on failure
-    [[ $MODE == locality && -n $TMP ]] || return 0
-    local side
-    for side in s p; do
-        log "---- $side: locality.replication_status"
-        sql "$side" "$DB" -c "SELECT source_region, state, received_lsn, applied_lsn, lag_bytes, lag, last_error
-                              FROM locality.replication_status" >&2 2>/dev/null || true
-        log "---- $side: pg_replication_slots"
-        sql "$side" "$DB" -c "SELECT slot_name, plugin, active, active_pid, confirmed_flush_lsn FROM pg_replication_slots" >&2 2>/dev/null || true
-    done
-}
-as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
-mode_index() { case $1 in native) echo 0 ;; pglogical) echo 1 ;; locality) echo 2 ;; *) echo 9 ;; esac; }
-# each mode has its own pair of clusters: native 56101/56102, pglogical 56111/56112, locality 56121/56122
+mode_index() { case $1 in native) echo 0 ;; pglogical) echo 1 ;; locality) echo 2 ;; locality-bigint) echo 3 ;;
+                          locality-pncounter) echo 4 ;; *) echo 9 ;; esac; }
+# each mode has its own pair of clusters: native 56101/56102, pglogical 56111/56112, locality 56121/56122,
+# locality-bigint 56131/56132, locality-pncounter 56141/56142
 port_of() { local off=$(( 10 * $(mode_index "$MODE") ))
             if [[ $1 == p ]]; then echo $(( PROVIDER_PORT + off )); else echo $(( SUBSCRIBER_PORT + off )); fi; }
-# one-off psql: sql SIDE [DBNAME] -c ...
-sql() { local side=$1 db=$2; shift 2
-        as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of "$side")" -d "$db" "$@"; }
+# Column t.n: int (the anchor's), bigint in locality-bigint, locality.pncounter in locality-pncounter.
+n_type() { case $MODE in locality-bigint) echo bigint ;; locality-pncounter) echo locality.pncounter ;; *) echo int ;; esac; }
+# n_of EXPR: integer EXPR as a value of t.n (a pncounter takes it as its initial value, credited
+# to the writing region); n_sum: the sum of t.n as a number
+n_of() { if [[ $MODE == locality-pncounter ]]; then echo "($1)::text::locality.pncounter"; else echo "$1"; fi; }
+n_sum() { if [[ $MODE == locality-pncounter ]]; then echo "sum(n::bigint)"; else echo "sum(n)"; fi; }
 now_us() { local t=$EPOCHREALTIME; echo "${t//[.,]/}"; }
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
 
 # ---------------------------------------------------------------- persistent psql sessions
 proc_cpu_s() { # PID -> user+system CPU seconds it has used so far ("na" if unknown)
@@ -224,131 +214,33 @@ wait_for() {
     done
 }
 
-# ---------------------------------------------------------------- cleanup
-stop_server() { # DATADIR
-    local dir=$1 i
-    if as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-        as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1 ||
-            log "WARNING: could not stop server in $dir"
-    fi
-    for i in "${!STARTED[@]}"; do [[ ${STARTED[$i]} == "$dir" ]] && unset "STARTED[$i]"; done
-    return 0
-}
-cleanup() {
-    local rc=$? key dir logf
-    set +e
-    trap - ERR
-    trap '' INT TERM
-    for key in "${!S_IN[@]}"; do sess_close_key "$key"; done
-    if (( rc != 0 )) && [[ -n $TMP && -d $TMP ]]; then
-        for logf in "$TMP"/*/p.log "$TMP"/*/s.log "$TMP"/sess.*.err; do
-            [[ -s $logf ]] || continue
-            log "---- tail of $logf"; tail -n 15 "$logf" >&2
-        done
-    fi
-    for dir in "${STARTED[@]}"; do stop_server "$dir"; done
-    if [[ -n $TMP && -d $TMP ]]; then
-        if [[ $KEEP_TMP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'log "SIGPIPE"; exit 141' PIPE
-trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
-
-# md5 of the installed pg_locality.so, and whether it is this tree's build. Other people may
-# run make install while the bench runs: each mode's servers load the library once, at start.
-installed_so() {
-    local lib inst tree
-    lib=$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so
-    inst=$(md5sum <"$lib" 2>/dev/null | cut -c1-12)
-    tree=$(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)
-    if [[ -n $tree && $inst == "$tree" ]]; then echo "$inst (= $SRC_TOP/pg_locality.so, mtime $(date -r "$SRC_TOP/pg_locality.so" +%H:%M:%S))"
-    else echo "$inst (differs from this tree's build ${tree:-none})"; fi
-}
+bench_cleanup() { local key; for key in "${!S_IN[@]}"; do sess_close_key "$key"; done; }
 
 # ---------------------------------------------------------------- clusters and replication
-start_cluster() { # SIDE(p|s)
-    local side=$1 dir="$TMP/$MODE/$1" port region
-    port=$(port_of "$side")
-    as_pg "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C --no-sync \
-        >"$TMP/$MODE/initdb.$side.log" 2>&1 || { cat "$TMP/$MODE/initdb.$side.log" >&2; die "initdb failed"; }
-    {
-        if [[ $MODE == locality ]]; then
-            if [[ $side == p ]]; then region=$REGION_P; else region=$REGION_S; fi
-            echo "# ---- scripts/server_conf.sh $region (pg_locality region settings) ----"
-            sh "$SRC_TOP/scripts/server_conf.sh" "$region" "$PGBIN"
-        fi
-        echo "# ---- apply_drain.sh (after server_conf.sh: same values in every mode) ----"
-        echo "port = $port"
-        echo "listen_addresses = '127.0.0.1'"
-        echo "unix_socket_directories = '$TMP'"
-        echo "wal_level = logical"
-        echo "track_commit_timestamp = on"
-        echo "max_replication_slots = 10"
-        echo "max_wal_senders = 10"
-        echo "max_worker_processes = 16"
-        echo "shared_buffers = 256MB"
-        echo "synchronous_commit = off"
-        if [[ $MODE == pglogical ]]; then
-            echo "shared_preload_libraries = 'pglogical'"
-            # PostgreSQL 15.19+ only lets listed libraries be used as logical decoding output plugins
-            if [[ -n $OPL_DEFAULT ]]; then echo "output_plugin_libraries = '$OPL_DEFAULT, pglogical_output'"; fi
-        fi
-        printf '%s\n' "$EXTRA_CONF"
-    } >>"$dir/postgresql.conf"
-    STARTED+=("$dir")
-    # Ports 561xx lie in Linux's ephemeral range (32768-60999): a client connection that used
-    # the port as its local end holds it in TIME-WAIT for 60 s ("Address already in use", as
-    # libpq sockets have no SO_REUSEADDR); retry for up to 90 s.
-    local try
-    for (( try = 1; ; try++ )); do
-        if runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
-            </dev/null >/dev/null {SLEEP_FD}<&- 2>&1; then
-            break
-        fi
-        if (( try < 30 )) && grep -q "Address already in use" "$TMP/$MODE/$side.log"; then
-            log "port $(port_of "$side") busy (TIME-WAIT?), retrying in 3 s"
-            sleep 3
-            continue
-        fi
-        die "could not start $side cluster"
-    done
-    sql "$side" postgres -c "CREATE DATABASE $DB"
-    # locality mode: the tables are created on the provider only, as GLOBAL tables (setup_mode)
-    [[ $MODE == locality ]] && return 0
-    sql "$side" "$DB" <<'EOF'
-CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL);
-CREATE TABLE drain_marker (id bigint PRIMARY KEY);
-EOF
-}
-
 setup_mode() {
     local dsn_p="host=127.0.0.1 port=$(port_of p) dbname=$DB user=postgres"
     local dsn_s="host=127.0.0.1 port=$(port_of s) dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
     local so_before=""
-    [[ $MODE == locality ]] && so_before=$(installed_so)
+    is_locality && so_before=$(installed_so)
     start_cluster p
     start_cluster s
+    local ddl="CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n $(n_type) NOT NULL)"
+    local ddl_marker="CREATE TABLE drain_marker (id bigint PRIMARY KEY)"
+    if ! is_locality; then
+        sql p "$DB" -c "$ddl" -c "$ddl_marker"
+        sql s "$DB" -c "$ddl" -c "$ddl_marker"
+    fi
     sql p "$DB" -c "CREATE SEQUENCE w2_seq"
     if [[ $MODE == native ]]; then
         sql p "$DB" -c "CREATE PUBLICATION pub FOR TABLE t, drain_marker"
         sql s "$DB" -c "CREATE SUBSCRIPTION sub CONNECTION '$dsn_p' PUBLICATION pub WITH (copy_data = false $NATIVE_SUB_OPTS)"
         SLOT=sub
         log "native subscription: $(sql s "$DB" -c "SELECT 'binary=' || subbinary || ' streaming=' || substream || ' synchronous_commit=' || subsynccommit FROM pg_subscription")"
-    elif [[ $MODE == locality ]]; then
-        # The first region added on a server must be its own; it becomes the primary region.
-        # add_region installs the extension on bench-s and starts replication both ways.
-        sql p "$DB" -c "CREATE EXTENSION pg_locality"
-        sql p "$DB" -c "SELECT locality.add_region('$REGION_P', '$dsn_p')" >/dev/null
-        sql p "$DB" -c "SELECT locality.add_region('$REGION_S', '$dsn_s')" >/dev/null
-        sql p "$DB" <<'EOF'
-CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL) WITH (locality = 'GLOBAL');
-CREATE TABLE drain_marker (id bigint PRIMARY KEY) WITH (locality = 'GLOBAL');
-EOF
+    elif is_locality; then
+        # Tables are created on the provider only: DDL propagation creates them on bench-s.
+        locality_join "$dsn_p" "$dsn_s"
+        sql p "$DB" -c "$ddl WITH (locality = 'GLOBAL')" -c "$ddl_marker WITH (locality = 'GLOBAL')"
         local sid soid
         sid=$(sql s "$DB" -c "SELECT id FROM locality.region_catalog WHERE name = '$REGION_S'")
         soid=$(sql s "$DB" -c "SELECT oid FROM pg_database WHERE datname = '$DB'")
@@ -388,7 +280,7 @@ EOF
                 WHERE r.slot_name = '$SLOT' AND w.state = 'streaming';" "walsender streaming for slot $SLOT"
     if [[ $MODE == pglogical ]]; then
         wait_for s "SELECT status = 'replicating' FROM pglogical.show_subscription_status('sub');" "pglogical status replicating"
-    elif [[ $MODE == locality ]]; then
+    elif is_locality; then
         wait_for s "SELECT coalesce(bool_and(state = 'streaming'), false) FROM locality.replication_status
                     WHERE source_region = '$REGION_P';" "replication_status streaming from $REGION_P"
     fi
@@ -425,7 +317,7 @@ pause_apply() {
     if [[ $MODE == native ]]; then
         sess_q s "ALTER SUBSCRIPTION sub DISABLE; SELECT 1;"
         wait_for s "SELECT count(*) = 0 FROM pg_stat_subscription WHERE subname = 'sub' AND pid IS NOT NULL;" "apply worker exit"
-    elif [[ $MODE == locality ]]; then
+    elif is_locality; then
         # the worker stays, hangs up its stream (the provider's walsender exits: slot inactive below)
         sess_q s "SELECT 1 FROM locality.pause_replication('$REGION_P');"
         wait_for s "SELECT state = 'paused' FROM locality.replication_status WHERE source_region = '$REGION_P';" "replication_status paused"
@@ -438,12 +330,12 @@ pause_apply() {
 
 enable_sql() {
     if [[ $MODE == native ]]; then echo "ALTER SUBSCRIPTION sub ENABLE; SELECT 1;"
-    elif [[ $MODE == locality ]]; then echo "SELECT 1 FROM locality.resume_replication('$REGION_P');"
+    elif is_locality; then echo "SELECT 1 FROM locality.resume_replication('$REGION_P');"
     else echo "SELECT pglogical.alter_subscription_enable('sub', true);"; fi
 }
 
 counts() { # SIDE -> "count sum"
-    sess_q "$1" "SELECT count(*) || ' ' || coalesce(sum(n), 0) FROM t;"
+    sess_q "$1" "SELECT count(*) || ' ' || coalesce($(n_sum), 0) FROM t;"
     echo "$REPLY"
 }
 
@@ -475,7 +367,7 @@ prepare() { # WL: bring both sides into the workload's start state (replicated, 
         if ! base_data_present; then
             log "$MODE: (re)loading W1 base data for W3 (replicated, untimed)"
             sess_q p "TRUNCATE t; SELECT 1;"
-            sess_q p "INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g; SELECT 1;"
+            sess_q p "INSERT INTO t SELECT g, md5(g::text), $(n_of g) FROM generate_series(1, $W1_ROWS) g; SELECT 1;"
         fi
         ;;
     esac
@@ -500,10 +392,10 @@ measure() { # WL RUN
     # ---- workload on the provider (subscriber paused)
     g0=$(now_us)
     case $wl in
-    W1) sql p "$DB" -c "INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
+    W1) sql p "$DB" -c "INSERT INTO t SELECT g, md5(g::text), $(n_of g) FROM generate_series(1, $W1_ROWS) g"
         units=$W1_ROWS; unit=rows
         exp="$W1_ROWS $(( W1_ROWS * (W1_ROWS + 1) / 2 ))" ;;
-    W2) run_pgbench "$TMP/w2.sql"
+    W2) run_pgbench "$TMP/w2.$MODE.sql"
         units=$PGB_TXNS; unit=txns
         exp="$PGB_TXNS $(( PGB_TXNS * (PGB_TXNS + 1) / 2 ))" ;;
     W3) run_pgbench "$TMP/w3.sql"
@@ -530,7 +422,7 @@ measure() { # WL RUN
     # ---- drain: re-enable apply and poll
     local q_slot="SELECT (active OR confirmed_flush_lsn >= '$lsn1'::pg_lsn)::int || ' ' || coalesce(confirmed_flush_lsn >= '$lsn1'::pg_lsn, false)::int FROM pg_replication_slots WHERE slot_name = '$SLOT';"
     local q_mark="SELECT count(*) FROM drain_marker WHERE id = $MK;"
-    if [[ $MODE == locality ]]; then
+    if is_locality; then
         # the pg_locality apply worker outlives a pause: count only the CPU it uses from here on
         sess_q s "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE backend_type = 'pg_locality apply';"
         ap_pid0=$REPLY
@@ -611,16 +503,59 @@ summary() {
         for (c = 6; c <= 17; c++) val[k, i, c] = $c
     }
     END {
-        printf "%-9s %-3s %-13s %-4s %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", "mode", "wl", "units", "runs",
+        printf "%-18s %-3s %-13s %-4s %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", "mode", "wl", "units", "runs",
                "drain_s", "rate (units/s)", "applied_s", "applied rate (units/s)", "stream rate (units/s)", "start_s",
                "walsender cpu_s", "apply cpu_s"
         for (o = 1; o <= nk; o++) {
             k = order[o]
-            printf "%-9s %-3s %-13s %-4d %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", mode[k], wl[k], units[k] " " unit[k], n[k],
+            printf "%-18s %-3s %-13s %-4d %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", mode[k], wl[k], units[k] " " unit[k], n[k],
                    st(k, 10), st(k, 11), st(k, 9), st(k, 12), st(k, 17), st(k, 8), st(k, 15), st(k, 16)
         }
     }' "$TMP/results.tsv"
-    ratios
+    if [[ " $MODES " =~ \ (native|pglogical|locality)\  ]]; then ratios; fi
+    if [[ " $MODES " == *" locality-bigint "* && " $MODES " == *" locality-pncounter "* ]]; then crdt_ratios; fi
+}
+
+# A pncounter column against a bigint column, same table otherwise, both pg_locality GLOBAL
+# tables (modes locality-pncounter and locality-bigint): rates and the ratio pncounter / bigint
+# (issue 5: target >= 0.8). W3's transactions update one row each, so txn/s = rows/s there.
+crdt_ratios() { # [RESULTS_FILE]
+    echo
+    echo "PNCOUNTER vs BIGINT column (ratio = locality-pncounter rate / locality-bigint rate; target >= 0.80)"
+    awk -F'\t' '
+    function msort(v, c,    i, j, tmp) { # sorts v[1..c], returns the median (also sets LO, HI)
+        for (i = 2; i <= c; i++) { tmp = v[i]; j = i - 1; while (j >= 1 && v[j] > tmp) { v[j + 1] = v[j]; j-- } v[j + 1] = tmp }
+        LO = v[1]; HI = v[c]
+        return (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+    }
+    function med(m, wl, col,    i, v) { for (i = 1; i <= n[m SUBSEP wl]; i++) v[i] = val[m SUBSEP wl, i, col] + 0; return msort(v, n[m SUBSEP wl]) }
+    $1 == "mode" { next }
+    $1 == "locality-bigint" || $1 == "locality-pncounter" {
+        k = $1 SUBSEP $2
+        if (!($2 in seen)) { seen[$2] = 1; wls[++nw] = $2 }
+        unit[$2] = ($5 == "txns" && $2 == "W3") ? "rows" : $5
+        i = ++n[k]
+        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17
+    }
+    END {
+        split("12 applied 11 catch-up 17 stream", what, " ")
+        printf "%-3s %-9s %-7s %12s %12s | %-10s | %-22s | %s\n", "wl", "measure", "unit", "bigint", "pncounter", "of medians", "paired [min..max]", "target"
+        for (w = 1; w <= nw; w++) {
+            b = "locality-bigint" SUBSEP wls[w]; p = "locality-pncounter" SUBSEP wls[w]
+            if (!(b in n) || !(p in n)) continue
+            for (m = 1; m <= 6; m += 2) {
+                col = what[m]
+                mb = med("locality-bigint", wls[w], col); mp = med("locality-pncounter", wls[w], col)
+                c = 0; delete v
+                for (i = 1; i <= n[b] && i <= n[p]; i++)
+                    if (val[b, i, col] + 0 > 0) v[++c] = val[p, i, col] / val[b, i, col]
+                pr = (c > 0) ? sprintf("%.2fx [%.2f..%.2f]", msort(v, c), LO, HI) : "n/a"
+                r = (mb > 0) ? mp / mb : 0
+                printf "%-3s %-9s %-7s %12.0f %12.0f | %-10s | %-22s | %s\n", wls[w], what[m + 1], unit[wls[w]] "/s", mb, mp,
+                       sprintf("%.2fx", r), pr, (what[m + 1] == "applied") ? ((r >= 0.8) ? "met (>= 0.80)" : "NOT met (< 0.80)") : ""
+            }
+        }
+    }' "${1:-$TMP/results.tsv}"
 }
 
 # The medians side by side and the ratios locality/native and locality/pglogical (> 1: locality faster).
@@ -680,69 +615,32 @@ ratios() { # [RESULTS_FILE]
 
 # ---------------------------------------------------------------- main
 main() {
-    [[ $(id -u) == 0 ]] || die "run as root (servers and clients are run as OS user $PG_OS_USER via runuser)"
-    [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || die "PostgreSQL binaries not found in $PGBIN"
-    id "$PG_OS_USER" >/dev/null 2>&1 || die "OS user $PG_OS_USER missing"
-    local sharedir
-    sharedir=$("$PGBIN/pg_config" --sharedir)
-    if [[ " $MODES " == *" pglogical "* && ! -f $sharedir/extension/pglogical.control ]]; then
-        [[ $INSTALL_PGLOGICAL == 1 ]] ||
-            die "pglogical not installed: apt-get update && apt-get install -y postgresql-15-pglogical"
-        log "installing postgresql-15-pglogical (apt-get)"
-        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15-pglogical; } >&2 ||
-            die "could not install postgresql-15-pglogical"
-        [[ -f $sharedir/extension/pglogical.control ]] || die "pglogical.control still missing in $sharedir/extension"
-    fi
-    if [[ " $MODES " == *" locality "* ]]; then
-        [[ -f $sharedir/extension/pg_locality.control ]] ||
-            die "pg_locality is not installed: run make install in $SRC_TOP first"
-        [[ -r $SRC_TOP/scripts/server_conf.sh ]] || die "$SRC_TOP/scripts/server_conf.sh not found"
-    fi
-    local port rc side
-    for MODE in $MODES; do
-        case $MODE in native|pglogical|locality) ;; *) die "unknown mode $MODE" ;; esac
-        for side in p s; do
-            port=$(port_of "$side")
-            # pg_isready exit status 2 = no response, i.e. the port is free
-            if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 3; then rc=0; else rc=$?; fi
-            (( rc == 2 )) || die "something already answers on 127.0.0.1:$port (pg_isready status $rc)"
-        done
-    done
-    MODE=""
     [[ $ORDER == interleaved || $ORDER == blocked ]] || die "ORDER must be interleaved or blocked"
-
-    OPL_DEFAULT=$(runuser -u "$PG_OS_USER" -- "$PGBIN/postgres" --describe-config 2>/dev/null |
-                  awk -F'\t' '$1 == "output_plugin_libraries" { print $5 }')
-    TMP=$(mktemp -d "${TMPDIR:-/tmp}/apply_drain.XXXXXX")
-    chown "$PG_OS_USER:" "$TMP"
-    chmod 755 "$TMP"
-    cd "$TMP"
-    mkfifo "$TMP/sleep.fifo"
-    exec {SLEEP_FD}<>"$TMP/sleep.fifo"
-    : >"$TMP/results.tsv"
-    cat >"$TMP/w2.sql" <<'EOF'
-INSERT INTO t (id, v, n) SELECT s, md5(s::text), s::int FROM nextval('w2_seq') AS s;
-EOF
+    preflight apply_drain
+    local m
+    for m in $MODES; do   # W2's INSERT, with n written as the mode's column type
+        printf '%s\n' "INSERT INTO t (id, v, n) SELECT s, md5(s::text), $(MODE=$m n_of s::int) FROM nextval('w2_seq') AS s;" \
+            >"$TMP/w2.$m.sql"
+    done
     cat >"$TMP/w3.sql" <<EOF
 \set id random(1, $W1_ROWS)
 UPDATE t SET n = n + 1 WHERE id = :id;
 EOF
-    chmod 644 "$TMP"/w2.sql "$TMP"/w3.sql
+    chmod 644 "$TMP"/w2.*.sql "$TMP"/w3.sql
 
-    echo "# apply_drain.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-    echo "# $("$PGBIN/postgres" --version); pglogical package: $(dpkg-query -W -f='${Version}' postgresql-15-pglogical 2>/dev/null || echo n/a); pg_locality source: $(git -C "$SRC_TOP" log -1 --format='%h %cs' 2>/dev/null || echo n/a)$(git -C "$SRC_TOP" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
-    echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share this machine: compare ratios from one run, not absolute rates)"
+    print_header
     echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s | LOCALITY_ONE_WAY=$LOCALITY_ONE_WAY SUB_SNAPSHOT=$SUB_SNAPSHOT"
     echo "# locality mode: scripts/server_conf.sh REGION lines first (shared_preload_libraries=pg_locality, max_prepared_transactions=64, locality.region, output_plugin_libraries), then the conf below"
     echo "# conf (both): wal_level=logical track_commit_timestamp=on max_replication_slots=10 max_wal_senders=10 max_worker_processes=16 shared_buffers=256MB synchronous_commit=off fsync=on(default) | extra: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
     echo "# W1: one txn: INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
-    echo "# W2: pgbench -n -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT -f: $(tr '\n' ' ' <"$TMP/w2.sql")"
+    echo "# t.n is int; bigint in mode locality-bigint; locality.pncounter in locality-pncounter (written as (g)::text::locality.pncounter, summed as sum(n::bigint))"
+    echo "# W2: pgbench -n -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT -f: $(tr '\n' ' ' <"$TMP/w2.${MODES%% *}.sql")"
     echo "# W3: pgbench -n -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT -f: $(tr '\n' ' ' <"$TMP/w3.sql")(on W1's rows)"
     if [[ -n $OPL_DEFAULT ]]; then
         echo "# this server has output_plugin_libraries (default '$OPL_DEFAULT'); pglogical mode adds pglogical_output to it"
     fi
 
-    local run wl m
+    local run wl
     local -a modes order
     read -r -a modes <<<"$MODES"
     if [[ $ORDER == blocked ]]; then

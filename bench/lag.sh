@@ -45,8 +45,6 @@
 
 set -Eeuo pipefail
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PG_OS_USER=${PG_OS_USER:-postgres}
 PROVIDER_PORT=${PROVIDER_PORT:-56151}
 SUBSCRIBER_PORT=${SUBSCRIBER_PORT:-56152}
 DB=bench
@@ -55,35 +53,16 @@ RATE=${RATE:-500}
 DURATION_S=${DURATION_S:-30}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
-EXTRA_CONF=${EXTRA_CONF-"autovacuum = off"}
-KEEP_TMP=${KEEP_TMP:-0}
 RESULTS_TSV=${RESULTS_TSV:-}
-INSTALL_PGLOGICAL=${INSTALL_PGLOGICAL:-1}
 SYNC_COMMIT=${SYNC_COMMIT:-on}
-SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REGION_P=lag-p
 REGION_S=lag-s
 
-TMP=""
-MODE=""
-STARTED=()
-T_START=$SECONDS
+BENCH_NAME=lag.sh
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; diag; exit 1; }
-as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
 port_of() { if [[ $1 == p ]]; then echo "$PROVIDER_PORT"; else echo "$SUBSCRIBER_PORT"; fi; }
-sql() { local side=$1 db=$2; shift 2
-        as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of "$side")" -d "$db" "$@"; }
-diag() {
-    [[ $MODE == locality && -n $TMP ]] || return 0
-    local side
-    for side in s p; do
-        log "---- $side: locality.replication_status"
-        sql "$side" "$DB" -c "SELECT source_region, state, received_lsn, applied_lsn, lag_bytes, lag, last_error
-                              FROM locality.replication_status" >&2 2>/dev/null || true
-    done
-}
 # wait_for SIDE "SQL returning t/f" DESCRIPTION [TIMEOUT_S]
 wait_for() {
     local side=$1 q=$2 desc=$3 to=${4:-120} start=$SECONDS
@@ -91,93 +70,6 @@ wait_for() {
         (( SECONDS - start >= to )) && die "timeout (${to}s) waiting for $desc"
         sleep 0.1
     done
-}
-
-stop_server() {
-    local dir=$1 i
-    if as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-        as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1 ||
-            log "WARNING: could not stop server in $dir"
-    fi
-    for i in "${!STARTED[@]}"; do [[ ${STARTED[$i]} == "$dir" ]] && unset "STARTED[$i]"; done
-    return 0
-}
-cleanup() {
-    local rc=$? dir logf
-    set +e
-    trap - ERR
-    trap '' INT TERM
-    if (( rc != 0 )) && [[ -n $TMP && -d $TMP ]]; then
-        for logf in "$TMP"/*/p.log "$TMP"/*/s.log; do
-            [[ -s $logf ]] || continue
-            log "---- tail of $logf"; tail -n 15 "$logf" >&2
-        done
-    fi
-    for dir in "${STARTED[@]}"; do stop_server "$dir"; done
-    if [[ -n $TMP && -d $TMP ]]; then
-        if [[ $KEEP_TMP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'log "error (rc=$?) at line $LINENO: $BASH_COMMAND"' ERR
-
-# md5 of the installed pg_locality.so, and whether it is this tree's build (others may run
-# make install meanwhile; a server loads the library once, at start)
-installed_so() {
-    local inst tree
-    inst=$(md5sum <"$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so" 2>/dev/null | cut -c1-12)
-    tree=$(md5sum <"$SRC_TOP/pg_locality.so" 2>/dev/null | cut -c1-12)
-    if [[ -n $tree && $inst == "$tree" ]]; then echo "$inst (= $SRC_TOP/pg_locality.so)"
-    else echo "$inst (differs from this tree's build ${tree:-none})"; fi
-}
-
-start_cluster() { # SIDE
-    local side=$1 dir="$TMP/$MODE/$1" region
-    as_pg "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C --no-sync \
-        >"$TMP/$MODE/initdb.$side.log" 2>&1 || { cat "$TMP/$MODE/initdb.$side.log" >&2; die "initdb failed"; }
-    {
-        if [[ $MODE == locality ]]; then
-            if [[ $side == p ]]; then region=$REGION_P; else region=$REGION_S; fi
-            sh "$SRC_TOP/scripts/server_conf.sh" "$region" "$PGBIN"
-        fi
-        echo "# ---- lag.sh (after server_conf.sh: same values in every mode) ----"
-        echo "port = $(port_of "$side")"
-        echo "listen_addresses = '127.0.0.1'"
-        echo "unix_socket_directories = '$TMP'"
-        echo "wal_level = logical"
-        echo "track_commit_timestamp = on"
-        echo "max_replication_slots = 10"
-        echo "max_wal_senders = 10"
-        echo "max_worker_processes = 16"
-        echo "shared_buffers = 256MB"
-        echo "synchronous_commit = $SYNC_COMMIT"
-        if [[ $MODE == pglogical ]]; then
-            echo "shared_preload_libraries = 'pglogical'"
-            if [[ -n $OPL_DEFAULT ]]; then echo "output_plugin_libraries = '$OPL_DEFAULT, pglogical_output'"; fi
-        fi
-        printf '%s\n' "$EXTRA_CONF"
-    } >>"$dir/postgresql.conf"
-    STARTED+=("$dir")
-    # Ports 561xx lie in Linux's ephemeral range (32768-60999): a client connection that used
-    # the port as its local end holds it in TIME-WAIT for 60 s ("Address already in use", as
-    # libpq sockets have no SO_REUSEADDR); retry for up to 90 s.
-    local try
-    for (( try = 1; ; try++ )); do
-        if runuser -u "$PG_OS_USER" -- "$PGBIN/pg_ctl" -D "$dir" -l "$TMP/$MODE/$side.log" -w -t 120 start \
-            </dev/null >/dev/null 2>&1; then
-            break
-        fi
-        if (( try < 30 )) && grep -q "Address already in use" "$TMP/$MODE/$side.log"; then
-            log "port $(port_of "$side") busy (TIME-WAIT?), retrying in 3 s"
-            sleep 3
-            continue
-        fi
-        die "could not start $side cluster"
-    done
-    sql "$side" postgres -c "CREATE DATABASE $DB"
 }
 
 TABLE_DDL="CREATE TABLE lag_probe (id bigint PRIMARY KEY, v text NOT NULL, sent_at timestamptz NOT NULL)"
@@ -188,7 +80,7 @@ setup_mode() {
     local dsn_s="host=127.0.0.1 port=$SUBSCRIBER_PORT dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
     local so_before=""
-    [[ $MODE == locality ]] && so_before=$(installed_so)
+    is_locality && so_before=$(installed_so)
     start_cluster p
     start_cluster s
     sql p "$DB" -c "CREATE SEQUENCE probe_seq"
@@ -217,9 +109,7 @@ EOF
         wait_for s "SELECT status = 'replicating' FROM pglogical.show_subscription_status('sub')" "pglogical replicating"
         ;;
     locality)
-        sql p "$DB" -c "CREATE EXTENSION pg_locality"
-        sql p "$DB" -c "SELECT locality.add_region('$REGION_P', '$dsn_p')" >/dev/null
-        sql p "$DB" -c "SELECT locality.add_region('$REGION_S', '$dsn_s')" >/dev/null
+        locality_join "$dsn_p" "$dsn_s"
         sql p "$DB" -c "$TABLE_DDL WITH (locality = 'GLOBAL')"
         [[ $(installed_so) == "$so_before" ]] ||
             die "pg_locality.so was reinstalled while the locality clusters started ($so_before -> $(installed_so)); run again"
@@ -288,38 +178,13 @@ teardown_mode() {
 }
 
 main() {
-    [[ $(id -u) == 0 ]] || die "run as root (servers and clients run as OS user $PG_OS_USER via runuser)"
-    [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || die "PostgreSQL binaries not found in $PGBIN"
-    local sharedir port rc
-    sharedir=$("$PGBIN/pg_config" --sharedir)
-    if [[ " $MODES " == *" pglogical "* && ! -f $sharedir/extension/pglogical.control ]]; then
-        [[ $INSTALL_PGLOGICAL == 1 ]] || die "pglogical not installed: apt-get install -y postgresql-15-pglogical"
-        log "installing postgresql-15-pglogical (apt-get)"
-        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15-pglogical; } >&2 ||
-            die "could not install postgresql-15-pglogical"
-    fi
-    if [[ " $MODES " == *" locality "* ]]; then
-        [[ -f $sharedir/extension/pg_locality.control ]] || die "pg_locality is not installed: run make install in $SRC_TOP first"
-    fi
-    for port in "$PROVIDER_PORT" "$SUBSCRIBER_PORT"; do
-        if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 3; then rc=0; else rc=$?; fi
-        (( rc == 2 )) || die "something already answers on 127.0.0.1:$port (pg_isready status $rc)"
-    done
-    OPL_DEFAULT=$(as_pg "$PGBIN/postgres" --describe-config 2>/dev/null |
-                  awk -F'\t' '$1 == "output_plugin_libraries" { print $5 }')
-    TMP=$(mktemp -d "${TMPDIR:-/tmp}/lag_bench.XXXXXX")
-    chown "$PG_OS_USER:" "$TMP"
-    chmod 755 "$TMP"
-    cd "$TMP"
-    : >"$TMP/results.tsv"
+    preflight lag_bench
     cat >"$TMP/probe.sql" <<'EOF'
 INSERT INTO lag_probe (id, v, sent_at) SELECT s, md5(s::text), clock_timestamp() FROM nextval('probe_seq') AS s;
 EOF
     chmod 644 "$TMP/probe.sql"
 
-    echo "# lag.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-    echo "# $("$PGBIN/postgres" --version); pglogical package: $(dpkg-query -W -f='${Version}' postgresql-15-pglogical 2>/dev/null || echo n/a); pg_locality source: $(git -C "$SRC_TOP" log -1 --format='%h %cs' 2>/dev/null || echo n/a)$(git -C "$SRC_TOP" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
-    echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share this machine)"
+    print_header
     echo "# modes: $MODES | pgbench -n -c $CLIENTS -j $THREADS --rate $RATE -T $DURATION_S -f: $(tr '\n' ' ' <"$TMP/probe.sql")"
     echo "# synchronous_commit = $SYNC_COMMIT on both servers | extra conf: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
     echo "# lag = subscriber applied_at (column only there, DEFAULT clock_timestamp()) - provider commit timestamp, every transaction"
