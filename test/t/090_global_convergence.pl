@@ -12,10 +12,9 @@
 # The run is random: its seed is printed; LOCALITY_SEED=<seed> replays the
 # same operations (their interleaving with replication is the machine's).
 # Two cases it found are replayed deterministically first.  Marked TODO (run,
-# reported, not counted) until built (docs/conflicts.md section 8): the
-# per-column survival of last_write_wins_column, and identical CRDT states
-# of rows that were deleted and inserted again (tombstones keep no CRDT
-# state).
+# reported, not counted) until built (docs/conflicts.md section 8):
+# identical CRDT states of rows that were deleted and inserted again
+# (tombstones keep no CRDT state).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -316,14 +315,10 @@ for my $t (qw(row_lww col_lww))
 # same row all survive; each region's own column holds its last write.
 my $expected_cols = join "\n",
   map { my $id = $_; join '|', $id, @{ $exp{col_lww}{$id}{r} } } @COUNTER_IDS;
-TODO:
+for my $node (@nodes)
 {
-	local $TODO = 'per-column stamps not built: last_write_wins_column decides as last_write_wins (docs/conflicts.md section 8)';
-	for my $node (@nodes)
-	{
-		is($node->safe_psql('postgres', 'SELECT id, r1, r2, r3 FROM col_lww WHERE id < 100 ORDER BY id'),
-			$expected_cols, 'col_lww: every region\'s last column write survives on ' . $node->name);
-	}
+	is($node->safe_psql('postgres', 'SELECT id, r1, r2, r3 FROM col_lww WHERE id < 100 ORDER BY id'),
+		$expected_cols, 'col_lww: every region\'s last column write survives on ' . $node->name);
 }
 
 diag("090_global_convergence: LOCALITY_SEED=$seed") unless Test::More->builder->is_passing;
