@@ -397,21 +397,44 @@ FillSlot(TupleTableSlot *slot, Relation rel, RelationMapEntry *entry,
 	ExecStoreVirtualTuple(slot);
 }
 
-/* The local row matching the key columns of search, locked; false if none. */
+/*
+ * FreshSnapshot replaces the change's active snapshot (pushed by the caller
+ * of ApplyInsert/Update/Delete) by a new one.  Another apply worker (two
+ * source regions apply into the same table at once) may have committed the
+ * row version found and locked, or deleted the row, after the message's
+ * snapshot was taken: the stamps, kept row stamps, column versions and
+ * tombstones read next must be those that transaction committed with it,
+ * else a row rewritten by a losing change looks stamped with that change.
+ */
+static void
+FreshSnapshot(void)
+{
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetLatestSnapshot());
+}
+
+/*
+ * The local row matching the key columns of search, locked (its latest
+ * version: the search waits for the transactions writing it); false if
+ * none.  Then a fresh snapshot, consistent with the row locked.
+ */
 static bool
 FindLocalRow(Relation rel, TupleTableSlot *search, TupleTableSlot *found)
 {
 	Oid			index = RelationGetReplicaIndex(rel);
+	bool		ok;
 
 	if (OidIsValid(index))
-		return RelationFindReplTupleByIndex(rel, index, LockTupleExclusive, search, found);
-	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
-		return RelationFindReplTupleSeq(rel, LockTupleExclusive, search, found);
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table \"%s\" has no primary key or replica identity",
-					RelationGetRelationName(rel))));
-	return false;
+		ok = RelationFindReplTupleByIndex(rel, index, LockTupleExclusive, search, found);
+	else if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+		ok = RelationFindReplTupleSeq(rel, LockTupleExclusive, search, found);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key or replica identity",
+						RelationGetRelationName(rel))));
+	FreshSnapshot();
+	return ok;
 }
 
 /* A row as jsonb text: {"col": "text value", ...}; NULL for no row. */
@@ -1282,7 +1305,10 @@ ApplyInsert(const LocalityWireInsert *msg)
 	/* A tombstone of the key: the insert is decided against the delete. */
 	if (!Copying && IsGlobal(change->rel))
 	{
-		LocalSide	local = LocalMissing(change, remote);
+		LocalSide	local;
+
+		FreshSnapshot();		/* a delete committed by another apply worker */
+		local = LocalMissing(change, remote);
 
 		if (local.state == LOCALITY_LOCAL_TOMBSTONE)
 		{
@@ -1321,7 +1347,8 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 			if (msg->new_tuple.columns[i].kind == LOCALITY_WIRE_COLUMN_UNCHANGED)
 				unchanged[change->entry->attmap[i] - 1] = true;
 		/* Last written by another region (or here) than the sender's. */
-		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
+		if (LocalRowOrigin(change->local, &ts, &origin) && (origin != replorigin_session_origin ||
+			(IsGlobal(change->rel) && LocalityRowStamp(change->rel, change->local, true).region_id != Source.id)))
 			WriteOverRow(change, "update_origin_differs", remote, unchanged);
 		else if (IsColumnMode(change->rel))
 		{
@@ -1432,7 +1459,8 @@ ApplyDelete(const LocalityWireDelete *msg)
 		RepOriginId origin;
 
 		/* Last written elsewhere: the delete wins only if later (logged when it loses). */
-		if (LocalRowOrigin(change->local, &ts, &origin) && origin != replorigin_session_origin)
+		if (LocalRowOrigin(change->local, &ts, &origin) && (origin != replorigin_session_origin ||
+			(IsGlobal(change->rel) && LocalityRowStamp(change->rel, change->local, true).region_id != Source.id)))
 		{
 			LocalSide	local = LocalRow(change);
 

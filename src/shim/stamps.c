@@ -855,9 +855,12 @@ WriteColumnVersions(Relation rel, const char *key, int64 row_xid, const int64 *x
 	values[3] = PointerGetDatum(construct_array(elems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	ExecuteSaved(&ColumnVersionsPlan,
+				 /* No ON CONFLICT on a user catalog table (095_column_versions_decoding.sql);
+				  * the writers of a key hold its row's lock. */
+				 "WITH u AS (UPDATE locality.column_versions SET row_xid = $3, xids = $4 "
+				 "           WHERE relid = $1 AND key = $2 RETURNING 1) "
 				 "INSERT INTO locality.column_versions (relid, key, row_xid, xids) "
-				 "VALUES ($1, $2, $3, $4) ON CONFLICT (relid, key) DO UPDATE "
-				 "SET row_xid = excluded.row_xid, xids = excluded.xids",
+				 "SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM u)",
 				 4, argtypes, values, NULL);
 }
 
@@ -877,18 +880,27 @@ ColumnXids(Relation rel, const char *key, TupleTableSlot *slot, int64 *xids)
 	VersionLookup lookup;
 	int			i;
 
-	/* Valid for this version only: written by its writer, or earlier in this transaction. */
+	/*
+	 * Valid for this version only: written by its writer, or earlier in this
+	 * transaction.  A fresh snapshot: the version (locked by the caller, an
+	 * update's row trigger or the apply worker) may have been committed by
+	 * another transaction after the statement's snapshot was taken, with its
+	 * column_versions row.
+	 */
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
 	lookup.want_row_xid = writer;
 	lookup.natts = natts;
 	lookup.xids = xids;
 	lookup.found = false;
 	if (writer != 0)
-		ScanColumnVersions(rel, key, GetActiveSnapshot(), TakeVersion, &lookup);
+		ScanColumnVersions(rel, key, snapshot, TakeVersion, &lookup);
 	if (!lookup.found && MyFullXidIfAny() != 0)
 	{
 		lookup.want_row_xid = MyFullXidIfAny();
-		ScanColumnVersions(rel, key, GetActiveSnapshot(), TakeVersion, &lookup);
+		ScanColumnVersions(rel, key, snapshot, TakeVersion, &lookup);
 	}
+	UnregisterSnapshot(snapshot);
 	if (!lookup.found)
 		for (i = 0; i < natts; i++)
 			xids[i] = writer;
@@ -908,7 +920,18 @@ LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHlcStamp row_s
 	ColumnXids(rel, LocalityRowKey(rel, local), local, xids);
 	for (i = 0; i < natts; i++)
 	{
-		/* The version's own writer: the row's stamp (which a kept stamp may override). */
+		/*
+		 * The version's own writer: its commit stamp, not a kept row stamp.
+		 * The row stamp an apply transaction keeps when the local side won
+		 * (WriteOverRow) is the winner's, later than the remote columns it
+		 * took, which are the writer's: they must stay comparable with the
+		 * remote's own stamp, else a later write of the same column by the
+		 * same remote region loses against the winner of another column.
+		 * Unknown (in progress here, or unstamped): the row's stamp.
+		 */
+		if (xids[i] == writer && writer != 0 && writer != MyFullXidIfAny() &&
+			FindStampByFullXid(writer, &stamps[i]))
+			continue;
 		if (xids[i] == writer || xids[i] == 0)
 			stamps[i] = row_stamp;
 		else
