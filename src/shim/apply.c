@@ -1057,6 +1057,52 @@ LocalMissing(Change *change, TupleTableSlot *key)
 }
 
 /*
+ * MergeIntoTombstone: column mode, a remote write decided against a
+ * tombstone that did not make the row visible again (earlier than the
+ * delete): the columns it won still replace those the tombstone keeps
+ * (docs/conflicts.md section 4: every column is a register, visible or not),
+ * so a later write that brings the row back finds the same columns on every
+ * region whatever order the write and the delete arrived in.
+ */
+static void
+MergeIntoTombstone(Change *change, LocalSide *local, TupleTableSlot *remote,
+				   const bool *unchanged, const uint8 *choices)
+{
+	TupleDesc	desc = RelationGetDescr(change->rel);
+	int64		me = LocalityCurrentFullXid();
+	bool		any = false;
+	int			i;
+
+	if (local->state != LOCALITY_LOCAL_TOMBSTONE || local->tomb_values == NULL)
+		return;
+	slot_getallattrs(remote);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		Oid			output;
+		bool		varlena;
+
+		if (attr->attisdropped || choices[i] != LOCALITY_CHOICE_APPLY_REMOTE ||
+			(unchanged != NULL && unchanged[i]))
+			continue;
+		if (remote->tts_isnull[i])
+			local->tomb_values[i] = NULL;
+		else
+		{
+			getTypeOutputInfo(attr->atttypid, &output, &varlena);
+			local->tomb_values[i] = OidOutputFunctionCall(output, remote->tts_values[i]);
+		}
+		local->column_xids[i] = me;
+		any = true;
+	}
+	if (!any)
+		return;
+	LocalityMergeIntoTombstone(change->rel, LocalityRowKey(change->rel, remote),
+							   local->tomb_values, local->column_xids);
+	StampApplied(change);		/* me's stamp: the remote's */
+}
+
+/*
  * Decide resolves one conflict by the table's mode with the core's decision
  * (docs/conflicts.md): remote_op (LocalityRemoteOp) of the remote change,
  * stamped RemoteStamp, against the local side.  For a remote write, one
@@ -1316,7 +1362,10 @@ ApplyInsert(const LocalityWireInsert *msg)
 
 			if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
 					   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+			{
+				MergeIntoTombstone(change, &local, remote, NULL, choices);
 				return;
+			}
 		}
 	}
 	InsertRow(change, remote);
@@ -1388,7 +1437,10 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		/* update_missing: re-creates the row when it wins and is complete. */
 		if (Decide(change, "update_missing", LOCALITY_REMOTE_WRITE, &local, remote,
 				   local.tomb_values ? unchanged : NULL, choices, true) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+		{
+			MergeIntoTombstone(change, &local, remote, unchanged, choices);
 			return;
+		}
 		for (i = 0; i < natts; i++)
 		{
 			Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(change->rel), i);

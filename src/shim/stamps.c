@@ -80,6 +80,7 @@ static TimestampTz LastCleanup = 0;
 /* Plans of the per-row writes, prepared once per backend (ExecuteSaved). */
 static SPIPlanPtr TombstonePlan = NULL;
 static SPIPlanPtr ColumnVersionsPlan = NULL;
+static SPIPlanPtr TombstoneColumnsPlan = NULL;
 static SPIPlanPtr RowStampPlan = NULL;
 
 /* Physical milliseconds since 1970 of this server's clock. */
@@ -625,6 +626,37 @@ LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
 				 "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
 				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
 				 5, argtypes, values, nulls);
+}
+
+void
+LocalityMergeIntoTombstone(Relation rel, const char *key, char **values, const int64 *xids)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[4];
+	int			natts = RelationGetDescr(rel)->natts;
+	Datum	   *texts = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *tnulls = palloc(sizeof(bool) * Max(natts, 1));
+	Datum	   *xelems = palloc(sizeof(Datum) * Max(natts, 1));
+	int			dims[1] = {natts};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < natts; i++)
+	{
+		tnulls[i] = values[i] == NULL;
+		texts[i] = values[i] ? CStringGetTextDatum(values[i]) : (Datum) 0;
+		xelems[i] = Int64GetDatum(xids[i]);
+	}
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	args[2] = PointerGetDatum(construct_md_array(texts, tnulls, 1, dims, lbs, TEXTOID, -1,
+												 false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(xelems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	ExecuteSaved(&TombstoneColumnsPlan,
+				 "UPDATE locality.tombstones SET row_values = $3, column_xids = $4 "
+				 "WHERE relid = $1 AND key = $2",
+				 4, argtypes, args, NULL);
 }
 
 PG_FUNCTION_INFO_V1(locality_global_write);

@@ -75,6 +75,15 @@ extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStam
  */
 extern void LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted);
 
+/*
+ * LocalityMergeIntoTombstone: column mode, a write that lost against the
+ * tombstone of key in rel (earlier than the delete) still won some of the
+ * columns the tombstone keeps: values[natts] (text, NULL for null) and
+ * their writers xids[natts] replace the kept ones; the delete stays.
+ */
+extern void LocalityMergeIntoTombstone(Relation rel, const char *key, char **values,
+									   const int64 *xids);
+
 /* The region id of the writer of a row version by its replication origin. */
 extern int16 LocalityRegionOfOrigin(RepOriginId origin);
 
