@@ -1348,12 +1348,20 @@ ApplyInsert(const LocalityWireInsert *msg)
 	if (change == NULL)
 		return;
 	remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
-	/* A tombstone of the key: the insert is decided against the delete. */
+	/*
+	 * A tombstone of the key: the insert is decided against the delete, but
+	 * only while the row is absent (a tombstone outlives the row's return:
+	 * an insert over a row brought back is an insert_exists).
+	 */
 	if (!Copying && IsGlobal(change->rel))
 	{
 		LocalSide	local;
 
-		FreshSnapshot();		/* a delete committed by another apply worker */
+		if (FindLocalRow(change->rel, remote, change->local))
+		{
+			WriteOverRow(change, "insert_exists", remote, NULL);
+			return;
+		}
 		local = LocalMissing(change, remote);
 
 		if (local.state == LOCALITY_LOCAL_TOMBSTONE)
