@@ -90,6 +90,8 @@
 #   ORDER=interleaved (all modes' clusters up at once, each workload measured in every mode back
 #     to back, mode order rotating per run) or ORDER=blocked (the anchor's: one mode after another)
 #   LOCALITY_ONE_WAY=0 (1: pause the reverse stream bench-s -> bench-p, to compare one-way only)
+#   LOCALITY_TABLE=GLOBAL (the locality modes' tables; 'REGIONAL BY TABLE' is one writer like the
+#     anchors and pays no commit stamps; GLOBAL stamps every transaction for causal last-write-wins)
 #   SUB_SNAPSHOT=0 (1: in every mode, a third session on the subscriber holds a REPEATABLE READ
 #     snapshot from just before the enable until the drain is done. Its xmin keeps every row
 #     version the drain creates from being pruned, so no apply worker prunes pages on access
@@ -122,6 +124,7 @@ REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
 LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
 SUB_SNAPSHOT=${SUB_SNAPSHOT:-0}           # 1: hold a snapshot on the subscriber during each drain (every mode)
+LOCALITY_TABLE=${LOCALITY_TABLE:-GLOBAL}   # locality modes: the tables' locality (GLOBAL pays commit stamps for conflict resolution; 'REGIONAL BY TABLE' is one writer, like the anchors)
 ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)
 
 BENCH_NAME=apply_drain.sh
@@ -240,7 +243,7 @@ setup_mode() {
     elif is_locality; then
         # Tables are created on the provider only: DDL propagation creates them on bench-s.
         locality_join "$dsn_p" "$dsn_s"
-        sql p "$DB" -c "$ddl WITH (locality = 'GLOBAL')" -c "$ddl_marker WITH (locality = 'GLOBAL')"
+        sql p "$DB" -c "$ddl WITH (locality = '$LOCALITY_TABLE')" -c "$ddl_marker WITH (locality = '$LOCALITY_TABLE')"
         local sid soid
         sid=$(sql s "$DB" -c "SELECT id FROM locality.region_catalog WHERE name = '$REGION_S'")
         soid=$(sql s "$DB" -c "SELECT oid FROM pg_database WHERE datname = '$DB'")
@@ -629,7 +632,7 @@ EOF
     chmod 644 "$TMP"/w2.*.sql "$TMP"/w3.sql
 
     print_header
-    echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s | LOCALITY_ONE_WAY=$LOCALITY_ONE_WAY SUB_SNAPSHOT=$SUB_SNAPSHOT"
+    echo "# order: $ORDER | modes: $MODES | runs: $RUNS | workloads: $WORKLOADS | W1_ROWS=$W1_ROWS | pgbench -c $PGB_CLIENTS -j $PGB_THREADS -t $PGB_TXNS_PER_CLIENT (= $PGB_TXNS txns) | poll ${POLL_S}s | LOCALITY_ONE_WAY=$LOCALITY_ONE_WAY SUB_SNAPSHOT=$SUB_SNAPSHOT LOCALITY_TABLE=$LOCALITY_TABLE"
     echo "# locality mode: scripts/server_conf.sh REGION lines first (shared_preload_libraries=pg_locality, max_prepared_transactions=64, locality.region, output_plugin_libraries), then the conf below"
     echo "# conf (both): wal_level=logical track_commit_timestamp=on max_replication_slots=10 max_wal_senders=10 max_worker_processes=16 shared_buffers=256MB synchronous_commit=off fsync=on(default) | extra: $(printf '%s' "$EXTRA_CONF" | tr '\n' ';')"
     echo "# W1: one txn: INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, $W1_ROWS) g"
