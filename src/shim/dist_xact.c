@@ -63,36 +63,61 @@ bool		LocalitySynchronousForwardCommit = true;
 /* gids committed by this backend whose decision rows can be removed. */
 static List *CommittedGids = NIL;	/* in TopMemoryContext */
 
+/* The participant of region in this transaction, or NULL. */
+static Participant *
+FindParticipant(const LocalityRegion *region)
+{
+	ListCell   *lc;
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+
+		if (p->region_id == region->id)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * NewParticipant connects to region for this transaction; the caller adds
+ * it with AddParticipant once its remote side is ready, so an error before
+ * that leaves nothing for the abort path to touch.
+ */
+static Participant *
+NewParticipant(const LocalityRegion *region)
+{
+	Participant *p = MemoryContextAllocZero(TopTransactionContext, sizeof(Participant));
+
+	p->region_id = region->id;
+	strlcpy(p->name, region->name, sizeof(p->name));
+	p->conn = LocalityRemoteConnection(region);
+	return p;
+}
+
+static Participant *
+AddParticipant(Participant *p)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	Participants = lappend(Participants, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
 /* The participant entry for region, opening its remote transaction. */
 static Participant *
 JoinParticipant(const LocalityRegion *region)
 {
-	ListCell   *lc;
-	Participant *p;
-	MemoryContext old;
+	Participant *p = FindParticipant(region);
 
-	foreach(lc, Participants)
-	{
-		p = lfirst(lc);
-		if (p->region_id == region->id)
-			return p;
-	}
-
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	p = palloc0(sizeof(Participant));
-	p->region_id = region->id;
-	strlcpy(p->name, region->name, sizeof(p->name));
-	MemoryContextSwitchTo(old);
-
-	p->conn = LocalityRemoteConnection(region);
+	if (p != NULL)
+		return p;
+	p = NewParticipant(region);
 	LocalityRemoteCommand(p->conn, "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
 						  p->name);
 	p->depth = 1;
-
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	Participants = lappend(Participants, p);
-	MemoryContextSwitchTo(old);
-	return p;
+	return AddParticipant(p);
 }
 
 /*
@@ -366,26 +391,9 @@ struct LocalityForwardCall
 static Participant *
 ForwardParticipant(const LocalityRegion *region)
 {
-	ListCell   *lc;
-	Participant *p;
-	MemoryContext old;
+	Participant *p = FindParticipant(region);
 
-	foreach(lc, Participants)
-	{
-		p = lfirst(lc);
-		if (p->region_id == region->id)
-			return p;
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	p = palloc0(sizeof(Participant));
-	p->region_id = region->id;
-	strlcpy(p->name, region->name, sizeof(p->name));
-	MemoryContextSwitchTo(old);
-	p->conn = LocalityRemoteConnection(region);
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	Participants = lappend(Participants, p);
-	MemoryContextSwitchTo(old);
-	return p;
+	return p != NULL ? p : AddParticipant(NewParticipant(region));
 }
 
 LocalityForwardCall *
