@@ -466,13 +466,16 @@ LocalityRemoteIsOpen(PGconn *conn)
 }
 
 /*
- * LocalityRemoteForget closes conn and drops it from the cache.
+ * LocalityRemoteForget drops conn from the cache and closes it; a
+ * connection the cache does not hold (LocalityConnectTo's) is left to its
+ * caller.
  */
 void
 LocalityRemoteForget(PGconn *conn)
 {
 	HASH_SEQ_STATUS scan;
 	RemoteEntry *entry;
+	bool		cached = false;
 
 	if (RemoteCache != NULL)
 	{
@@ -480,12 +483,30 @@ LocalityRemoteForget(PGconn *conn)
 		while ((entry = hash_seq_search(&scan)) != NULL)
 		{
 			if (entry->conn == conn)
+			{
 				entry->conn = NULL;
+				cached = true;
+			}
 			if (entry->spare == conn)
+			{
 				entry->spare = NULL;
+				cached = true;
+			}
+			if (entry->pending == conn)
+			{
+				entry->pending = NULL;
+				cached = true;
+			}
 		}
 	}
-	PQfinish(conn);
+
+	/*
+	 * Only the cache's own connections are closed here: one from
+	 * LocalityConnectTo belongs to its caller, who closes it (closing it here
+	 * too freed it twice when a remote call on it failed).
+	 */
+	if (cached)
+		PQfinish(conn);
 }
 
 /*

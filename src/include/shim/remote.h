@@ -88,7 +88,10 @@ extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *lab
 /* True until conn is closed by LocalityRemoteForget (then it is freed). */
 extern bool LocalityRemoteIsOpen(PGconn *conn);
 
-/* Drops a cached connection that failed (broken or in an unknown state). */
+/*
+ * Drops a cached connection that failed (broken or in an unknown state) and
+ * closes it; an uncached one (LocalityConnectTo) stays for its caller to close.
+ */
 extern void LocalityRemoteForget(PGconn *conn);
 
 /*
