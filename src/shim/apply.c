@@ -10,7 +10,7 @@
  * whose commit also advances the replication origin (exactly once).
  * Conflicts (insert_exists, update_origin_differs, update_missing,
  * delete_missing, ...) are decided by the core's causal last-write-wins
- * (Decide, with the stamps and tombstones of src/shim/stamps.c), carried
+ * (Decide, with the stamps and tombstones of src/shim/stamps.c and tombstones.c), carried
  * out column by column, and logged in locality.conflicts.
  */
 #include "postgres.h"
@@ -48,11 +48,14 @@
 #include "shim.h"
 #include "shim/apply.h"
 #include "shim/catalog.h"
+#include "shim/column_versions.h"
 #include "shim/crdt.h"
+#include "shim/hlc_clock.h"
 #include "shim/initial_sync.h"
-#include "shim/replication.h"
 #include "shim/merge_function.h"
+#include "shim/replication.h"
 #include "shim/stamps.h"
+#include "shim/tombstones.h"
 
 /* A source relation, mapped to the local one. */
 typedef struct RelationMapEntry
@@ -624,7 +627,7 @@ BuildChange(Change *change, Relation rel)
 	/*
 	 * Triggers enabled only for origin sessions never fire here (the worker
 	 * runs as session_replication_role = replica), like the internal ones
-	 * every GLOBAL table has (stamps.c): leave them out, so such a table's
+	 * every GLOBAL table has (global_triggers.c): leave them out, so such a table's
 	 * state is kept too.
 	 */
 	if (change->rri->ri_TrigDesc != NULL && !AnyTriggerFiresOnReplica(change->rri->ri_TrigDesc))
@@ -960,7 +963,7 @@ UpdateLocalRow(Change *change, TupleTableSlot *remote)
 	EvalPlanQualEnd(&epq);
 }
 
-/* GLOBAL tables keep stamps and tombstones (stamps.c); other tables do not. */
+/* GLOBAL tables keep stamps and tombstones (stamps.c, tombstones.c); other tables do not. */
 static bool
 IsGlobal(Relation rel)
 {

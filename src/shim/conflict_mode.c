@@ -16,6 +16,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/global_triggers.h"
 #include "shim/stamps.h"
 
 PG_FUNCTION_INFO_V1(locality_set_conflict_resolution);

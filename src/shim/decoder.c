@@ -33,6 +33,7 @@
 #include "utils/syscache.h"
 
 #include "shim.h"
+#include "shim/column_versions.h"
 #include "shim/stamps.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);

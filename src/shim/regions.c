@@ -20,11 +20,12 @@
 
 #include "shim.h"
 #include "shim/catalog.h"
-#include "shim/stamps.h"
 #include "shim/dist_xact.h"
+#include "shim/global_triggers.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 #include "shim/safety_net.h"
+#include "shim/stamps.h"
 
 /* Raises 25001 when called inside a transaction block (like CREATE DATABASE). */
 static void

@@ -33,9 +33,10 @@
 
 #include "shim.h"
 #include "shim/catalog.h"
-#include "shim/stamps.h"
 #include "shim/dist_xact.h"
+#include "shim/global_triggers.h"
 #include "shim/safety_net.h"
+#include "shim/stamps.h"
 #include "shim/table_locality.h"
 
 /*

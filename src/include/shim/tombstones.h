@@ -1,0 +1,41 @@
+/*
+ * tombstones.h -- the tombstones of deleted rows of GLOBAL tables
+ * (src/shim/tombstones.c).
+ */
+#ifndef LOCALITY_SHIM_TOMBSTONES_H
+#define LOCALITY_SHIM_TOMBSTONES_H
+
+#include "postgres.h"
+
+#include "executor/tuptable.h"
+#include "utils/relcache.h"
+
+#include "locality_core.h"
+
+/*
+ * LocalityFindTombstone: the stamp of the tombstone of key in rel; false
+ * when there is none.  In last_write_wins_column mode *values (text forms
+ * by attnum - 1, NULL entries for NULL) and *xids (column writers) are the
+ * deleted row's, when kept; else both are set to NULL.
+ */
+extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp,
+								  char ***values, int64 **xids);
+
+/*
+ * LocalityRecordTombstone: key of rel was deleted by the current
+ * transaction (its stamp is recorded at commit); replaces an older one.
+ * deleted: the row deleted (NULL when it was not here), whose columns a
+ * tombstone of a table in last_write_wins_column mode keeps.
+ */
+extern void LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted);
+
+/*
+ * LocalityMergeIntoTombstone: column mode, a write that lost against the
+ * tombstone of key in rel (earlier than the delete) still won some of the
+ * columns the tombstone keeps: values[natts] (text, NULL for null) and
+ * their writers xids[natts] replace the kept ones; the delete stays.
+ */
+extern void LocalityMergeIntoTombstone(Relation rel, const char *key, char **values,
+									   const int64 *xids);
+
+#endif							/* LOCALITY_SHIM_TOMBSTONES_H */

@@ -1,0 +1,159 @@
+/*
+ * global_triggers.c -- the internal triggers of a GLOBAL table: a statement
+ * trigger that marks the transaction for a commit stamp (stamps.c), a row
+ * trigger that records the tombstone of a deleted row (tombstones.c), and,
+ * in last_write_wins_column mode, the row trigger of column_versions.c.
+ * Only GLOBAL tables have them, so other tables pay nothing.
+ */
+#include "postgres.h"
+
+#include "access/commit_ts.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "replication/origin.h"
+#include "storage/lwlock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "shim.h"
+#include "shim/catalog.h"
+#include "shim/global_triggers.h"
+#include "shim/stamps.h"
+#include "shim/tombstones.h"
+
+PG_FUNCTION_INFO_V1(locality_global_write);
+PG_FUNCTION_INFO_V1(locality_global_delete);
+
+/* locality_global_write: statement trigger on a GLOBAL table, marks the transaction. */
+Datum
+locality_global_write(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "locality._global_write() is a trigger");
+	LocalityMarkGlobalWrite();
+	return PointerGetDatum(NULL);
+}
+
+/* locality_global_delete: row trigger BEFORE DELETE, records the tombstone. */
+Datum
+locality_global_delete(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "locality._global_delete() is a row trigger");
+	LocalityMarkGlobalWrite();
+	LocalityRecordTombstone(trigdata->tg_relation,
+							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot),
+							trigdata->tg_trigslot);
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+static Oid
+TriggerFunction(const char *name)
+{
+	return LookupFuncName(list_make2(makeString("locality"), makeString(pstrdup(name))), 0,
+						  NULL, false);
+}
+
+/* Creates one internal trigger on relid, dropped with the extension too. */
+static void
+CreateInternalTrigger(Oid relid, const char *name, Oid func, bool row, int16 events)
+{
+	CreateTrigStmt *stmt = makeNode(CreateTrigStmt);
+	ObjectAddress trigger;
+	ObjectAddress extension;
+
+	stmt->trigname = (char *) name;
+	stmt->row = row;
+	stmt->timing = TRIGGER_TYPE_BEFORE;
+	stmt->events = events;
+	trigger = CreateTrigger(stmt, NULL, relid, InvalidOid, InvalidOid, InvalidOid, func,
+							InvalidOid, NULL, true, false);
+	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("pg_locality", false));
+	recordDependencyOn(&trigger, &extension, DEPENDENCY_AUTO);
+}
+
+void
+LocalitySetGlobalTriggers(Oid relid, bool global)
+{
+	Oid			fns[3] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
+	TriggerFunction("_global_update_columns")};
+	Oid			existing[3] = {InvalidOid, InvalidOid, InvalidOid};
+	bool		wanted[3];
+	const LocalityTable *table = LocalityFindTable(relid);
+	Relation	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	int			i;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		for (i = 0; i < 3; i++)
+			if (trig->tgfoid == fns[i])
+				existing[i] = trig->oid;
+	}
+	systable_endscan(scan);
+	table_close(pg_trigger, AccessShareLock);
+
+	wanted[0] = wanted[1] = global;
+	/* Column versions are kept only for tables resolved column by column. */
+	wanted[2] = global && table != NULL &&
+		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
+	for (i = 0; i < 3; i++)
+	{
+		if (wanted[i] && !OidIsValid(existing[i]))
+		{
+			if (i == 0)
+				CreateInternalTrigger(relid, "locality_global_write", fns[i], false,
+									  TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE);
+			else if (i == 1)
+				CreateInternalTrigger(relid, "locality_global_delete", fns[i], true,
+									  TRIGGER_TYPE_DELETE);
+			else
+				CreateInternalTrigger(relid, "locality_global_update_columns", fns[i], true,
+									  TRIGGER_TYPE_UPDATE);
+		}
+		else if (!wanted[i] && OidIsValid(existing[i]))
+		{
+			ObjectAddress trigger;
+
+			ObjectAddressSet(trigger, TriggerRelationId, existing[i]);
+			performDeletion(&trigger, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+		}
+	}
+	CommandCounterIncrement();
+}

@@ -1,0 +1,220 @@
+/*
+ * tombstones.c -- what causal last-write-wins remembers of a deleted row
+ * of a GLOBAL table: locality.tombstones[relid, key] = the deleting
+ * transaction (whose commit stamp orders the delete against concurrent
+ * writes), and in last_write_wins_column mode the deleted row's columns
+ * and their writers (docs/conflicts.md section 3).  Written by the delete
+ * trigger (global_triggers.c) and by the apply worker (apply.c).
+ */
+#include "postgres.h"
+
+#include "access/commit_ts.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "replication/origin.h"
+#include "storage/lwlock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "shim.h"
+#include "shim/catalog.h"
+#include "shim/column_versions.h"
+#include "shim/stamps.h"
+#include "shim/tombstones.h"
+
+/* Plans of the per-row writes, prepared once per backend (LocalityExecuteSaved). */
+static SPIPlanPtr TombstonePlan = NULL;
+
+static SPIPlanPtr TombstoneColumnsPlan = NULL;
+
+
+/* last_write_wins_column on a GLOBAL table. */
+static bool
+IsColumnModeTable(Oid relid)
+{
+	const LocalityTable *table = LocalityFindTable(relid);
+
+	return table != NULL && table->spec.kind == LOCALITY_GLOBAL &&
+		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
+}
+
+bool
+LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, char ***values,
+					  int64 **xids)
+{
+	Oid			relid = LocalityExtensionTableOid("tombstones");
+	Relation	tomb;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	int64		xid = 0;
+	bool		found = false;
+
+	*values = NULL;
+	*xids = NULL;
+	if (!OidIsValid(relid))
+		return false;
+	tomb = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
+							  2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		TupleDesc	desc = RelationGetDescr(tomb);
+		bool		isnull;
+		bool		vnull;
+		bool		xnull;
+		Datum		vdatum = heap_getattr(tuple, 4, desc, &vnull);
+		Datum		xdatum = heap_getattr(tuple, 5, desc, &xnull);
+		int			natts = RelationGetDescr(rel)->natts;
+
+		xid = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
+		found = true;
+		if (!vnull && !xnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+
+			*values = palloc0(sizeof(char *) * Max(natts, 1));
+			*xids = palloc0(sizeof(int64) * Max(natts, 1));
+			deconstruct_array(DatumGetArrayTypeP(vdatum), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (i = 0; i < n && i < natts; i++)
+				(*values)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+			deconstruct_array(DatumGetArrayTypeP(xdatum), INT8OID, 8, FLOAT8PASSBYVAL,
+							  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+			for (i = 0; i < n && i < natts; i++)
+				(*xids)[i] = nulls[i] ? 0 : DatumGetInt64(elems[i]);
+		}
+	}
+	systable_endscan(scan);
+	table_close(tomb, AccessShareLock);
+	if (!found)
+		return false;
+	/* The deleting transaction's stamp; gone with it after the retention. */
+	if (!LocalityFindStampByFullXid(xid, stamp))
+	{
+		*values = NULL;
+		*xids = NULL;
+		return false;
+	}
+	return true;
+}
+
+void
+LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
+{
+	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', 'n', 'n'};
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(key);
+	values[2] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	if (deleted != NULL && IsColumnModeTable(RelationGetRelid(rel)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		Datum	   *texts = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		bool	   *tnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		int64	   *xids = palloc(sizeof(int64) * Max(desc->natts, 1));
+		Datum	   *xelems = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		int			dims[1] = {desc->natts};
+		int			lbs[1] = {1};
+		int			i;
+
+		LocalityColumnXids(rel, key, deleted, xids);
+		slot_getallattrs(deleted);
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+			tnulls[i] = attr->attisdropped || deleted->tts_isnull[i];
+			texts[i] = (Datum) 0;
+			if (!tnulls[i])
+			{
+				Oid			output;
+				bool		varlena;
+
+				getTypeOutputInfo(attr->atttypid, &output, &varlena);
+				texts[i] = CStringGetTextDatum(OidOutputFunctionCall(output, deleted->tts_values[i]));
+			}
+			xelems[i] = Int64GetDatum(xids[i]);
+		}
+		values[3] = PointerGetDatum(construct_md_array(texts, tnulls, 1, dims, lbs, TEXTOID, -1,
+													   false, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(xelems, desc->natts, INT8OID, 8,
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		nulls[3] = nulls[4] = ' ';
+	}
+	/* A delete of what is not here keeps the columns an earlier tombstone kept. */
+	LocalityExecuteSaved(&TombstonePlan,
+				 "INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids) "
+				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+				 "SET xid = excluded.xid, "
+				 "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
+				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
+				 5, argtypes, values, nulls);
+}
+
+void
+LocalityMergeIntoTombstone(Relation rel, const char *key, char **values, const int64 *xids)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[4];
+	int			natts = RelationGetDescr(rel)->natts;
+	Datum	   *texts = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *tnulls = palloc(sizeof(bool) * Max(natts, 1));
+	Datum	   *xelems = palloc(sizeof(Datum) * Max(natts, 1));
+	int			dims[1] = {natts};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < natts; i++)
+	{
+		tnulls[i] = values[i] == NULL;
+		texts[i] = values[i] ? CStringGetTextDatum(values[i]) : (Datum) 0;
+		xelems[i] = Int64GetDatum(xids[i]);
+	}
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	args[2] = PointerGetDatum(construct_md_array(texts, tnulls, 1, dims, lbs, TEXTOID, -1,
+												 false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(xelems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	LocalityExecuteSaved(&TombstoneColumnsPlan,
+				 "UPDATE locality.tombstones SET row_values = $3, column_xids = $4 "
+				 "WHERE relid = $1 AND key = $2",
+				 4, argtypes, args, NULL);
+}
