@@ -72,10 +72,33 @@ DROP TABLE staging;
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE id = 7 FOR UPDATE;
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE region = 'far-east1' AND owner = 'b' FOR SHARE SKIP LOCKED;
 EXPLAIN (COSTS OFF) SELECT v FROM far_cfg WHERE k = 'k' FOR NO KEY UPDATE;
--- Local rows, no pin, or a join: the normal plan.
+-- Local rows, or no pin: the normal plan.
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE region = 'regress-test' AND id = 7 FOR UPDATE;
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE owner = 'b' FOR UPDATE;
-EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.id = 7 FOR UPDATE OF a;
+
+-- A locking join runs at the home when every REGIONAL table it locks is
+-- pinned there, here when they are all pinned here; otherwise 0A000.
+EXPLAIN (COSTS OFF) SELECT a.owner, e.v FROM acct a JOIN everywhere e ON a.id = e.k
+    WHERE a.region = 'far-east1' FOR UPDATE OF a;
+EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a, far_cfg c WHERE c.k = a.owner AND a.region = 'far-east1' FOR SHARE;
+EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k
+    WHERE a.region = 'regress-test' FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.id = 7 FOR UPDATE OF p;
+PREPARE lockjoin(locality.region) AS SELECT a.owner FROM acct a JOIN everywhere e ON a.id = e.k
+    WHERE a.region = $1 FOR UPDATE OF a;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE lockjoin('far-east1');
+RESET plan_cache_mode;
+DEALLOCATE lockjoin;
+SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.id = 7 FOR UPDATE OF a;
+SELECT a.owner FROM acct a JOIN plain p ON a.id = p.k WHERE a.region = 'far-east1' FOR UPDATE OF a;
+SELECT 1 FROM acct a JOIN far_cfg c ON true WHERE a.region = 'regress-test' FOR UPDATE;
+SELECT 1 FROM (SELECT * FROM acct) s JOIN plain p ON s.id = p.k FOR UPDATE;
+
+-- A plain read keeps the normal plan outside a transaction that forwarded
+-- writes (the pinned reads of such transactions: test/t/086_pinned_reads.pl).
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE id = 7;
+EXPLAIN (COSTS OFF) SELECT v FROM far_cfg WHERE k = 'k';
 
 -- locality.route_writes = off leaves every write to the safety net.
 SET locality.route_writes = off;

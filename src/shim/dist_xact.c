@@ -333,6 +333,8 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 		}
 		if (!p->forwarded || p->search_path == NULL || strcmp(p->search_path, path) != 0)
 			AppendSessionSettings(&buf, p);
+		if (!p->forwarded)
+			LocalityForwardingBegins();
 		p->forwarded = true;
 		appendStringInfoString(&buf, sql);
 		stmt_index = -1;		/* the last result */
@@ -429,6 +431,8 @@ LocalityForwardSend(const LocalityRegion *region, const char *sql, int nparams, 
 		AppendSessionSettings(&settings, p);
 		steps[n++].sql = settings.data;
 	}
+	if (!p->forwarded)
+		LocalityForwardingBegins();
 	p->forwarded = true;
 	call->p = p;
 	call->npre = n;
@@ -484,6 +488,45 @@ void
 LocalityForwardRaise(LocalityForwardCall *call, PGresult *error)
 {
 	LocalityRemoteRaise(error, call->p->conn, call->p->name);
+}
+
+/*
+ * LocalityForwardedTo: true when the current transaction has forwarded a
+ * statement to region (InvalidLocalityRegionId: to any region), so that
+ * its remote part there holds this transaction's uncommitted work.  Costs a
+ * test of an empty list in transactions that forwarded nothing.
+ */
+bool
+LocalityForwardedTo(LocalityRegionId region)
+{
+	ListCell   *lc;
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+
+		if (p->forwarded && !p->committed &&
+			(region == InvalidLocalityRegionId || p->region_id == region))
+			return true;
+	}
+	return false;
+}
+
+/* LocalityForwardedRegions: the ids of those regions (an integer list). */
+List *
+LocalityForwardedRegions(void)
+{
+	List	   *ids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+
+		if (p->forwarded && !p->committed)
+			ids = lappend_int(ids, p->region_id);
+	}
+	return ids;
 }
 
 /* Removes decision rows of gids this backend saw committed everywhere. */

@@ -69,8 +69,12 @@ enum
 	PRIV_REGION_IDS,
 	PRIV_QUERY,
 	PRIV_KEY_ATTNOS,
-	PRIV_HAS_LOCAL
+	PRIV_HAS_LOCAL,
+	PRIV_PINNED_READ
 };
+
+/* True while LookupHome reads the local replica (router.c plans it local). */
+bool		LocalityLookingUpHome = false;
 
 typedef struct ForwardState
 {
@@ -85,6 +89,8 @@ typedef struct ForwardState
 	PlanState  *local_ps;		/* the local plan, when there is one */
 	ExprState  *region_state;	/* ROUTE_REGION_EXPR */
 	List	   *key_states;		/* ROUTE_KEY_LOOKUP */
+	bool		pinned_read;	/* plain SELECT (router.c PlanRead) */
+	bool		read_remote;	/* ... that ran in the remote part */
 	bool		started;
 	bool		run_local;
 	uint64		processed_before;	/* es_processed before the local plan ran */
@@ -176,6 +182,7 @@ LocalityMakeForwardPlan(LocalityRoute *route)
 	cscan->custom_private = lappend(cscan->custom_private, route->key_attnos);
 	cscan->custom_private = lappend(cscan->custom_private,
 									makeInteger(route->local_plan != NULL));
+	cscan->custom_private = lappend(cscan->custom_private, makeInteger(route->pinned_read));
 	if (route->kind == ROUTE_REGION_EXPR)
 		cscan->custom_exprs = list_make1(route->region_expr);
 	else if (route->kind == ROUTE_KEY_LOOKUP)
@@ -198,6 +205,7 @@ CreateForwardState(CustomScan *cscan)
 	state->region_ids = list_nth(cscan->custom_private, PRIV_REGION_IDS);
 	state->query = list_nth(cscan->custom_private, PRIV_QUERY);
 	state->key_attnos = list_nth(cscan->custom_private, PRIV_KEY_ATTNOS);
+	state->pinned_read = intVal(list_nth(cscan->custom_private, PRIV_PINNED_READ)) != 0;
 	return (Node *) state;
 }
 
@@ -464,7 +472,8 @@ AddResult(ForwardState *state, EState *estate, const LocalityRegion *region, PGr
 	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 
 	state->targets = lappend(state->targets, pstrdup(region->name));
-	if (PQcmdTuples(res)[0] != '\0')
+	/* A SELECT's rows are counted by the executor as they are returned. */
+	if (state->query->commandType != CMD_SELECT && PQcmdTuples(res)[0] != '\0')
 		estate->es_processed += strtoul(PQcmdTuples(res), NULL, 10);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
 	{
@@ -565,19 +574,29 @@ LookupHome(ForwardState *state, bool *found, bool fresh)
 	nulls[i] = '\0';
 	*found = false;
 	SPI_connect();
-	if (SPI_execute_with_args(sql.data, nkeys, types, values, nulls, !fresh, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	/* The local replica, never a pinned read of its own. */
+	LocalityLookingUpHome = true;
+	PG_TRY();
 	{
-		bool		isnull;
-		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull);
-
-		if (!isnull)
+		if (SPI_execute_with_args(sql.data, nkeys, types, values, nulls, !fresh, 1) ==
+			SPI_OK_SELECT && SPI_processed == 1)
 		{
-			home = DatumGetInt16(value);
-			*found = true;
+			bool		isnull;
+			Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											  &isnull);
+
+			if (!isnull)
+			{
+				home = DatumGetInt16(value);
+				*found = true;
+			}
 		}
 	}
+	PG_FINALLY();
+	{
+		LocalityLookingUpHome = false;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	return home;
 }
@@ -642,6 +661,156 @@ FollowRehomedRow(ForwardState *state)
 	return state->rows != NULL;
 }
 
+/*
+ * SimpleRead: query returns the matching rows themselves, so the answers of
+ * several regions (each with its region qual) add up to the answer.
+ */
+static bool
+SimpleRead(Query *query)
+{
+	return !query->hasAggs && query->groupClause == NIL && query->groupingSets == NIL &&
+		query->havingQual == NULL && !query->hasWindowFuncs && query->distinctClause == NIL &&
+		query->limitCount == NULL && query->limitOffset == NULL;
+}
+
+/*
+ * ProbeRemoteParts: the region, among those this transaction forwarded to,
+ * that holds the row of the key (ROUTE_KEY_LOOKUP) homed there, or invalid.
+ * One round trip per region; only for a key not found here, in a
+ * transaction with several remote parts, read by an aggregate or the like.
+ */
+static LocalityRegionId
+ProbeRemoteParts(ForwardState *state)
+{
+	StringInfoData sql;
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	ListCell   *lc1,
+			   *lc2;
+	const char *column = get_attname(state->relid, state->region_attno, false);
+	int			i = 0;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT 1 FROM ONLY %s WHERE ",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(state->relid)),
+												get_rel_name(state->relid)));
+	forboth(lc1, state->key_attnos, lc2, state->key_states)
+	{
+		ExprState  *expr = lfirst(lc2);
+		Oid			type = exprType((Node *) expr->expr);
+		bool		isnull;
+		Datum		value = ExecEvalExpr(expr, econtext, &isnull);
+		Oid			out;
+		bool		varlena;
+
+		if (isnull)
+			return InvalidLocalityRegionId;
+		getTypeOutputInfo(type, &out, &varlena);
+		appendStringInfo(&sql, "%s%s = %s::%s", i++ > 0 ? " AND " : "",
+						 quote_identifier(get_attname(state->relid, intVal(lfirst(lc1)), false)),
+						 quote_literal_cstr(OidOutputFunctionCall(out, value)),
+						 format_type_be(type));
+	}
+	foreach(lc1, LocalityForwardedRegions())
+	{
+		const LocalityRegion *region = LocalityFindRegionById(lfirst_int(lc1));
+		char	   *probe;
+		PGresult   *res;
+		bool		here;
+
+		if (region == NULL)
+			continue;
+		probe = psprintf("%s AND %s = %s", sql.data, quote_identifier(column),
+						 quote_literal_cstr(region->name));
+		CheckForwardDepth(region);
+		res = LocalityForwardStatement(region, probe, false);
+		here = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+		PQclear(res);
+		if (here)
+			return region->id;
+	}
+	return InvalidLocalityRegionId;
+}
+
+/*
+ * StartPinnedRead: a plain SELECT pinned to one region's rows (router.c
+ * PlanRead) runs in the transaction's remote part at that region when the
+ * transaction has forwarded statements there, so it sees their uncommitted
+ * effects; otherwise (always, outside such a transaction) the local plan
+ * reads the local replica.  A row looked up by primary key and not found
+ * here may be one the transaction inserted elsewhere: it is looked for in
+ * every remote part, each with its region qual.
+ */
+static void
+StartPinnedRead(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	LocalityRegionId local_id;
+	LocalityRegionId target = InvalidLocalityRegionId;
+	List	   *remote = NIL;
+	bool		with_qual = false;
+
+	state->run_local = true;
+	if (!LocalityForwardedTo(InvalidLocalityRegionId))
+		return;
+	local_id = LocalityLocalRegion()->id;
+	switch (state->kind)
+	{
+		case ROUTE_STATIC:
+			target = intVal(linitial(state->region_ids));
+			break;
+		case ROUTE_REGION_EXPR:
+			{
+				bool		isnull;
+				Datum		value = ExecEvalExpr(state->region_state,
+												 state->css.ss.ps.ps_ExprContext, &isnull);
+
+				if (!isnull)
+					target = DatumGetInt16(value);
+			}
+			break;
+		case ROUTE_KEY_LOOKUP:
+			{
+				bool		found;
+				LocalityRegionId home = LookupHome(state, &found, false);
+
+				if (found)
+					target = home;
+				else if (list_length(LocalityForwardedRegions()) == 1 || SimpleRead(state->query))
+				{
+					remote = LocalityForwardedRegions();
+					with_qual = true;
+				}
+				else
+				{
+					/* Each remote part would answer an aggregate: find the one. */
+					target = ProbeRemoteParts(state);
+					with_qual = true;
+				}
+			}
+			break;
+		default:
+			return;
+	}
+	if (target != InvalidLocalityRegionId && target != local_id && LocalityForwardedTo(target))
+		remote = list_make1_int(target);
+	if (remote == NIL)
+		return;
+	state->run_local = false;
+	state->read_remote = true;
+	if (list_length(remote) > 1)
+		RunAtAll(state, estate, remote, with_qual);
+	else
+	{
+		const LocalityRegion *region = LocalityFindRegionById(linitial_int(remote));
+
+		if (region == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("region with id %d does not exist", linitial_int(remote))));
+		RunAt(state, estate, region, with_qual ? region->id : InvalidLocalityRegionId, false);
+	}
+}
+
 /* Decides where the statement runs, and runs the remote parts. */
 static void
 StartForward(ForwardState *state)
@@ -658,6 +827,12 @@ StartForward(ForwardState *state)
 											   &TTSOpsVirtual);
 	state->out_slot = MakeSingleTupleTableSlot(state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor,
 											   &TTSOpsMinimalTuple);
+	if (state->pinned_read)
+	{
+		StartPinnedRead(state);
+		state->run_local = state->run_local && state->local_ps != NULL;
+		return;
+	}
 	switch (state->kind)
 	{
 		case ROUTE_STATIC:
@@ -903,7 +1078,72 @@ EndForward(CustomScanState *node)
 static void
 ReScanForward(CustomScanState *node)
 {
+	ForwardState *state = (ForwardState *) node;
+
+	/* A pinned read (a WITH HOLD cursor is rewound at commit) reads again. */
+	if (state->pinned_read)
+	{
+		if (!state->started)
+			return;
+		if (state->read_remote)
+		{
+			if (state->rows != NULL)
+				tuplestore_rescan(state->rows);
+			return;
+		}
+		if (state->local_ps != NULL)
+		{
+			ExecReScan(state->local_ps);
+			state->run_local = true;
+		}
+		return;
+	}
 	elog(ERROR, "pg_locality: a forwarded statement cannot be rescanned");
+}
+
+/*
+ * ExplainPinnedRead: where a pinned read goes, and the SQL it sends there
+ * when the transaction has forwarded statements to that region.
+ */
+static void
+ExplainPinnedRead(ForwardState *state, ExplainState *es)
+{
+	const char *target;
+	ListCell   *lc;
+	StringInfoData names;
+
+	switch (state->kind)
+	{
+		case ROUTE_STATIC:
+			{
+				const LocalityRegion *region =
+					LocalityFindRegionById(intVal(linitial(state->region_ids)));
+
+				target = region ? region->name : "?";
+			}
+			break;
+		case ROUTE_REGION_EXPR:
+			target = "region of the qual (at run time)";
+			break;
+		default:
+			target = "home of the row (looked up by primary key at run time)";
+			break;
+	}
+	ExplainPropertyText("Target Region",
+						psprintf("%s, in this transaction's remote part there once it has "
+								 "forwarded writes there; else this region's replica", target),
+						es);
+	ExplainPropertyText("Remote SQL",
+						DeparseFor(state, state->css.ss.ps.state, InvalidLocalityRegionId), es);
+	if (es->analyze && state->started)
+	{
+		initStringInfo(&names);
+		foreach(lc, state->targets)
+			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", (char *) lfirst(lc));
+		ExplainPropertyText("Regions Reached", names.len > 0 ? names.data : "none", es);
+		if (es->timing)
+			ExplainPropertyFloat("Remote Time", "ms", state->remote_ms, 3, es);
+	}
 }
 
 /* EXPLAIN: Target Region(s) and Remote SQL, and the remote time. */
@@ -915,6 +1155,11 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 	StringInfoData names;
 	ListCell   *lc;
 
+	if (state->pinned_read)
+	{
+		ExplainPinnedRead(state, es);
+		return;
+	}
 	switch (state->kind)
 	{
 		case ROUTE_STATIC:
@@ -929,7 +1174,8 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 			target = names.data;
 			break;
 		case ROUTE_REGION_EXPR:
-			target = "region of the inserted row (at run time)";
+			target = state->query->commandType == CMD_INSERT ?
+				"region of the inserted row (at run time)" : "region of the qual (at run time)";
 			break;
 		case ROUTE_KEY_LOOKUP:
 			target = "home of the row (looked up by primary key at run time)";

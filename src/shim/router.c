@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_operator.h"
 #include "miscadmin.h"
@@ -34,9 +35,11 @@
 #include "parser/parse_oper.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/syscache.h"
 
 #include "shim.h"
 #include "shim/catalog.h"
@@ -425,6 +428,247 @@ StartRoute(const LocalityTable *table, LocalityRoute *route)
 	return true;
 }
 
+/* The home of a REGIONAL BY TABLE table (NULL when not found). */
+static const LocalityRegion *
+TableHome(const LocalityTable *table)
+{
+	return table->spec.in_primary_region ?
+		LocalityPrimaryRegion() : LocalityFindRegionByName(table->spec.region);
+}
+
+/*
+ * FindRemoteRegional: a REGIONAL table in node (a subquery) whose rows may be
+ * homed elsewhere; sets *relid.
+ */
+static bool
+FindRemoteRegional(Node *node, Oid *relid)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+		const LocalityTable *table;
+		const LocalityRegion *home;
+
+		if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid) ||
+			(table = RoutableTable(rte->relid)) == NULL)
+			return false;
+		if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE &&
+			(home = TableHome(table)) != NULL && home->is_local)
+			return false;
+		*relid = rte->relid;
+		return true;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, FindRemoteRegional, relid,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, FindRemoteRegional, relid);
+}
+
+/* FindUnmanaged: a table in node that pg_locality does not manage. */
+static bool
+FindUnmanaged(Node *node, Oid *relid)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && rte->relid >= FirstNormalObjectId &&
+			!LocalityIsManagedTable(rte->relid))
+		{
+			*relid = rte->relid;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, FindUnmanaged, relid, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, FindUnmanaged, relid);
+}
+
+/* Adds the quals of node's inner joins, and their inputs', to *quals. */
+static void
+CollectInnerQuals(Node *node, List **quals)
+{
+	if (node == NULL)
+		return;
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *from = (FromExpr *) node;
+		ListCell   *lc;
+
+		*quals = list_concat(*quals, make_ands_implicit((Expr *) from->quals));
+		foreach(lc, from->fromlist)
+			CollectInnerQuals(lfirst(lc), quals);
+	}
+	else if (IsA(node, JoinExpr) && ((JoinExpr *) node)->jointype == JOIN_INNER)
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+
+		*quals = list_concat(*quals, make_ands_implicit((Expr *) join->quals));
+		CollectInnerQuals(join->larg, quals);
+		CollectInnerQuals(join->rarg, quals);
+	}
+}
+
+/* 0A000 for a locking join that cannot run at one home. */
+static void
+RefuseLockingJoin(const char *message, Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg(message, get_rel_name(relid)),
+			 errdetail("SELECT ... FOR UPDATE/SHARE of a join runs at one region: every REGIONAL "
+					   "table it locks must be pinned to that region, by a region qual "
+					   "(region = constant or parameter) or as a REGIONAL BY TABLE table "
+					   "homed there, and every table it reads must be managed by pg_locality."),
+			 errhint("Lock the rows of one table by primary key or region qual in a statement of "
+					 "their own, or name only tables homed here in FOR UPDATE OF.")));
+}
+
+/*
+ * PlanLockingJoin: SELECT ... FOR UPDATE/SHARE over several tables.  Locks
+ * on rows homed elsewhere must be taken at their home, so: when every
+ * REGIONAL table it locks is pinned to one other region, the statement runs
+ * there (like a one-table locking read); when they are all pinned here (or it
+ * locks no REGIONAL table), it is planned as usual; anything else fails with
+ * 0A000 rather than locking local copies of rows homed elsewhere.
+ */
+static PlannedStmt *
+PlanLockingJoin(Query *parse, const char *query_string, int cursorOptions,
+				ParamListInfo boundParams)
+{
+	LocalityRegionId local_id = InvalidLocalityRegionId;
+	LocalityRegionId target = InvalidLocalityRegionId;
+	Oid			target_rel = InvalidOid;
+	Oid			inner;
+	Oid			local_rel = InvalidOid;
+	Node	   *runtime = NULL;
+	int			nregional = 0;
+	List	   *quals = NIL;
+	LocalityRoute route;
+	PlannedStmt *result;
+	ListCell   *lc;
+
+	CollectInnerQuals((Node *) parse->jointree, &quals);
+	foreach(lc, parse->rowMarks)
+	{
+		RowMarkClause *rc = lfirst(lc);
+		RangeTblEntry *rte = rt_fetch(rc->rti, parse->rtable);
+		const LocalityTable *table;
+		LocalityRegionId id = InvalidLocalityRegionId;
+
+		if (rte->rtekind == RTE_SUBQUERY)
+		{
+			if (FindRemoteRegional((Node *) rte->subquery, &inner))
+				RefuseLockingJoin("cannot lock rows of \"%s\" through a subquery or view in a "
+								  "join: they may be homed in another region", inner);
+			continue;
+		}
+		if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid) ||
+			(table = RoutableTable(rte->relid)) == NULL)
+			continue;
+		nregional++;
+		local_id = LocalityLocalRegion()->id;
+		if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+		{
+			const LocalityRegion *home = TableHome(table);
+
+			if (home == NULL)
+				continue;
+			id = home->id;
+		}
+		else
+		{
+			AttrNumber	attno = get_attnum(rte->relid, table->spec.column);
+			ListCell   *lq;
+			RegionValue kind = RV_UNKNOWN;
+			Node	   *expr = NULL;
+
+			foreach(lq, quals)
+			{
+				Node	   *operand = EqualityOperand(lfirst(lq), rc->rti, attno);
+
+				if (operand == NULL)
+					continue;
+				kind = ClassifyRegion(operand, boundParams, &id, &expr);
+				if (kind != RV_UNKNOWN)
+					break;
+			}
+			if (kind == RV_UNKNOWN)
+				RefuseLockingJoin("cannot lock rows of \"%s\" in a join without a region qual: "
+								  "they may be homed in other regions", rte->relid);
+			if (kind == RV_RUNTIME)
+			{
+				if (runtime != NULL)
+					RefuseLockingJoin("cannot lock rows of \"%s\" in a join whose region is "
+									  "known only at run time, with another such table",
+									  rte->relid);
+				runtime = expr;
+				target_rel = rte->relid;
+				continue;
+			}
+		}
+		if (id == local_id)
+			local_rel = rte->relid;
+		else if (target == InvalidLocalityRegionId)
+		{
+			target = id;
+			target_rel = rte->relid;
+		}
+		else if (id != target)
+			RefuseLockingJoin("cannot lock rows of \"%s\" in a join with rows homed in another "
+							  "region", rte->relid);
+	}
+	if (target == InvalidLocalityRegionId && runtime == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (OidIsValid(local_rel))
+		RefuseLockingJoin("cannot lock rows of \"%s\" in a join with rows homed in another region",
+						  local_rel);
+	if (runtime != NULL && nregional > 1)
+		RefuseLockingJoin("cannot lock rows of \"%s\" in a join whose region is known only at "
+						  "run time, with another REGIONAL table", target_rel);
+	/* It runs at the home, which must read the same tables. */
+	if (query_tree_walker(parse, FindUnmanaged, &inner, QTW_EXAMINE_RTES_BEFORE))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot lock rows of \"%s\" at their home region in a join with table "
+						"\"%s\"", get_rel_name(target_rel), get_rel_name(inner)),
+				 errdetail("The statement must run at the rows' home region, where \"%s\" is not "
+						   "managed by pg_locality.", get_rel_name(inner)),
+				 errhint("Lock the rows of \"%s\" in a statement of their own.",
+						 get_rel_name(target_rel))));
+
+	memset(&route, 0, sizeof(route));
+	route.relid = target_rel;
+	if (runtime != NULL)
+	{
+		route.kind = ROUTE_REGION_EXPR;
+		route.region_expr = runtime;
+	}
+	else
+	{
+		route.kind = ROUTE_STATIC;
+		route.region_ids = list_make1(makeInteger(target));
+	}
+	route.query = copyObject(parse);
+	foreach(lc, route.query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			route.returning = lappend(route.returning, tle);
+	}
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route.kind != ROUTE_STATIC)
+		route.local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(&route);
+	return result;
+}
+
 /*
  * PlanLockingRead: SELECT ... FOR UPDATE/SHARE of one REGIONAL table runs
  * at the rows' home when the router can pin it there (a REGIONAL BY TABLE
@@ -448,11 +692,14 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	 * Not the foreign-key checks' own locking reads (run as the table owner,
 	 * InLocalUserIdChange): they keep checking the local copy.
 	 */
+	if (InLocalUserIdChange() || InSecurityRestrictedOperation() ||
+		!LocalityRouteWrites || !LocalityIsInstalled())
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (list_length(parse->rtable) > 1 && !(cursorOptions & CURSOR_OPT_SCROLL))
+		return PlanLockingJoin(parse, query_string, cursorOptions, boundParams);
 	if (list_length(parse->rtable) != 1 || parse->hasSubLinks || parse->cteList != NIL ||
 		parse->setOperations != NULL || parse->hasTargetSRFs ||
-		InLocalUserIdChange() || InSecurityRestrictedOperation() ||
-		(cursorOptions & CURSOR_OPT_SCROLL) ||
-		!LocalityRouteWrites || !LocalityIsInstalled())
+		(cursorOptions & CURSOR_OPT_SCROLL))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	rte = linitial(parse->rtable);
 	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
@@ -495,6 +742,157 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	return result;
 }
 
+/*
+ * Pinned reads (SPEC.md section 4): inside a transaction that has forwarded
+ * writes to region X, a plain SELECT of one REGIONAL table pinned to rows
+ * homed in X runs in the transaction's remote part at X, so it sees the
+ * transaction's own uncommitted writes there.
+ *
+ * Whether the transaction has forwarded anything is known only when the
+ * plan runs, and plans are cached (PREPARE, PL/pgSQL).  So a SELECT planned
+ * while the transaction has forwarded something gets the Forward node with
+ * the local plan as its child, and it decides when it runs: remote only
+ * when the transaction has forwarded to the target region by then (forward.c).
+ * A SELECT planned before that (the common case: no forwarded writes) keeps
+ * the normal plan, untouched, with one more invalidation item naming no
+ * real object; the transaction's first forwarded statement invalidates those
+ * plans (LocalityForwardingBegins), so a cached plan cannot stay local
+ * when it should not.  Reads without forwarded writes pay nothing at run time.
+ */
+
+/* Set when a plan carrying the invalidation item may still be cached. */
+static bool LocalReadPlansCached = false;
+
+/* The invalidation item's hash: pg_proc's key 0, which no function has. */
+static uint32
+LocalReadHash(void)
+{
+	static uint32 hash = 0;
+
+	if (hash == 0)
+		hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
+	return hash;
+}
+
+/* Marks result as a read planned local because nothing was forwarded yet. */
+static PlannedStmt *
+MarkLocalRead(PlannedStmt *result)
+{
+	PlanInvalItem *item = makeNode(PlanInvalItem);
+
+	item->cacheId = PROCOID;
+	item->hashValue = LocalReadHash();
+	result->invalItems = lappend(result->invalItems, item);
+	LocalReadPlansCached = true;
+	return result;
+}
+
+/*
+ * LocalityForwardingBegins: the transaction is about to forward its first
+ * statement to a region; cached plans of reads marked by MarkLocalRead are
+ * invalidated (in this backend only) and replanned at their next use.
+ */
+void
+LocalityForwardingBegins(void)
+{
+	if (!LocalReadPlansCached)
+		return;
+	LocalReadPlansCached = false;
+	CallSyscacheCallbacks(PROCOID, LocalReadHash());
+}
+
+/* True for a function that may not exist at another region. */
+static bool
+IsUnshippableFunction(Oid funcid, void *context)
+{
+	Oid			nsp;
+
+	if (funcid < FirstNormalObjectId)
+		return false;
+	nsp = get_func_namespace(funcid);
+	return !OidIsValid(nsp) || nsp != get_namespace_oid("locality", true);
+}
+
+static bool
+ContainsUnshippable(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, IsUnshippableFunction, context))
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, ContainsUnshippable, context, 0);
+	return expression_tree_walker(node, ContainsUnshippable, context);
+}
+
+/*
+ * PlanRead: a SELECT without FOR UPDATE/SHARE.  Normal plan, except for a
+ * single-table read of a REGIONAL table in a transaction that has forwarded
+ * statements (see above).  Joins, subqueries, CTEs, set operations, scroll
+ * cursors and reads calling functions that are not built in stay local.
+ */
+static PlannedStmt *
+PlanRead(Query *parse, const char *query_string, int cursorOptions,
+		 ParamListInfo boundParams)
+{
+	RangeTblEntry *rte;
+	const LocalityTable *table;
+	LocalityRoute route;
+	PlannedStmt *result;
+	ListCell   *lc;
+
+	if (list_length(parse->rtable) != 1 || !LocalityRouteWrites || LocalityForwardDepth > 0 ||
+		LocalityLookingUpHome || !LocalityIsInstalled())
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	rte = linitial(parse->rtable);
+	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	table = RoutableTable(rte->relid);
+	if (table == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (!LocalityForwardedTo(InvalidLocalityRegionId))
+		return MarkLocalRead(NextPlanner(parse, query_string, cursorOptions, boundParams));
+
+	if (parse->hasSubLinks || parse->cteList != NIL || parse->setOperations != NULL ||
+		parse->hasTargetSRFs || parse->hasModifyingCTE || (cursorOptions & CURSOR_OPT_SCROLL) ||
+		InSecurityRestrictedOperation() || !StartRoute(table, &route) ||
+		query_tree_walker(parse, ContainsUnshippable, NULL, 0))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
+	{
+		Oid			type;
+		bool		add_local_qual = false;
+		Query		probe;
+
+		route.region_attno = get_attnum(rte->relid, table->spec.column);
+		if (route.region_attno == InvalidAttrNumber)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		type = get_atttype(rte->relid, route.region_attno);
+		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
+		/* The UPDATE/DELETE rules, with the one table as the target. */
+		probe = *parse;
+		probe.commandType = CMD_UPDATE;
+		probe.resultRelation = 1;
+		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual) ||
+			route.kind == ROUTE_FANOUT)
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	}
+
+	route.pinned_read = true;
+	route.query = copyObject(parse);
+	foreach(lc, route.query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			route.returning = lappend(route.returning, tle);
+	}
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	route.local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(&route);
+	return result;
+}
+
 static PlannedStmt *
 LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 				ParamListInfo boundParams)
@@ -508,6 +906,8 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 
 	if (parse->commandType == CMD_SELECT && parse->rowMarks != NIL)
 		return PlanLockingRead(parse, query_string, cursorOptions, boundParams);
+	if (parse->commandType == CMD_SELECT)
+		return PlanRead(parse, query_string, cursorOptions, boundParams);
 	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_UPDATE &&
 		 parse->commandType != CMD_DELETE) || parse->resultRelation <= 0 ||
 		!LocalityRouteWrites || !LocalityIsInstalled())

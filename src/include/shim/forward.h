@@ -42,6 +42,8 @@ typedef struct LocalityRoute
 	List	   *key_attnos;		/* ... and their attribute numbers (Integer) */
 	Plan	   *local_plan;		/* the local plan, for rows homed here */
 	List	   *returning;		/* RETURNING target list (Query's) */
+	bool		pinned_read;	/* plain SELECT: remote only in a transaction that
+								 * forwarded to the target (else local_plan) */
 } LocalityRoute;
 
 /* forward.c */
@@ -79,6 +81,15 @@ extern void LocalityInitCopyRoute(void);
 extern void LocalityInitRouter(void);
 
 /*
+ * router.c: the transaction forwards its first statement to a region, so
+ * cached plans of reads planned as purely local are replanned (pinned reads).
+ */
+extern void LocalityForwardingBegins(void);
+
+/* forward.c: true while the forward node looks a row's home up here. */
+extern bool LocalityLookingUpHome;
+
+/*
  * dist_xact.c: a forwarded statement inside the caller's transaction at
  * region.  With one_shot (a top-level autocommit statement, nothing else in
  * the transaction), BEGIN, the statement and COMMIT go in one round trip.
@@ -103,6 +114,13 @@ extern LocalityForwardCall *LocalityForwardSend(const LocalityRegion *region, co
 extern PGresult **LocalityForwardCollect(LocalityForwardCall *call, int *nresults,
 										 PGresult **error);
 extern void LocalityForwardRaise(LocalityForwardCall *call, PGresult *error) pg_attribute_noreturn();
+
+/*
+ * dist_xact.c: the regions the current transaction has forwarded statements
+ * to (its remote parts), for reads pinned there (router.c, forward.c).
+ */
+extern bool LocalityForwardedTo(LocalityRegionId region);
+extern List *LocalityForwardedRegions(void);
 
 /* dist_xact.c: GUC locality.synchronous_forward_commit */
 extern bool LocalitySynchronousForwardCommit;
