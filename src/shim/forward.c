@@ -11,7 +11,10 @@
  * for the rows homed here.  The remote statement is the query deparsed by
  * ruleutils with parameters replaced by their values, so the home plans it
  * itself, and runs in the caller's transaction (dist_xact.c) as the calling
- * role (remote.c's connection per (region, role)).
+ * role (remote.c's connection per (region, role)).  The same node runs
+ * locking reads at their home, and pinned reads (a plain SELECT that runs in
+ * the transaction's remote part only when the transaction forwarded writes
+ * to its region by the time it runs; StartPinnedRead).
  *
  * Invariant protected: a regionally homed row is only modified at its home.
  */

@@ -19,6 +19,12 @@
  * under its ModifyTable: rows homed here are inserted here, the others
  * go home in batches.  Data-modifying WITH is planned locally; the row-level
  * safety net refuses a row homed elsewhere.
+ *
+ * Reads: SELECT ... FOR UPDATE/SHARE runs at the home of the rows it locks
+ * when they are pinned to one region, and a join that cannot be is refused
+ * (PlanLockingRead, PlanLockingJoin); a plain SELECT pinned to one region's
+ * rows runs in the transaction's remote part there when the transaction has
+ * forwarded writes to it (PlanRead: the pinned reads of SPEC.md section 4).
  */
 #include "postgres.h"
 
