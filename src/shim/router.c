@@ -853,11 +853,14 @@ PlanRead(Query *parse, const char *query_string, int cursorOptions,
 	rte = linitial(parse->rtable);
 	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	table = RoutableTable(rte->relid);
-	if (table == NULL)
+	table = LocalityFindTable(rte->relid);
+	if (table == NULL || (table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
+						  table->spec.kind != LOCALITY_REGIONAL_BY_TABLE))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	if (!LocalityForwardedTo(InvalidLocalityRegionId))
 		return MarkLocalRead(NextPlanner(parse, query_string, cursorOptions, boundParams));
+	if (RoutableTable(rte->relid) == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 
 	if (parse->hasSubLinks || parse->cteList != NIL || parse->setOperations != NULL ||
 		parse->hasTargetSRFs || parse->hasModifyingCTE || (cursorOptions & CURSOR_OPT_SCROLL) ||
