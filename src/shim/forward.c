@@ -653,8 +653,9 @@ FollowRehomedRow(ForwardState *state)
 	bool		found;
 	LocalityRegionId home;
 
-	if (state->kind != ROUTE_KEY_LOOKUP || estate->es_processed != state->processed_before ||
-		IsolationUsesXactSnapshot())
+	/* Not for a plain read: it reads where it decided to, nowhere else. */
+	if (state->kind != ROUTE_KEY_LOOKUP || state->pinned_read ||
+		estate->es_processed != state->processed_before || IsolationUsesXactSnapshot())
 		return false;
 	home = LookupHome(state, &found, true);
 	if (!found || home == LocalityLocalRegion()->id ||

@@ -121,6 +121,20 @@ is($us->safe_psql('postgres', q{
 }), "10\n10\n1\n12\n80\n2\n10\n1\n10\n13\n10",
 	'a prepared statement (generic plan) run before and after a forwarded write in one transaction');
 
+# A plan made inside such a transaction, run outside one, reads here only,
+# also when it finds no row (no cross-region call: enforce_home_region).
+is($us->safe_psql('postgres', q{
+	SET plan_cache_mode = force_generic_plan;
+	PREPARE rich(int) AS SELECT owner FROM accounts WHERE id = $1 AND balance > 1000;
+	BEGIN;
+	UPDATE accounts SET balance = 1001 WHERE id = 1;
+	EXECUTE rich(1);
+	ROLLBACK;
+	SET locality.enforce_home_region = on;
+	EXECUTE rich(1);
+	SELECT 'none';
+}), "anna\nnone", 'a pinned read that finds nothing here does not go looking elsewhere');
+
 # PL/pgSQL caches its plans too; SELECT INTO STRICT counts one row.
 $us->safe_psql('postgres', q{
 	CREATE FUNCTION balance_of(k int) RETURNS int LANGUAGE plpgsql AS $$
