@@ -50,6 +50,7 @@
 #include "shim/forward.h"
 #include "shim/rehome.h"
 #include "shim/remote.h"
+#include "shim/shippable.h"
 
 /* GUC locality.forward_depth: set by the forwarder in the home's session. */
 int			LocalityForwardDepth = 0;
@@ -105,6 +106,9 @@ typedef struct ForwardState
 	struct OrderedRow *ordered; /* ROUTE_PER_ROW: RETURNING rows, input order */
 	int			nordered;
 	int			next_ordered;
+	Query	   *shipped;		/* query as shipped: parameters and what is
+								 * read here replaced by values */
+	int			nfolded;		/* expressions evaluated here */
 } ForwardState;
 
 /* A RETURNING row of a per-row INSERT and its input position. */
@@ -331,11 +335,25 @@ LocalityOneLine(const char *sql)
 static char *
 DeparseFor(ForwardState *state, EState *estate, LocalityRegionId region)
 {
-	ParamContext context;
 	Query	   *query;
 
-	context.params = estate->es_param_list_info;
-	query = (Query *) ReplaceParams((Node *) copyObject(state->query), &context);
+	if (state->shipped == NULL)
+	{
+		ParamContext context;
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+		/*
+		 * Once per execution: what only this server has is read here (not
+		 * when EXPLAIN only shows the plan).
+		 */
+		context.params = estate->es_param_list_info;
+		query = (Query *) ReplaceParams((Node *) copyObject(state->query), &context);
+		state->shipped = LocalityShippableQuery(query,
+												!(estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY),
+												get_rel_name(state->relid), &state->nfolded);
+		MemoryContextSwitchTo(old);
+	}
+	query = copyObject(state->shipped);
 	if (region != InvalidLocalityRegionId)
 	{
 		Oid			argtype = get_atttype(state->relid, state->region_attno);
@@ -1211,6 +1229,8 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 	else
 		ExplainPropertyText("Remote SQL",
 							DeparseFor(state, node->ss.ps.state, InvalidLocalityRegionId), es);
+	if (state->nfolded > 0)
+		ExplainPropertyInteger("Evaluated Here", NULL, state->nfolded, es);
 	if (es->analyze && state->started)
 	{
 		initStringInfo(&names);

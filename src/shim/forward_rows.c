@@ -38,6 +38,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/forward.h"
+#include "shim/shippable.h"
 
 /* Rows per region sent in one pipeline (one round trip). */
 #define ROW_BATCH 1000
@@ -61,7 +62,8 @@ typedef struct RowRouterState
 {
 	CustomScanState css;
 	Oid			relid;
-	AttrNumber	region_attno;
+	AttrNumber	region_attno;	/* 0: a REGIONAL BY TABLE table ... */
+	LocalityRegionId home;		/* ... whose rows all go to home */
 	Query	   *query;
 	char	   *sql;			/* the per-row statement */
 	int			nparams;
@@ -162,8 +164,12 @@ char *
 LocalityPerRowSql(Query *original, ParamListInfo params)
 {
 	List	   *attnos;
+	Query	   *query = PerRowQuery(original, params, &attnos);
 
-	return LocalityOneLine(pg_get_querydef(PerRowQuery(original, params, &attnos), false));
+	query = LocalityShippableQuery(query, false,
+								   get_rel_name(rt_fetch(query->resultRelation,
+														 query->rtable)->relid), NULL);
+	return LocalityOneLine(pg_get_querydef(query, false));
 }
 
 /*
@@ -191,6 +197,16 @@ LocalityMakeRowRouter(LocalityRoute *route, Plan *modify)
 		scan_tlist = lappend(scan_tlist,
 							 makeTargetEntry((Expr *) makeVarFromTargetEntry(OUTER_VAR, tle),
 											 tle->resno, tle->resname, tle->resjunk));
+		/*
+		 * A dropped or generated column's NULL stays a constant: the
+		 * ModifyTable checks that it is one (ExecCheckPlanOutput).
+		 */
+		if (IsA(expr, Const))
+		{
+			tlist = lappend(tlist, makeTargetEntry((Expr *) copyObject(expr), tle->resno,
+												   tle->resname, tle->resjunk));
+			continue;
+		}
 		tlist = lappend(tlist,
 						makeTargetEntry((Expr *) makeVar(INDEX_VAR, tle->resno, exprType(expr),
 														 exprTypmod(expr), exprCollation(expr),
@@ -207,9 +223,14 @@ LocalityMakeRowRouter(LocalityRoute *route, Plan *modify)
 	cscan->scan.scanrelid = 0;
 	cscan->custom_scan_tlist = scan_tlist;
 	cscan->methods = &RowRouterScanMethods;
-	cscan->custom_private = list_make3(makeInteger((int) route->relid),
+	/* A REGIONAL BY TABLE table (no region column): every row to its home. */
+	cscan->custom_private = list_make4(makeInteger((int) route->relid),
 									   makeInteger(route->region_attno),
-									   route->query);
+									   route->query,
+									   makeInteger(route->region_attno == InvalidAttrNumber &&
+												   route->region_ids != NIL ?
+												   intVal(linitial(route->region_ids)) :
+												   InvalidLocalityRegionId));
 	outerPlan(modify) = (Plan *) cscan;
 	return true;
 }
@@ -224,6 +245,7 @@ CreateRowRouterState(CustomScan *cscan)
 	state->relid = (Oid) intVal(linitial(cscan->custom_private));
 	state->region_attno = intVal(lsecond(cscan->custom_private));
 	state->query = lthird(cscan->custom_private);
+	state->home = intVal(lfourth(cscan->custom_private));
 	return (Node *) state;
 }
 
@@ -241,9 +263,13 @@ BeginRowRouter(CustomScanState *node, EState *estate, int eflags)
 	outerPlanState(node) = ExecInitNode(outerPlan(cscan), estate, eflags);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	state->sql = LocalityOneLine(pg_get_querydef(PerRowQuery(state->query,
-															 estate->es_param_list_info,
-															 &attnos), false));
+	/* What the statement reads here besides its rows is evaluated here. */
+	state->sql = LocalityOneLine(pg_get_querydef(LocalityShippableQuery(PerRowQuery(state->query,
+																				  estate->es_param_list_info,
+																				  &attnos),
+																	  true,
+																	  get_rel_name(state->relid),
+																	  NULL), false));
 	state->nparams = list_length(attnos);
 	state->attnos = palloc(sizeof(AttrNumber) * Max(state->nparams, 1));
 	state->out = palloc(sizeof(FmgrInfo) * Max(state->nparams, 1));
@@ -447,7 +473,13 @@ ExecRowRouter(CustomScanState *node)
 			break;
 		}
 		ordinal = state->next_ordinal++;
-		value = slot_getattr(slot, state->region_attno, &isnull);
+		if (state->region_attno == InvalidAttrNumber)
+		{
+			value = Int16GetDatum(state->home);
+			isnull = false;
+		}
+		else
+			value = slot_getattr(slot, state->region_attno, &isnull);
 		/* NULL: the local insert raises the not-null violation. */
 		if (!isnull && DatumGetInt16(value) != local_id)
 		{
@@ -485,9 +517,17 @@ ExplainRowRouter(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	RowRouterState *state = (RowRouterState *) node;
 
-	ExplainPropertyText("Region Column",
-						quote_identifier(get_attname(state->relid, state->region_attno, false)),
-						es);
+	if (state->region_attno == InvalidAttrNumber)
+	{
+		const LocalityRegion *home = LocalityFindRegionById(state->home);
+
+		ExplainPropertyText("Home Region", home ? home->name : "?", es);
+	}
+	else
+		ExplainPropertyText("Region Column",
+							quote_identifier(get_attname(state->relid, state->region_attno,
+														 false)),
+							es);
 	if (es->analyze && state->batches != NULL)
 	{
 		StringInfoData names;

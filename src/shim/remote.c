@@ -19,12 +19,15 @@
 
 #include <limits.h>
 
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
@@ -33,6 +36,9 @@
 #include "shim/remote.h"
 
 int			LocalityForwardTimeoutMs = 5000;
+
+/* Region r's logins come from the user mappings of foreign server "locality_r". */
+#define LOCALITY_SERVER_PREFIX "locality_"
 
 /* Cache key and entry: one connection per (region, role). */
 typedef struct RemoteKey
@@ -130,10 +136,11 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why, bool counted)
  */
 static PGconn *
 Connect(const char *conninfo, const char *label, bool replication, const char *user,
-		const char *token)
+		const char *password, const char *token)
 {
-	const char *keywords[6];
-	const char *values[6];
+	const char *keywords[7];
+	const char *values[7];
+	int			n;
 	char		appname[NAMEDATALEN + 16];
 	PGconn	   *conn;
 	TimestampTz deadline = DeadlineFromNow();
@@ -150,10 +157,19 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 	/* locality.remote_apply: apply here, never propagate again */
 	keywords[3] = "options";
 	values[3] = psprintf("-c locality.remote_apply=%s", token);
-	keywords[4] = replication ? "replication" : NULL;
-	values[4] = replication ? "database" : NULL;
-	keywords[5] = NULL;
-	values[5] = NULL;
+	n = 4;
+	if (password != NULL)
+	{
+		keywords[n] = "password";
+		values[n++] = password;
+	}
+	if (replication)
+	{
+		keywords[n] = "replication";
+		values[n++] = "database";
+	}
+	keywords[n] = NULL;
+	values[n] = NULL;
 
 	/* Replication connections (apply, initial sync) are never refused. */
 	if (!replication)
@@ -205,14 +221,75 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 }
 
 /*
+ * MappedLogin: when foreign server "locality_<region>" exists and has a
+ * user mapping for the current role (or PUBLIC), its `user` and `password`
+ * options (each only when set) in *user and *password; true then.  Neither
+ * is ever shown: not in errors, not in the application name.
+ */
+static bool
+MappedLogin(const char *region, char **user, char **password)
+{
+	ForeignServer *server;
+	HeapTuple	tuple;
+	UserMapping *mapping;
+	ListCell   *lc;
+
+	server = GetForeignServerByName(psprintf("%s%s", LOCALITY_SERVER_PREFIX, region), true);
+	if (server == NULL)
+		return false;
+	tuple = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(GetUserId()),
+							ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tuple))
+		tuple = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+								ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	ReleaseSysCache(tuple);
+	mapping = GetUserMapping(GetUserId(), server->serverid);
+	foreach(lc, mapping->options)
+	{
+		DefElem    *option = lfirst(lc);
+
+		if (strcmp(option->defname, "user") == 0)
+			*user = defGetString(option);
+		else if (strcmp(option->defname, "password") == 0)
+			*password = defGetString(option);
+	}
+	return true;
+}
+
+/*
  * LocalityConnectTo opens a new, uncached connection to conninfo as the
- * current role.
+ * current role: with the login of the user mapping for server
+ * "locality_<label>" when there is one (MappedLogin), else with the role's
+ * name and no password (libpq's passfile, or the region's trust).
  */
 PGconn *
 LocalityConnectTo(const char *conninfo, const char *label)
 {
-	return Connect(conninfo, label, false, GetUserNameFromId(GetUserId(), false),
-				   LocalityPeerToken());
+	char	   *role = GetUserNameFromId(GetUserId(), false);
+	char	   *user = role;
+	char	   *password = NULL;
+	bool		mapped = MappedLogin(label, &user, &password);
+	PGconn	   *conn = Connect(conninfo, label, false, user, password, LocalityPeerToken());
+
+	/*
+	 * A mapping to another login is only believed when the region checked
+	 * its password (as postgres_fdw): else a role could name any login at a
+	 * region that trusts its network.
+	 */
+	if (mapped && strcmp(user, role) != 0 && !superuser() && !PQconnectionUsedPassword(conn))
+	{
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Region \"%s\" did not ask for the password of \"%s\", the login "
+						   "the user mapping of server \"%s%s\" gives role \"%s\".",
+						   label, user, LOCALITY_SERVER_PREFIX, label, role),
+				 errhint("Make region \"%s\" authenticate \"%s\" by password.", label, user)));
+	}
+	return conn;
 }
 
 /*
@@ -223,7 +300,7 @@ LocalityConnectTo(const char *conninfo, const char *label)
 PGconn *
 LocalityConnectReplication(const char *conninfo, const char *label, const char *user)
 {
-	return Connect(conninfo, label, true, user, "on");	/* a walsender runs no DDL */
+	return Connect(conninfo, label, true, user, NULL, "on");	/* a walsender runs no DDL */
 }
 
 /* Cancels whatever conn is running and drops it (its state is unknown). */

@@ -51,6 +51,7 @@
 #include "shim/catalog.h"
 #include "shim/forward.h"
 #include "shim/safety_net.h"
+#include "shim/shippable.h"
 
 static planner_hook_type PrevPlanner = NULL;
 
@@ -218,30 +219,6 @@ KeyValues(Query *parse, Oid relid, List **exprs, List **attnos)
 	return true;
 }
 
-/*
- * RequireForwardable: a forwarded statement runs at the home against the
- * home's tables, so it may only read tables every region has alike.
- */
-static void
-RequireForwardable(Query *parse, Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, parse->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind == RTE_RELATION && rte->relid != relid &&
-			!LocalityIsManagedTable(rte->relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot forward a write to \"%s\" that reads table \"%s\"",
-							get_rel_name(relid), get_rel_name(rte->relid)),
-					 errdetail("The statement must run at the row's home region, where \"%s\" "
-							   "is not managed by pg_locality.", get_rel_name(rte->relid))));
-	}
-}
-
 /* Adds `region column = this region` to the statement's quals. */
 static void
 AddLocalRegionQual(Query *parse, AttrNumber attno, Oid type, Oid eqop)
@@ -270,6 +247,22 @@ RoutePerRow(LocalityRoute *route)
 {
 	route->kind = ROUTE_PER_ROW;
 	return true;
+}
+
+/* True for INSERT ... SELECT (the rows come from a subquery). */
+static bool
+HasSubquerySource(Query *parse)
+{
+	ListCell   *lc;
+
+	foreach(lc, parse->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -732,6 +725,9 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 			return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	}
 
+	/* It reads what only this server has: it locks the local copy. */
+	if (LocalityShippableQuery(parse, false, NULL, NULL) == NULL)
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	route.query = copyObject(parse);
 	/* The rows the client gets: the visible columns. */
 	foreach(lc, route.query->targetList)
@@ -940,9 +936,17 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 			return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	}
 
-	/* A per-row INSERT reads its source here; its rows go home as values. */
-	if (route.kind != ROUTE_PER_ROW)
-		RequireForwardable(parse, rte->relid);
+	/*
+	 * A per-row INSERT reads its source here; its rows go home as values.
+	 * So does any INSERT ... SELECT, and an INSERT that reads what only this
+	 * server has.  Other statements are shipped whole: what they read here
+	 * must be evaluable here (shippable.c), else 0A000.
+	 */
+	if (route.kind != ROUTE_PER_ROW && parse->commandType == CMD_INSERT &&
+		(HasSubquerySource(parse) || LocalityShippableQuery(parse, false, NULL, NULL) == NULL))
+		route.kind = ROUTE_PER_ROW;
+	else if (route.kind != ROUTE_PER_ROW)
+		(void) LocalityShippableQuery(parse, false, get_rel_name(rte->relid), NULL);
 	copy = copyObject(parse);
 	route.query = copy;
 	route.returning = copy->returningList;
