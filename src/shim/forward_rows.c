@@ -201,7 +201,7 @@ LocalityMakeRowRouter(LocalityRoute *route, Plan *modify)
 		 * A dropped or generated column's NULL stays a constant: the
 		 * ModifyTable checks that it is one (ExecCheckPlanOutput).
 		 */
-		if (IsA(expr, Const))
+		if (IsA(expr, Const) && ((Const *) expr)->constisnull)
 		{
 			tlist = lappend(tlist, makeTargetEntry((Expr *) copyObject(expr), tle->resno,
 												   tle->resname, tle->resjunk));
