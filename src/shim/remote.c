@@ -7,8 +7,10 @@
  * on the latch and the socket, so query cancel and backend termination work
  * while a remote region is slow, and every call is bounded by
  * locality.forward_timeout.  The remote session runs as the current role
- * (never a stored login) with locality.remote_apply on, so hooks on the
- * remote side apply what it receives and do not send it on again.
+ * (never a stored login; its password, and optionally another login, from
+ * the role's user mapping for foreign server "locality_<region>" when there
+ * is one) with locality.remote_apply on, so hooks on the remote side apply
+ * what it receives and do not send it on again.
  *
  * Every connect and every statement of a client backend first passes the
  * region's gate (breaker.c: enforce_home_region, circuit breaker) and then

@@ -11,7 +11,8 @@
  * such a table.  A part of the statement that reads one is evaluated here,
  * once, and shipped as a constant, when that gives what running the
  * statement here would: an uncorrelated subquery (PostgreSQL runs it once,
- * as an initplan, anyway) or an expression that refers to no column of the
+ * as an initplan, anyway; `col IN (SELECT ...)` becomes `col = ANY (the
+ * array read here)`) or an expression that refers to no column of the
  * statement's rows and calls no volatile function.  Anything else (a
  * correlated subquery, a join with such a table, a volatile function over
  * the rows) makes the statement unshippable: INSERTs are then routed per
@@ -25,6 +26,7 @@
 #include "access/transam.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -209,6 +211,53 @@ EvaluateHere(Expr *expr)
 	return makeConst(type, typmod, collation, typlen, value, isnull, typbyval);
 }
 
+/*
+ * AsArrayComparison: `x op ANY|ALL (SELECT y ...)` as `x op ANY|ALL
+ * (ARRAY(SELECT y ...))`, which gives the same (NULLs included) and whose
+ * subquery can be evaluated here when x is a column of the rows; NULL when
+ * sublink has another shape.
+ */
+static Node *
+AsArrayComparison(SubLink *sublink)
+{
+	OpExpr	   *op;
+	Node	   *right;
+	Oid			elemtype;
+	Oid			arraytype;
+	SubLink    *array;
+	ScalarArrayOpExpr *saop;
+
+	if ((sublink->subLinkType != ANY_SUBLINK && sublink->subLinkType != ALL_SUBLINK) ||
+		sublink->testexpr == NULL || !IsA(sublink->testexpr, OpExpr))
+		return NULL;
+	op = (OpExpr *) sublink->testexpr;
+	if (list_length(op->args) != 2 || op->opresulttype != BOOLOID || op->opretset)
+		return NULL;
+	right = lsecond(op->args);
+	if (!IsA(right, Param) || ((Param *) right)->paramkind != PARAM_SUBLINK ||
+		contain_vars_of_level(right, 0))
+		return NULL;
+	elemtype = ((Param *) right)->paramtype;
+	arraytype = get_array_type(elemtype);
+	if (!OidIsValid(arraytype))
+		return NULL;
+	array = makeNode(SubLink);
+	array->subLinkType = ARRAY_SUBLINK;
+	array->subLinkId = 0;
+	array->testexpr = NULL;
+	array->operName = NIL;
+	array->subselect = copyObject(sublink->subselect);
+	array->location = -1;
+	saop = makeNode(ScalarArrayOpExpr);
+	saop->opno = op->opno;
+	saop->opfuncid = op->opfuncid;
+	saop->useOr = sublink->subLinkType == ANY_SUBLINK;
+	saop->inputcollid = op->inputcollid;
+	saop->args = list_make2(copyObject(linitial(op->args)), array);
+	saop->location = -1;
+	return (Node *) saop;
+}
+
 static Node *
 Fold(Node *node, FoldContext *context)
 {
@@ -227,6 +276,14 @@ Fold(Node *node, FoldContext *context)
 	}
 	if (IsA(node, Query))
 		return node;			/* a subquery's parts are not evaluated alone */
+	if (IsA(node, SubLink) && contain_vars_of_level(((SubLink *) node)->testexpr, 0) &&
+		Unshippable(node))
+	{
+		Node	   *rewritten = AsArrayComparison((SubLink *) node);
+
+		if (rewritten != NULL)
+			node = rewritten;
+	}
 	if (!IsStructure(node) && Unshippable(node) && EvaluableHere(node))
 	{
 		context->nfolded++;
@@ -305,5 +362,8 @@ LocalityShippableQuery(Query *query, bool evaluate, const char *raise_for, int *
 						 "and mark it STABLE or IMMUTABLE (it is then evaluated here), or "
 						 "compute the value in a statement of its own.")));
 	}
+	/* Only checking (the router): the query itself will do. */
+	if (!evaluate && nfolded == NULL)
+		return query;
 	return FoldQuery(query, evaluate ? FOLD_EVALUATE : FOLD_KEEP, nfolded);
 }

@@ -118,6 +118,16 @@ $us->safe_psql('postgres', q{
 is($eu->safe_psql('postgres', "SELECT count(*) FROM items WHERE id = 2"), '0',
 	'a temporary table read by a forwarded DELETE is read here');
 
+# `col IN (SELECT ... FROM a local table)`, run at every region: the list is
+# read here and shipped as an array.
+$us->safe_psql('postgres', q{
+	CREATE TEMP TABLE picks (id int);
+	INSERT INTO picks VALUES (3), (0);
+	UPDATE items SET qty = 42 WHERE id IN (SELECT id FROM picks);
+});
+is($eu->safe_psql('postgres', "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM items WHERE qty = 42"),
+	'0:42,3:42', 'col IN (subquery on a temporary table) sent to every region as the list read here');
+
 # Functions that belong to no extension: evaluated here when they can be.
 for my $n ($us, $eu)
 {

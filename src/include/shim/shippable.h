@@ -26,7 +26,8 @@
  * error naming it.  *nfolded (may be NULL) gets how many expressions were
  * (or would be) evaluated here.  Also turns identity columns' NextValueExpr
  * into DEFAULT, so the home draws the identity value itself (as the
- * statement would there) without privileges on the sequence.
+ * statement would there) without privileges on the sequence.  Checking
+ * only (evaluate false, nfolded NULL) returns query itself when shippable.
  */
 extern Query *LocalityShippableQuery(Query *query, bool evaluate, const char *raise_for,
 									 int *nfolded);
