@@ -201,8 +201,9 @@ EvaluateHere(Expr *expr)
 	sql = pg_get_querydef(query, false);
 	get_typlenbyval(type, &typlen, &typbyval);
 
+	/* With the statement's snapshot, as its initplan would run. */
 	SPI_connect();
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pg_locality: could not evaluate \"%s\"", sql);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
