@@ -29,6 +29,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -64,6 +65,7 @@ typedef struct RowRouterState
 	Oid			relid;
 	AttrNumber	region_attno;	/* 0: a REGIONAL BY TABLE table ... */
 	LocalityRegionId home;		/* ... whose rows all go to home */
+	ExprState  *region_gen;		/* a generated region column's expression */
 	Query	   *query;
 	char	   *sql;			/* the per-row statement */
 	int			nparams;
@@ -263,6 +265,18 @@ BeginRowRouter(CustomScanState *node, EState *estate, int eflags)
 	outerPlanState(node) = ExecInitNode(outerPlan(cscan), estate, eflags);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	if (state->region_attno != InvalidAttrNumber &&
+		get_attgenerated(state->relid, state->region_attno))
+	{
+		Relation	rel = table_open(state->relid, NoLock);
+		Expr	   *expr = (Expr *) build_column_default(rel, state->region_attno);
+
+		table_close(rel, NoLock);
+		if (expr == NULL)
+			elog(ERROR, "pg_locality: no generation expression for the region column of %u",
+				 state->relid);
+		state->region_gen = ExecPrepareExpr(expr, estate);
+	}
 	/* What the statement reads here besides its rows is evaluated here. */
 	state->sql = LocalityOneLine(pg_get_querydef(LocalityShippableQuery(PerRowQuery(state->query,
 																				  estate->es_param_list_info,
@@ -477,6 +491,15 @@ ExecRowRouter(CustomScanState *node)
 		{
 			value = Int16GetDatum(state->home);
 			isnull = false;
+		}
+		else if (state->region_gen != NULL)
+		{
+			/* As the insert will compute it (ExecComputeStoredGenerated). */
+			ExprContext *econtext = GetPerTupleExprContext(node->ss.ps.state);
+
+			slot_getallattrs(slot);
+			econtext->ecxt_scantuple = slot;
+			value = ExecEvalExprSwitchContext(state->region_gen, econtext, &isnull);
 		}
 		else
 			value = slot_getattr(slot, state->region_attno, &isnull);

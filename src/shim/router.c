@@ -299,8 +299,10 @@ RouteRegionalByRow(Query *parse, ParamListInfo boundParams, LocalityRoute *route
 			if (((TargetEntry *) lfirst(lc))->resno == route->region_attno)
 				tle = lfirst(lc);
 		}
+		/* A generated region column: computed from each row (forward_rows.c). */
 		if (tle == NULL)
-			return false;
+			return get_attgenerated(route->relid, route->region_attno) ?
+				RoutePerRow(route) : false;
 		expr = StripRelabel((Node *) tle->expr);
 		if (IsA(expr, Var) && ((Var *) expr)->varlevelsup == 0 &&
 			rt_fetch(((Var *) expr)->varno, parse->rtable)->rtekind == RTE_VALUES)

@@ -76,6 +76,32 @@ is($eu->safe_psql('postgres', "SELECT count(*) FROM eu_tab"), '4', 'its rows are
 is($us->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname LIKE 'locality_copy_%'"), '0',
 	'no staging table is left behind');
 
+# A generated region column: each row's home computed from the row, here.
+for my $n (@nodes)
+{
+	$n->safe_psql('postgres', q{
+		SET locality.remote_apply = 'on';
+		CREATE FUNCTION zone_home(zone text) RETURNS locality.region LANGUAGE sql IMMUTABLE
+			AS $$SELECT (CASE zone WHEN 'eu' THEN 'eu-west1' WHEN 'ap' THEN 'ap-east1'
+				ELSE 'us-east1' END)::locality.region$$;
+	});
+}
+$us->safe_psql('postgres', q{
+	CREATE TABLE zoned (id int PRIMARY KEY, zone text NOT NULL,
+		home locality.region NOT NULL GENERATED ALWAYS AS (zone_home(zone)) STORED)
+		WITH (locality = 'REGIONAL BY ROW AS home');
+});
+$_->poll_query_until('postgres', "SELECT count(*) = 4 FROM locality.tables") for @nodes;
+is($us->safe_psql('postgres', "INSERT INTO zoned (id, zone) VALUES (1, 'eu') RETURNING home"),
+	'eu-west1', 'INSERT into a table with a generated region column goes to the computed home');
+$us->safe_psql('postgres', "COPY zoned (id, zone) FROM stdin;\n2\tap\n3\tus\n4\teu\n\\.\n");
+is($eu->safe_psql('postgres', "SELECT string_agg(id::text, ',' ORDER BY id) FROM zoned WHERE home = 'eu-west1'"), '1,4',
+	'COPY into it: eu-west1 has its rows');
+is($ap->safe_psql('postgres', "SELECT string_agg(id::text, ',' ORDER BY id) FROM zoned WHERE home = 'ap-east1'"), '2',
+	'ap-east1 has its row');
+is($us->safe_psql('postgres', "SELECT string_agg(id::text, ',' ORDER BY id) FROM zoned WHERE home = 'us-east1'"), '3',
+	'and the local row is here');
+
 # A forwarded single-row INSERT into an identity GENERATED ALWAYS column:
 # the home draws the value (DEFAULT), from its own residue class.
 is($us->safe_psql('postgres', "INSERT INTO gen (qty, region) VALUES (8, 'eu-west1') RETURNING total"),
