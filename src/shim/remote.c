@@ -236,6 +236,9 @@ MappedLogin(const char *region, char **user, char **password)
 	UserMapping *mapping;
 	ListCell   *lc;
 
+	/* Client sessions only: background workers keep their own login. */
+	if (MyBackendType != B_BACKEND)
+		return false;
 	server = GetForeignServerByName(psprintf("%s%s", LOCALITY_SERVER_PREFIX, region), true);
 	if (server == NULL)
 		return false;
