@@ -380,6 +380,58 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 	}
 }
 
+/*
+ * StreamOrRetry runs Stream until a pause (true).  A copy that gave way to
+ * a lock, or a change that needs its table copied first (initial_sync.c),
+ * ends it too: the transaction is aborted, the source hung up (its cursor,
+ * snapshot and temporary slot go with the connections), and after a
+ * backoff false is returned, for the caller to stream again from the
+ * origin's progress.  Other errors propagate.
+ */
+static bool
+StreamOrRetry(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorData  *edata = NULL;
+	int			delay = -1;
+
+	PG_TRY();
+	{
+		Stream(source, slot_name, start);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		delay = LocalitySyncRetryDelay(edata);
+		if (delay < 0)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata == NULL)
+		return true;
+
+	AbortCurrentTransaction();
+	if (Source)
+		PQfinish(Source);
+	Source = NULL;
+	ereport(LOG,
+			(errmsg("pg_locality apply from region \"%s\": %s", source->name, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 errhint("Streaming starts again in %d ms.", delay)));
+	FreeErrorData(edata);
+	LocalitySyncAfterRetry();
+	if (delay > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
 /* Clears our pid from the slot when the worker exits. */
 static void
 DetachSlot(int code, Datum arg)
@@ -474,7 +526,11 @@ LocalityApplyWorkerMain(Datum arg)
 		CommitTransactionCommand();
 		for (;;)
 		{
-			Stream(&source, slot_name, start);
+			if (!StreamOrRetry(&source, slot_name, start))
+			{
+				start = replorigin_session_get_progress(false);
+				continue;
+			}
 
 			/* Paused: hang up (the source keeps the changes) until resumed. */
 			PQfinish(Source);
