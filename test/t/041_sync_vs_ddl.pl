@@ -9,11 +9,14 @@
 # The cycle is built step by step, each step observed, not timed:
 #  1. ap-east1 stops applying from eu-west1; table t, with rows written in
 #     eu-west1, becomes managed: ap-east1 owes it a copy from eu-west1.
-#  2. A session on eu-west1 locks t; ap-east1 resumes: its copy waits for
-#     (or, fixed, gives way to) that lock on eu-west1.
-#  3. A session on ap-east1 locks t there; eu-west1's lock goes: the copy
-#     (unfixed) holds eu-west1's t and waits for ap-east1's.
-#  4. That session changes t's schema: the change needs eu-west1's t.
+#  2. ap-east1 resumes while a session there locks t: the copy waits for it
+#     (fixed: gives way), holding nothing of t.
+#  3. A session of eu-west1 locks t there, then ap-east1's lock goes: the
+#     copy moves on to eu-west1 and waits there.
+#  4. The session that will change t locks it on ap-east1, then eu-west1's
+#     lock goes: the copy (unfixed) now holds eu-west1's t and waits for
+#     ap-east1's.
+#  5. That session changes t's schema: the change needs eu-west1's t.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -71,33 +74,46 @@ ok($_->[0]->poll_query_until('postgres',
 is($us->safe_psql('postgres', 'SELECT count(*) FROM t'), '4500', 'us-east1 has the rows of t');
 is($ap->safe_psql('postgres', 'SELECT count(*) FROM t'), '0', 'ap-east1 has none yet');
 
-# 2. eu-west1's t is locked; ap-east1's copy of it starts.
-my $eu_lock = $eu->background_psql('postgres');
-$eu_lock->query_safe('BEGIN');
-$eu_lock->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+# 2. ap-east1's copy of t starts while a session of ap-east1 locks t there:
+#    it waits for (or gives way to) that lock, holding nothing of t.
+my $ap_lock = $ap->background_psql('postgres');
+$ap_lock->query_safe('BEGIN');
+$ap_lock->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
 my $offset = -s $ap->logfile;
 $ap->safe_psql('postgres', q{SELECT locality.resume_replication('eu-west1')});
-poll_until('the copy meets the lock on eu-west1', sub {
-	$eu->safe_psql('postgres',
-		q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND NOT granted}) eq 't'
-	  || log_since($ap, $offset) =~ /could not obtain lock on relation "t"|gives way to a concurrent lock/;
-});
-
-# 3. ap-east1's t is locked by the session that will change it; eu-west1's
-#    lock goes.
-my $ddl = $ap->background_psql('postgres', on_error_stop => 0);
-$ddl->query_safe('BEGIN');
-$ddl->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
-$offset = -s $ap->logfile;
-$eu_lock->query_safe('COMMIT');
-$eu_lock->quit;
 poll_until('the copy meets the lock on ap-east1', sub {
 	$ap->safe_psql('postgres',
 		q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND NOT granted}) eq 't'
 	  || log_since($ap, $offset) =~ /A session of this region holds or waits for a conflicting lock/;
 });
 
-# 4. The schema change, in every region, in the same transaction.
+# 3. A session of eu-west1 locks t there; ap-east1's lock goes: the copy
+#    goes on and waits on eu-west1 (for t, or to create its slot).
+my $eu_lock = $eu->background_psql('postgres');
+$eu_lock->query_safe('BEGIN');
+$eu_lock->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+$ap_lock->query_safe('COMMIT');
+$ap_lock->quit;
+poll_until('the copy meets the lock on eu-west1', sub {
+	$eu->safe_psql('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND (relation = 't'::regclass OR locktype = 'transactionid')}) eq 't';
+});
+
+# 4. The session that will change t locks it on ap-east1; eu-west1's lock
+#    goes: the copy (unfixed) takes eu-west1's t and waits for ap-east1's.
+my $ddl = $ap->background_psql('postgres', on_error_stop => 0);
+$ddl->query_safe('BEGIN');
+$ddl->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+$offset = -s $ap->logfile;
+$eu_lock->query_safe('COMMIT');
+$eu_lock->quit;
+poll_until('the copy meets the lock on ap-east1 again', sub {
+	$ap->safe_psql('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND NOT granted}) eq 't'
+	  || log_since($ap, $offset) =~ /A session of this region holds or waits for a conflicting lock/;
+});
+
+# 5. The schema change, in every region, in the same transaction.
 $ddl->query('ALTER TABLE t ADD COLUMN extra int NOT NULL DEFAULT 7');
 is($ddl->{stderr}, '', 'the schema change does not wait for the copy');
 $ddl->{stderr} = '';
