@@ -260,6 +260,23 @@ Paused(void)
 	return paused;
 }
 
+/*
+ * True (once) when a waiter asked for processed_lsn to be brought up to
+ * date (LocalityRequestKeepalive): the status update then asks the source
+ * for a keepalive, whose position becomes processed_lsn.
+ */
+static bool
+ReplyWanted(void)
+{
+	bool		wanted;
+
+	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+	wanted = MySlot->reply_wanted;
+	MySlot->reply_wanted = false;
+	LWLockRelease(LocalityReplication->lock);
+	return wanted;
+}
+
 /* Shows how far we have received in locality.replication_status. */
 static void
 PublishReceived(XLogRecPtr received)
@@ -354,7 +371,8 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 
 		/* No complete message buffered: report progress, then wait. */
 		if (!IsTransactionState() &&
-			TimestampDifferenceExceeds(last_feedback, GetCurrentTimestamp(), FEEDBACK_INTERVAL_MS))
+			(ReplyWanted() ||
+			 TimestampDifferenceExceeds(last_feedback, GetCurrentTimestamp(), FEEDBACK_INTERVAL_MS)))
 		{
 			/* Ask for a keepalive so processed_lsn keeps up when idle. */
 			SendFeedback(received, true);

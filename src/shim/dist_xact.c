@@ -33,6 +33,7 @@
 #include "shim/dist_xact.h"
 #include "shim/forward.h"
 #include "shim/remote.h"
+#include "shim/replication.h"
 
 /* A region taking part in the current distributed transaction. */
 typedef struct Participant
@@ -228,7 +229,7 @@ IsolationLevelSql(void)
 	}
 }
 
-/* Parses the text of pg_current_wal_insert_lsn() (0 when it is not one). */
+/* Parses the text of LOCALITY_WAL_END_SQL (0 when it is not a position). */
 static XLogRecPtr
 ParseLsn(PGresult *res)
 {
@@ -290,7 +291,7 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 		appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
 		AppendSessionSettings(&buf, NULL);
 		stmt_index = 2;
-		appendStringInfo(&buf, "%s;COMMIT;SELECT pg_catalog.pg_current_wal_insert_lsn()", sql);
+		appendStringInfo(&buf, "%s;COMMIT;SELECT " LOCALITY_WAL_END_SQL, sql);
 	}
 	else
 	{
@@ -569,7 +570,7 @@ CommitOnePhase(Participant *p)
 						p->name),
 				 errdetail("Rolling back to a savepoint failed there.")));
 	RequireOpen(p);
-	results = LocalityRemoteExecMulti(p->conn, "COMMIT;SELECT pg_catalog.pg_current_wal_insert_lsn()",
+	results = LocalityRemoteExecMulti(p->conn, "COMMIT;SELECT " LOCALITY_WAL_END_SQL,
 									  p->name, &n);
 	committed = n >= 1 && PQresultStatus(results[0]) == PGRES_COMMAND_OK &&
 		strcmp(PQcmdStatus(results[0]), "COMMIT") == 0;
@@ -680,7 +681,7 @@ CommitParticipants(void)
 		else
 		{
 			/* With the commit position for read-your-writes, one round trip. */
-			const char *sqls[2] = {sql, "SELECT pg_catalog.pg_current_wal_insert_lsn()"};
+			const char *sqls[2] = {sql, "SELECT " LOCALITY_WAL_END_SQL};
 			PGresult   *results[2] = {NULL, NULL};
 
 			ok = LocalityRemoteIsOpen(p->conn) &&

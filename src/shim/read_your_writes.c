@@ -107,6 +107,7 @@ static bool
 WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 {
 	bool		waited = false;
+	TimestampTz last_request = 0;
 
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   LocalityForwardTimeoutMs);
@@ -128,6 +129,12 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 							   LSN_FORMAT_ARGS(target), LocalityForwardTimeoutMs),
 					 errhint("See locality.replication_status for region \"%s\", or set "
 							 "locality.read_your_writes = off.", region->name)));
+		/* Have the stream's position brought up to date now, then every 100 ms. */
+		if (TimestampDifferenceExceeds(last_request, GetCurrentTimestamp(), 100))
+		{
+			LocalityRequestKeepalive(region->id);
+			last_request = GetCurrentTimestamp();
+		}
 		waited = true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
 						 PG_WAIT_EXTENSION);

@@ -60,7 +60,7 @@ void
 LocalityAwaitOwnership(const LocalityRegion *old_home)
 {
 	PGconn	   *conn = LocalityRemoteConnection(old_home);
-	PGresult   *res = LocalityRemoteExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
+	PGresult   *res = LocalityRemoteExec(conn, "SELECT " LOCALITY_WAL_END_SQL,
 										 old_home->name);
 	uint32		hi,
 				lo;

@@ -36,6 +36,7 @@
 #include "shim/breaker.h"
 #include "shim/dist_xact.h"
 #include "shim/remote.h"
+#include "shim/replication.h"
 
 int			LocalityForwardTimeoutMs = 5000;
 
@@ -425,7 +426,7 @@ LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label)
 	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", gid);
 	ok = PQenterPipelineMode(conn) &&
 		PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(conn) &&
-		PQsendQueryParams(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL, NULL,
+		PQsendQueryParams(conn, "SELECT " LOCALITY_WAL_END_SQL, 0, NULL, NULL,
 						  NULL, NULL, 0) && PQpipelineSync(conn);
 	while (ok)
 	{

@@ -173,13 +173,16 @@ locality_resume_replication(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* The source's current WAL insert position (everything committed is before). */
+/*
+ * SourcePosition: the end of the WAL region has written (everything
+ * committed there is before it), as a position its stream reaches
+ * (LOCALITY_WAL_END_SQL).
+ */
 static XLogRecPtr
 SourcePosition(const LocalityRegion *region)
 {
 	PGconn	   *conn = LocalityRemoteConnection(region);
-	PGresult   *res = LocalityRemoteExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
-										 region->name);
+	PGresult   *res = LocalityRemoteExec(conn, "SELECT " LOCALITY_WAL_END_SQL, region->name);
 	XLogRecPtr	lsn = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
 													  CStringGetDatum(PQgetvalue(res, 0, 0))));
 
@@ -225,6 +228,7 @@ locality_wait_for_replication(PG_FUNCTION_ARGS)
 	XLogRecPtr *targets = palloc(sizeof(XLogRecPtr) * Max(count, 1));
 	int			nsources = 0;
 	TimestampTz deadline;
+	TimestampTz last_request = 0;
 	int			i;
 
 	if (!PG_ARGISNULL(0))
@@ -267,6 +271,16 @@ locality_wait_for_replication(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 		if (GetCurrentTimestamp() >= deadline)
 			PG_RETURN_BOOL(false);
+		/* Not there yet: have the stream's position brought up to date now. */
+		if (TimestampDifferenceExceeds(last_request, GetCurrentTimestamp(), 20))
+		{
+			for (i = 0; i < nsources; i++)
+			{
+				if (!sources[i].is_local && LocalityProcessedLsn(sources[i].id) < targets[i])
+					LocalityRequestKeepalive(sources[i].id);
+			}
+			last_request = GetCurrentTimestamp();
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

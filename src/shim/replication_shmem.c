@@ -7,6 +7,7 @@
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
 
 #include "shim.h"
@@ -81,4 +82,24 @@ LocalityProcessedLsn(int16 region_id)
 		lsn = slot->processed_lsn;
 	LWLockRelease(LocalityReplication->lock);
 	return lsn;
+}
+
+/*
+ * LocalityRequestKeepalive asks region's apply worker in this database for
+ * an immediate keepalive request to its source (see replication.h).
+ */
+void
+LocalityRequestKeepalive(int16 region_id)
+{
+	ApplySlot  *slot;
+
+	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+	slot = LocalityFindApplySlot(MyDatabaseId, region_id);
+	if (slot != NULL)
+	{
+		slot->reply_wanted = true;
+		if (slot->latch != NULL)
+			SetLatch(slot->latch);
+	}
+	LWLockRelease(LocalityReplication->lock);
 }

@@ -56,6 +56,8 @@ typedef struct ApplySlot
 	int64		sync_rows_copied;
 	int64		sync_rows_estimate;
 	TimestampTz retry_after;
+	bool		reply_wanted;	/* a waiter wants processed_lsn brought up to
+								 * date: ask the source for a keepalive now */
 } ApplySlot;
 
 typedef struct LocalityReplicationShared
@@ -72,6 +74,32 @@ extern LocalityReplicationShared *LocalityReplication;
 extern void LocalityReplicationShmemRequest(void);
 extern void LocalityReplicationShmemInit(void);
 extern ApplySlot *LocalityFindApplySlot(Oid dboid, int16 region_id);
+
+/*
+ * LocalityRequestKeepalive asks the apply worker of region (this database)
+ * to ask its source for a keepalive at once, so that processed_lsn catches
+ * up with the source's sent position without waiting for the next periodic
+ * status update.  For waiters on LocalityProcessedLsn.
+ */
+extern void LocalityRequestKeepalive(int16 region_id);
+
+/*
+ * LOCALITY_WAL_END_SQL: SQL (a scalar subquery) for the end of the WAL a
+ * source has written, as a position its walsender reaches once it has
+ * decoded everything.  pg_current_wal_insert_lsn() is where the next record
+ * will start: on a page nothing is written on yet, past the page's header
+ * (24 bytes, 40 on a segment's first page), while a stream that decoded
+ * everything stops at the page's start.  A waiter given the former waited
+ * until some other record was written and flushed (up to the bgwriter's
+ * next standby snapshot, 15 s and more on an idle server).
+ */
+#define LOCALITY_WAL_END_SQL \
+	"(SELECT CASE WHEN w.file_offset = 40 OR pg_catalog.mod(w.file_offset, b.size) = 24 " \
+	"THEN l.lsn - (pg_catalog.mod(w.file_offset, b.size))::pg_catalog.numeric ELSE l.lsn END " \
+	"FROM (SELECT pg_catalog.pg_current_wal_insert_lsn() AS lsn) l, " \
+	"(SELECT pg_catalog.current_setting('wal_block_size')::pg_catalog.int4 AS size) b, " \
+	"pg_catalog.pg_walfile_name_offset(l.lsn) w)"
+
 extern XLogRecPtr LocalityProcessedLsn(int16 region_id);
 
 /* launcher.c: the static worker starting a manager per database */
