@@ -143,7 +143,13 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 	}
 }
 
-/* Waits for the regions whose rows table can hold; true when it waited. */
+/*
+ * Waits for the regions whose rows table can hold; true when one of them
+ * had a forwarded commit to wait for, even one applied already: it may have
+ * been applied after the statement's snapshot was taken (its position is
+ * often only known now, when the commit's answer is read), so the snapshot
+ * must be taken again either way.
+ */
 static bool
 WaitForTable(const LocalityTable *table)
 {
@@ -168,8 +174,11 @@ WaitForTable(const LocalityTable *table)
 				continue;
 		}
 		target = TargetLsn(regions[i].id);
-		if (target != InvalidXLogRecPtr && WaitForRegion(&regions[i], target))
+		if (target != InvalidXLogRecPtr)
+		{
+			(void) WaitForRegion(&regions[i], target);
 			waited = true;
+		}
 	}
 	return waited;
 }
@@ -208,8 +217,9 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		}
 
 		/*
-		 * The statement's snapshot was taken before the wait: under READ
-		 * COMMITTED take a new one that sees what was applied meanwhile.
+		 * The statement's snapshot was taken before the wait (and before
+		 * the commit positions were read): under READ COMMITTED take a new
+		 * one that sees what was applied meanwhile.
 		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
 		 * it started with.)
 		 */
