@@ -14,6 +14,12 @@
 # source's WAL insert position is ahead of its flush position (bytes the
 # walsender cannot decode yet).  Reports each iteration and the median / max
 # per measure.
+#
+# Then BOUNDARY_ITERATIONS times (default 3): eu-west1 commits a transaction
+# sized so that its WAL ends exactly at a page boundary (as test/t/021 does),
+# and us-east1 times wait_for_replication('eu-west1', '60s').  Before the
+# fix of that case the waiter's target lay past the next page's header,
+# which the stream reaches only once eu-west1 writes and flushes more WAL.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -58,10 +64,61 @@ for my $i (1 .. $n)
 		$i, $wait[-1], $ok, $ryw[-1], $gap));
 }
 
+# WAL ending at a page boundary on eu-west1 (see test/t/021_wait_for_replication.pl).
+my $nb = $ENV{BOUNDARY_ITERATIONS} // 3;
+my $source = $eu->background_psql('postgres');
+my $page = $source->query_safe(q{SELECT current_setting('wal_block_size')});
+sub position { $source->query_safe(q{SELECT pg_current_wal_insert_lsn() - '0/0'}) }
+sub commit_message
+{
+	my ($len) = @_;
+	$source->query_safe('BEGIN');
+	$source->query_safe("SELECT pg_logical_emit_message(true, 'p', repeat('x', $len))");
+	$source->query_safe('COMMIT');
+}
+sub align_to_page
+{
+	for my $attempt (1 .. 30)
+	{
+		my $before = position();
+		commit_message(300);
+		my $after = position();
+		next if int($before / $page) != int($after / $page);
+		my $message = 24 + 5 + 24 + 2 + 300;
+		$message += (8 - $message % 8) % 8;
+		my $commit = $after - $before - $message;
+		my $len = $page - $after % $page - $commit - 55;
+		if ($len < 300)
+		{
+			commit_message(1000);
+			next;
+		}
+		commit_message($len);
+		my ($offset, $flushed) = split /\|/, $source->query_safe(
+			q{SELECT (pg_current_wal_insert_lsn() - '0/0') % current_setting('wal_block_size')::int,
+			         pg_current_wal_flush_lsn() = pg_current_wal_insert_lsn() - 24});
+		return 1 if $offset == 24 && $flushed eq 't';
+	}
+	return 0;
+}
+my @boundary;
+for my $i (1 .. $nb)
+{
+	$us->safe_psql('postgres', "SELECT pg_sleep($idle)");
+	next unless align_to_page();
+	my $t0 = time;
+	my $ok = $session->query_safe(q{SELECT locality.wait_for_replication('eu-west1', '60s')});
+	push @boundary, (time - $t0) * 1000;
+	diag(sprintf('page boundary %d: wait_for_replication %8.1f ms (%s)', $i, $boundary[-1], $ok));
+}
+$source->quit;
+$session->quit;
+
 sub median { my @s = sort { $a <=> $b } @_; return $s[ int($#s / 2) ]; }
 sub max { my @s = sort { $a <=> $b } @_; return $s[-1]; }
 diag(sprintf('wait_for_replication: median %.1f ms, max %.1f ms over %d', median(@wait), max(@wait), $n));
 diag(sprintf('read-your-writes read: median %.1f ms, max %.1f ms', median(@ryw), max(@ryw)));
-$session->quit;
+diag(sprintf('page boundary: median %.1f ms, max %.1f ms over %d', median(@boundary), max(@boundary), scalar @boundary))
+  if @boundary;
 ok(1, 'measured');
 done_testing();
