@@ -720,6 +720,20 @@ int			locality_conflict_resolve(const LocalityConflict *conflict, uint8_t *choic
 									  int *resolution, LocalityStatus *status) LOCALITY_NOEXCEPT;
 
 /*
+ * locality_unique_conflict_resolve: a remote write of one key whose row
+ * violates a unique index other than the key, against the local row of
+ * another key holding the same value; only one of the two rows can stay.
+ * *resolution: APPLY_REMOTE (the local row is deleted, the remote write
+ * applied), KEEP_LOCAL (the remote write is not applied), ERROR (mode
+ * 'error': stop on this change).  In both last-write-wins modes the row
+ * whose write has the later stamp stays, the same on every region
+ * (docs/conflicts.md section 3).  Errors: XX000 for a mode outside the enum.
+ */
+int			locality_unique_conflict_resolve(int mode, const LocalityHlcStamp *local,
+											 const LocalityHlcStamp *remote, int *resolution,
+											 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
  * locality_conflict_mode_parse: the mode named by text into *mode.
  * Errors: 22023 `invalid conflict resolution "x"` with the accepted
  * modes as hint.  text may be NULL, which counts as empty.

@@ -4,7 +4,8 @@
 # concurrent writes are ordered by their stamps the same way everywhere,
 # tombstones make delete/update races converge, the clock-skew bound delays
 # changes from a clock too far ahead, merge functions are applied on apply,
-# and a unique violation on a non-key index stops apply until resolved.
+# and a unique violation on a non-key index keeps the later row everywhere
+# (or, in mode error, stops apply until resolved).
 use strict;
 use warnings;
 use IPC::Run;
@@ -222,21 +223,50 @@ is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE
 	'n-ap c-after-delete e-ap', 'the later one-column update brings the row back whole on every region');
 
 # --- A unique violation on a non-key index ----------------------------------
+# Two regions insert different keys with the same unique value: a
+# unique_violation, logged with both rows; in last_write_wins the row with
+# the later stamp stays on every region (the other is removed where it was
+# local and not applied where it arrives).
 $us->safe_psql('postgres', q{
 	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
+	CREATE TABLE people_strict (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
+	SELECT locality.set_conflict_resolution('people_strict', 'error');
 });
 drain();
 isolate($us, $ap);
 $us->safe_psql('postgres', "INSERT INTO people VALUES (1, 'x\@example.com')");
-$ap->safe_psql('postgres', "INSERT INTO people VALUES (2, 'x\@example.com')");
+$ap->safe_psql('postgres', "INSERT INTO people VALUES (2, 'x\@example.com')");    # later: wins
+$ap->safe_psql('postgres', "INSERT INTO people VALUES (4, 'y\@example.com')");
+$us->safe_psql('postgres', "INSERT INTO people VALUES (3, 'y\@example.com')");    # later: wins
 reconnect($us, $ap);
-ok($us->poll_query_until('postgres',
-	q{SELECT last_error LIKE '%duplicate key value violates unique constraint "people_email_key"%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
-	'the unique violation stops apply and shows in last_error');
-$us->safe_psql('postgres', "UPDATE people SET email = 'one\@example.com' WHERE id = 1");
-$ap->safe_psql('postgres', "UPDATE people SET email = 'two\@example.com' WHERE id = 2");
 drain();
 is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people', 'unique'),
+	'2x@example.com,3y@example.com', 'the row with the later stamp keeps the unique value on every region');
+is($us->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || local_region || ' ' || remote_region
+	|| ' ' || (local_tuple->>'id') || ' ' || (remote_tuple->>'id') || ' ' || (remote_hlc > local_hlc)
+	|| ' ' || (local_commit_ts IS NOT NULL AND remote_commit_ts IS NOT NULL)
+	FROM locality.conflicts WHERE table_name = 'people'::regclass ORDER BY id}),
+	"unique_violation apply_remote us-east1 ap-east1 1 2 true true\nunique_violation keep_local us-east1 ap-east1 3 4 false true",
+	'us-east1 logged both unique violations with both rows, regions, stamps and commit timestamps');
+is($ap->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || (local_tuple->>'id') || ' ' || (remote_tuple->>'id')
+	FROM locality.conflicts WHERE table_name = 'people'::regclass ORDER BY id}),
+	"unique_violation keep_local 2 1\nunique_violation apply_remote 4 3",
+	'ap-east1 decided the same rows the other way round');
+is(same_everywhere(q{SELECT count(*) FROM locality.tombstones WHERE relid = 'people'::regclass}, 'unique tombstones'),
+	'0', 'the losing rows leave no tombstone on any region');
+
+# Mode 'error': apply stops on it until the DBA resolves it.
+isolate($us, $ap);
+$us->safe_psql('postgres', "INSERT INTO people_strict VALUES (1, 'x\@example.com')");
+$ap->safe_psql('postgres', "INSERT INTO people_strict VALUES (2, 'x\@example.com')");
+reconnect($us, $ap);
+ok($us->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%duplicate key value violates unique constraint "people_strict_email_key"%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
+	'in mode error the unique violation stops apply and shows in last_error');
+$us->safe_psql('postgres', "UPDATE people_strict SET email = 'one\@example.com' WHERE id = 1");
+$ap->safe_psql('postgres', "UPDATE people_strict SET email = 'two\@example.com' WHERE id = 2");
+drain();
+is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people_strict', 'unique, error'),
 	'1one@example.com,2two@example.com', 'resolved by the DBA: every region holds both rows');
 
 # --- The skew bound ---------------------------------------------------------
