@@ -610,6 +610,21 @@ int			locality_hlc_update(LocalityHlc *clock, uint64_t received, uint64_t physic
 								uint64_t max_skew_ms, uint64_t *stamp,
 								LocalityStatus *status) LOCALITY_NOEXCEPT;
 
+/*
+ * Persisting the clock across a restart (docs/conflicts.md section 8): the
+ * shim keeps a mark on disk that is never below a stamp the clock handed
+ * out or observed, written ahead like a sequence's cache.
+ * locality_hlc_reservation: the mark to write before the clock, now at
+ * last, may be used, when the mark on disk (reserved) does not cover it:
+ * last plus window_ms milliseconds (saturating); 0 when reserved >= last
+ * (nothing to write).
+ * locality_hlc_restore: a clock starting from the mark read at startup
+ * (0 when none) hands out only stamps above it.
+ */
+uint64_t	locality_hlc_reservation(uint64_t last, uint64_t reserved,
+									 uint64_t window_ms) LOCALITY_NOEXCEPT;
+void		locality_hlc_restore(LocalityHlc *clock, uint64_t mark) LOCALITY_NOEXCEPT;
+
 /* locality_hlc_stamp_compare: -1, 0 or 1 as a is before, equal to or after b. */
 int			locality_hlc_stamp_compare(const LocalityHlcStamp *a,
 									   const LocalityHlcStamp *b) LOCALITY_NOEXCEPT;

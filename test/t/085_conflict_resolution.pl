@@ -5,7 +5,7 @@
 # tombstones make delete/update races converge, the clock-skew bound delays
 # changes from a clock too far ahead, merge functions are applied on apply,
 # and a unique violation on a non-key index keeps the later row everywhere
-# (or, in mode error, stops apply until resolved).
+# (or, in mode error, stops apply until resolved); the clock survives a crash.
 use strict;
 use warnings;
 use IPC::Run;
@@ -310,5 +310,24 @@ is($us->safe_psql('postgres', q{SELECT remote_hlc = local_hlc AND remote_region 
 	't', 'the two writes have the same hlc');
 is(same_everywhere('SELECT v FROM g WHERE id = 6', 'tie'), 'tie: eu-west1',
 	'an exact tie goes to the higher region id on every region');
+
+# --- The clock survives a crash ---------------------------------------------
+# us-east1 has observed ap-east1's stamps from an hour ahead (with
+# max_clock_skew 2h): its clock runs an hour ahead of its physical clock.
+# After a crash (kill -9) and restart, a local write must still be stamped
+# above every stamp the clock handed out or observed before; a clock that
+# started again from physical time would stamp it an hour earlier, and it
+# would lose to the writes it observed.
+my $before = $us->safe_psql('postgres', 'SELECT locality.hlc_now()');
+is($us->safe_psql('postgres', "SELECT ($before >> 16) > extract(epoch FROM clock_timestamp()) * 1000 + 1800000"),
+	't', 'us-east1 clock runs ahead of its physical clock before the crash');
+LocalityCluster::kill9_and_restart($us);
+my $after_xid = $us->safe_psql('postgres',
+	"BEGIN; UPDATE g SET v = 'after the crash' WHERE id = 7; SELECT pg_current_xact_id(); COMMIT;");
+is($us->safe_psql('postgres', "SELECT hlc > $before FROM locality.commit_stamps WHERE xid = '$after_xid'::text::bigint"),
+	't', 'a write after the crash is stamped above every stamp seen before it');
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 7', 'after the crash'), 'after the crash',
+	'and wins on every region');
 
 done_testing();
