@@ -1412,8 +1412,9 @@ retry:
  * and logged as unique_violation.  The local row loses: it is deleted and
  * remote inserted (which may meet the next unique index).  The remote row
  * loses: it is not applied.  False when no
- * holder is found or the mode is 'error': the caller raises the violation,
- * and apply stops on it until the DBA resolves it.
+ * holder is found, the mode is 'error' or the row is copied (initial sync):
+ * the caller raises the violation, and apply stops on it until the DBA
+ * resolves it.
  */
 static bool
 ResolveUniqueViolation(Change *change, TupleTableSlot *remote)
@@ -1425,7 +1426,8 @@ ResolveUniqueViolation(Change *change, TupleTableSlot *remote)
 	int			mode;
 	int			resolution;
 
-	if (!FindUniqueHolder(change, remote))
+	/* A copied row (initial sync) has no stamp to decide by. */
+	if (Copying || !FindUniqueHolder(change, remote))
 		return false;
 	LocalityInitStatus(&status);
 	if (!locality_conflict_mode_parse(table ? table->conflict_resolution : "last_write_wins",
