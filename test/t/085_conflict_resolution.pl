@@ -269,6 +269,27 @@ drain();
 is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people_strict', 'unique, error'),
 	'1one@example.com,2two@example.com', 'resolved by the DBA: every region holds both rows');
 
+# --- An unchanged TOASTed value in a concurrent update ----------------------
+# ap-east1 replaces a large (TOASTed) value; us-east1, later, updates another
+# column of the row.  us-east1's row wins everywhere, with the large value it
+# had: the update must carry it, though it did not change it.  Sent as
+# "unchanged", ap-east1 would keep its own value under us-east1's row.
+$us->safe_psql('postgres', q{
+	CREATE TABLE docs (id int PRIMARY KEY, body text, n int) WITH (locality = 'GLOBAL');
+	INSERT INTO docs SELECT 1, string_agg(md5(i::text || 'old'), ''), 0 FROM generate_series(1, 3000) i;
+});
+drain();
+is($us->safe_psql('postgres', q{SELECT pg_relation_size(reltoastrelid) > 8192 FROM pg_class WHERE oid = 'docs'::regclass}),
+	't', 'the body is stored out of line (TOASTed)');
+isolate($us, $ap);
+$ap->safe_psql('postgres', q{UPDATE docs SET body = (SELECT string_agg(md5(i::text || 'ap'), '') FROM generate_series(1, 3000) i)});
+$us->safe_psql('postgres', 'UPDATE docs SET n = 7');    # later: wins the row
+reconnect($us, $ap);
+drain();
+is(same_everywhere(q{SELECT md5(body) || ' ' || n FROM docs}, 'toast'),
+	$us->safe_psql('postgres', q{SELECT md5(string_agg(md5(i::text || 'old'), '')) || ' 7' FROM generate_series(1, 3000) i}),
+	'the later row wins whole on every region, with the TOASTed value it did not change');
+
 # --- The skew bound ---------------------------------------------------------
 # ap-east1 restarts with a clock an hour ahead: its changes wait at us-east1
 # (55000 in last_error, retried, never skipped) while they are more than
