@@ -227,11 +227,15 @@ is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE
 # unique_violation, logged with both rows; in last_write_wins the row with
 # the later stamp stays on every region (the other is removed where it was
 # local and not applied where it arrives).
-$us->safe_psql('postgres', q{
-	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
-	CREATE TABLE people_strict (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
-	SELECT locality.set_conflict_resolution('people_strict', 'error');
-});
+# One schema change at a time, each after the initial copies of the last: a
+# change during a copy can wait on the copy's lock across regions (see 030).
+$us->safe_psql('postgres',
+	q{CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL')});
+drain();
+$us->safe_psql('postgres',
+	q{CREATE TABLE people_strict (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL')});
+drain();
+$us->safe_psql('postgres', q{SELECT locality.set_conflict_resolution('people_strict', 'error')});
 drain();
 isolate($us, $ap);
 $us->safe_psql('postgres', "INSERT INTO people VALUES (1, 'x\@example.com')");
