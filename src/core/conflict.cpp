@@ -154,6 +154,24 @@ LocalityResolution resolve_conflict(const LocalityConflict& c, std::uint8_t* cho
   return row_level(remote_wins_row(c, mode));
 }
 
+LocalityResolution resolve_unique_conflict(int mode, const LocalityHlcStamp& local,
+                                           const LocalityHlcStamp& remote) {
+  switch (mode) {
+    case LOCALITY_CONFLICT_ERROR:
+      return LOCALITY_RESOLUTION_ERROR;
+    case LOCALITY_CONFLICT_KEEP_LOCAL:
+      return LOCALITY_RESOLUTION_KEEP_LOCAL;
+    case LOCALITY_CONFLICT_APPLY_REMOTE:
+      return LOCALITY_RESOLUTION_APPLY_REMOTE;
+    case LOCALITY_CONFLICT_LAST_WRITE_WINS:
+    case LOCALITY_CONFLICT_LAST_WRITE_WINS_COLUMN:
+      // Column mode too: a unique value cannot be split between two rows.
+      return row_level(remote_wins(local, remote));
+    default:
+      invalid("mode " + std::to_string(mode));
+  }
+}
+
 LocalityConflictMode parse_conflict_mode(std::string_view text) {
   for (const ModeName& m : kModes)
     if (text == m.name) return m.mode;
@@ -191,6 +209,18 @@ extern "C" int locality_conflict_resolve(const LocalityConflict* conflict, uint8
       throw locality::Error(locality::sqlstate::kInternalError,
                             "locality_conflict_resolve: conflict is NULL");
     LocalityResolution r = locality::resolve_conflict(*conflict, choices);
+    if (resolution != nullptr) *resolution = r;
+  });
+}
+
+extern "C" int locality_unique_conflict_resolve(int mode, const LocalityHlcStamp* local,
+                                                const LocalityHlcStamp* remote, int* resolution,
+                                                LocalityStatus* status) noexcept {
+  return locality::call_guarded(status, [&] {
+    if (local == nullptr || remote == nullptr)
+      throw locality::Error(locality::sqlstate::kInternalError,
+                            "locality_unique_conflict_resolve: a stamp is NULL");
+    LocalityResolution r = locality::resolve_unique_conflict(mode, *local, *remote);
     if (resolution != nullptr) *resolution = r;
   });
 }

@@ -55,6 +55,13 @@ Hlc HybridLogicalClock::update(Hlc received, std::uint64_t physical_ms, std::uin
   return next;
 }
 
+Hlc hlc_reservation(Hlc last, Hlc reserved, std::uint64_t window_ms) noexcept {
+  if (reserved >= last) return 0;
+  constexpr Hlc kMax = std::numeric_limits<Hlc>::max();
+  Hlc window = window_ms > (kMax >> kHlcLogicalBits) ? kMax : window_ms << kHlcLogicalBits;
+  return last > kMax - window ? kMax : last + window;
+}
+
 int stamp_compare(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept {
   if (a.hlc != b.hlc) return a.hlc < b.hlc ? -1 : 1;
   if (a.region_id != b.region_id) return a.region_id < b.region_id ? -1 : 1;
@@ -92,4 +99,13 @@ extern "C" int locality_hlc_update(LocalityHlc* clock, uint64_t received, uint64
 extern "C" int locality_hlc_stamp_compare(const LocalityHlcStamp* a,
                                           const LocalityHlcStamp* b) noexcept {
   return locality::stamp_compare(*a, *b);
+}
+
+extern "C" uint64_t locality_hlc_reservation(uint64_t last, uint64_t reserved,
+                                             uint64_t window_ms) noexcept {
+  return locality::hlc_reservation(last, reserved, window_ms);
+}
+
+extern "C" void locality_hlc_restore(LocalityHlc* clock, uint64_t mark) noexcept {
+  if (clock != nullptr) clock->last = locality::hlc_restore(clock->last, mark);
 }

@@ -610,6 +610,21 @@ int			locality_hlc_update(LocalityHlc *clock, uint64_t received, uint64_t physic
 								uint64_t max_skew_ms, uint64_t *stamp,
 								LocalityStatus *status) LOCALITY_NOEXCEPT;
 
+/*
+ * Persisting the clock across a restart (docs/conflicts.md section 8): the
+ * shim keeps a mark on disk that is never below a stamp the clock handed
+ * out or observed, written ahead like a sequence's cache.
+ * locality_hlc_reservation: the mark to write before the clock, now at
+ * last, may be used, when the mark on disk (reserved) does not cover it:
+ * last plus window_ms milliseconds (saturating); 0 when reserved >= last
+ * (nothing to write).
+ * locality_hlc_restore: a clock starting from the mark read at startup
+ * (0 when none) hands out only stamps above it.
+ */
+uint64_t	locality_hlc_reservation(uint64_t last, uint64_t reserved,
+									 uint64_t window_ms) LOCALITY_NOEXCEPT;
+void		locality_hlc_restore(LocalityHlc *clock, uint64_t mark) LOCALITY_NOEXCEPT;
+
 /* locality_hlc_stamp_compare: -1, 0 or 1 as a is before, equal to or after b. */
 int			locality_hlc_stamp_compare(const LocalityHlcStamp *a,
 									   const LocalityHlcStamp *b) LOCALITY_NOEXCEPT;
@@ -718,6 +733,20 @@ typedef struct LocalityConflict
  */
 int			locality_conflict_resolve(const LocalityConflict *conflict, uint8_t *choices,
 									  int *resolution, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_unique_conflict_resolve: a remote write of one key whose row
+ * violates a unique index other than the key, against the local row of
+ * another key holding the same value; only one of the two rows can stay.
+ * *resolution: APPLY_REMOTE (the local row is deleted, the remote write
+ * applied), KEEP_LOCAL (the remote write is not applied), ERROR (mode
+ * 'error': stop on this change).  In both last-write-wins modes the row
+ * whose write has the later stamp stays, the same on every region
+ * (docs/conflicts.md section 3).  Errors: XX000 for a mode outside the enum.
+ */
+int			locality_unique_conflict_resolve(int mode, const LocalityHlcStamp *local,
+											 const LocalityHlcStamp *remote, int *resolution,
+											 LocalityStatus *status) LOCALITY_NOEXCEPT;
 
 /*
  * locality_conflict_mode_parse: the mode named by text into *mode.

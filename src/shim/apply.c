@@ -17,9 +17,12 @@
 
 #include "access/commit_ts.h"
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "access/sysattr.h"
+#include "access/tableam.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
@@ -1106,6 +1109,62 @@ MergeIntoTombstone(Change *change, LocalSide *local, TupleTableSlot *remote,
 }
 
 /*
+ * LogConflict inserts one row into locality.conflicts: kind, both tuples
+ * (jsonb text, NULL for none), both regions, commit timestamps and stamps.
+ */
+static void
+LogConflict(Change *change, const char *kind, const LocalSide *local, const char *local_json,
+			const char *remote_json, int resolution)
+{
+	Relation	rel = change->rel;
+	Oid			argtypes[10] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	TimestampTz local_ts;
+	RepOriginId local_origin;
+	const LocalityRegion *writer = local->stamp.region_id ?
+		LocalityFindRegionById((LocalityRegionId) local->stamp.region_id) : NULL;
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = CStringGetTextDatum(Source.name);
+	if (local_json)
+		values[3] = CStringGetTextDatum(local_json);
+	else
+		nulls[3] = 'n';
+	if (remote_json)
+		values[4] = CStringGetTextDatum(remote_json);
+	else
+		nulls[4] = 'n';
+	values[5] = TimestampTzGetDatum(RemoteCommitTime);
+	if (local->row != NULL && LocalRowOrigin(local->row, &local_ts, &local_origin))
+		values[6] = TimestampTzGetDatum(local_ts);
+	else
+		nulls[6] = 'n';
+	values[7] = CStringGetTextDatum(locality_resolution_name(resolution));
+	/* Stamps: the remote's in $9 and the local side's in $10 (as text: NULL when none). */
+	values[8] = Int64GetDatum((int64) RemoteStamp.hlc);
+	if (local->state != LOCALITY_LOCAL_ABSENT)
+		values[9] = CStringGetTextDatum(psprintf(INT64_FORMAT, (int64) local->stamp.hlc));
+	else
+		nulls[9] = 'n';
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("INSERT INTO locality.conflicts "
+									   "(table_name, kind, resolution, local_region, remote_region, "
+									   " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts, "
+									   " remote_hlc, local_hlc) "
+									   "VALUES ($1::pg_catalog.regclass, $2, $8, %s, $3, "
+									   "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7, "
+									   "        $9, $10::pg_catalog.int8)",
+									   writer ? quote_literal_cstr(writer->name) :
+									   "pg_catalog.current_setting('locality.region')"),
+							  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not log a conflict");
+	SPI_finish();
+}
+
+/*
  * Decide resolves one conflict by the table's mode with the core's decision
  * (docs/conflicts.md): remote_op (LocalityRemoteOp) of the remote change,
  * stamped RemoteStamp, against the local side.  For a remote write, one
@@ -1183,53 +1242,7 @@ Decide(Change *change, const char *kind, int remote_op, const LocalSide *local,
 						   local_json ? local_json : "none", remote_json ? remote_json : "none"),
 				 errhint("The table's conflict resolution is \"error\": resolve the row here or "
 						 "change it with locality.set_conflict_resolution(); the change is retried.")));
-	{
-		Oid			argtypes[10] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID};
-		Datum		values[10];
-		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		TimestampTz local_ts;
-		RepOriginId local_origin;
-		const LocalityRegion *writer = local->stamp.region_id ?
-			LocalityFindRegionById((LocalityRegionId) local->stamp.region_id) : NULL;
-
-		values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
-		values[1] = CStringGetTextDatum(kind);
-		values[2] = CStringGetTextDatum(Source.name);
-		if (local_json)
-			values[3] = CStringGetTextDatum(local_json);
-		else
-			nulls[3] = 'n';
-		if (remote_json)
-			values[4] = CStringGetTextDatum(remote_json);
-		else
-			nulls[4] = 'n';
-		values[5] = TimestampTzGetDatum(RemoteCommitTime);
-		if (local->row != NULL && LocalRowOrigin(local->row, &local_ts, &local_origin))
-			values[6] = TimestampTzGetDatum(local_ts);
-		else
-			nulls[6] = 'n';
-		values[7] = CStringGetTextDatum(locality_resolution_name(resolution));
-		/* Stamps: the remote's in $9 and the local side's in $10 (as text: NULL when none). */
-		values[8] = Int64GetDatum((int64) RemoteStamp.hlc);
-		if (local->state != LOCALITY_LOCAL_ABSENT)
-			values[9] = CStringGetTextDatum(psprintf(INT64_FORMAT, (int64) local->stamp.hlc));
-		else
-			nulls[9] = 'n';
-		SPI_connect();
-		if (SPI_execute_with_args(psprintf("INSERT INTO locality.conflicts "
-										   "(table_name, kind, resolution, local_region, remote_region, "
-										   " local_tuple, remote_tuple, remote_commit_ts, local_commit_ts, "
-										   " remote_hlc, local_hlc) "
-										   "VALUES ($1::pg_catalog.regclass, $2, $8, %s, $3, "
-										   "        $4::pg_catalog.jsonb, $5::pg_catalog.jsonb, $6, $7, "
-										   "        $9, $10::pg_catalog.int8)",
-										   writer ? quote_literal_cstr(writer->name) :
-										   "pg_catalog.current_setting('locality.region')"),
-								  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not log a conflict");
-		SPI_finish();
-	}
+	LogConflict(change, kind, local, local_json, remote_json, resolution);
 	return resolution;
 }
 
@@ -1283,14 +1296,174 @@ WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote, const boo
 		LocalityKeepRowStamp(change->rel, LocalityRowKey(change->rel, remote), local.stamp);
 }
 
+static void InsertRow(Change *change, TupleTableSlot *remote);
+
+/*
+ * FindUniqueHolder: the local row (into change->local, locked, then a fresh
+ * snapshot) that holds remote's value in a unique index other than the
+ * replica identity; false when none is found (an exclusion constraint, or
+ * a NULL in the value, is left to the insert to report).  As
+ * RelationFindReplTupleByIndex does for the key: a dirty snapshot finds rows
+ * of transactions in progress, whose end is waited for.
+ */
+static bool
+FindUniqueHolder(Change *change, TupleTableSlot *remote)
+{
+	Relation	rel = change->rel;
+	ResultRelInfo *rri = change->rri;
+	EState	   *estate = change->estate;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	Oid			key_index = RelationGetReplicaIndex(rel);
+	int			i;
+
+	econtext->ecxt_scantuple = remote;
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		ScanKeyData skey[INDEX_MAX_KEYS];
+		SnapshotData dirty;
+		IndexScanDesc scan;
+		bool		found;
+		bool		any_null = false;
+		int			j;
+
+		if (!info->ii_Unique || info->ii_ExclusionOps != NULL ||
+			RelationGetRelid(index) == key_index || !index->rd_index->indimmediate)
+			continue;
+		/* A partial index the remote row is not in cannot hold its value. */
+		if (info->ii_Predicate != NIL)
+		{
+			if (info->ii_PredicateState == NULL)
+				info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
+			if (!ExecQual(info->ii_PredicateState, econtext))
+				continue;
+		}
+		FormIndexDatum(info, remote, estate, values, isnull);
+		for (j = 0; j < nkeys; j++)
+		{
+			Oid			op = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+												 index->rd_opcintype[j], BTEqualStrategyNumber);
+
+			any_null |= isnull[j];
+			if (!OidIsValid(op))
+				elog(ERROR, "missing equality operator for index \"%s\"",
+					 RelationGetRelationName(index));
+			ScanKeyEntryInitialize(&skey[j], isnull[j] ? SK_ISNULL | SK_SEARCHNULL : 0, j + 1,
+								   isnull[j] ? InvalidStrategy : BTEqualStrategyNumber,
+								   isnull[j] ? InvalidOid : index->rd_opcintype[j],
+								   index->rd_indcollation[j],
+								   isnull[j] ? InvalidOid : get_opcode(op), values[j]);
+		}
+		if (any_null && !info->ii_NullsNotDistinct)
+			continue;			/* NULLs are distinct: no conflict there */
+
+		InitDirtySnapshot(dirty);
+		scan = index_beginscan(rel, index, &dirty, nkeys, 0);
+retry:
+		found = false;
+		index_rescan(scan, skey, nkeys, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, change->local))
+		{
+			TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+
+			if (TransactionIdIsValid(xwait))
+			{
+				XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+				goto retry;
+			}
+			found = true;
+			break;
+		}
+		if (found)
+		{
+			TM_FailureData tmfd;
+			TM_Result	res;
+
+			PushActiveSnapshot(GetLatestSnapshot());
+			res = table_tuple_lock(rel, &change->local->tts_tid, GetLatestSnapshot(), change->local,
+								   GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock,
+								   0, &tmfd);
+			PopActiveSnapshot();
+			if (res == TM_Updated || res == TM_Deleted)
+				goto retry;		/* changed meanwhile: look again */
+			if (res != TM_Ok)
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+		index_endscan(scan);
+		if (found)
+		{
+			FreshSnapshot();
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * ResolveUniqueViolation: remote (a new row) holds the value of a unique
+ * index other than the key that a local row of another key holds.  Only one
+ * of the two can stay; which one is decided by the table's mode
+ * (locality_unique_conflict_resolve: in the last-write-wins modes the later
+ * stamp, so every region keeps the same row, docs/conflicts.md section 3)
+ * and logged as unique_violation.  The local row loses: it is deleted and
+ * remote inserted (which may meet the next unique index).  The remote row
+ * loses: it is not applied.  False when no
+ * holder is found, the mode is 'error' or the row is copied (initial sync):
+ * the caller raises the violation, and apply stops on it until the DBA
+ * resolves it.
+ */
+static bool
+ResolveUniqueViolation(Change *change, TupleTableSlot *remote)
+{
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(change->rel));
+	LocalityStatus status;
+	LocalSide	local;
+	EPQState	epq;
+	int			mode;
+	int			resolution;
+
+	/* A copied row (initial sync) has no stamp to decide by. */
+	if (Copying || !FindUniqueHolder(change, remote))
+		return false;
+	LocalityInitStatus(&status);
+	if (!locality_conflict_mode_parse(table ? table->conflict_resolution : "last_write_wins",
+									  &mode, &status))
+		LocalityRaiseStatus(&status, NULL);
+	local = LocalRow(change);
+	if (!locality_unique_conflict_resolve(mode, &local.stamp, &RemoteStamp, &resolution, &status))
+		LocalityRaiseStatus(&status, NULL);
+	if (resolution == LOCALITY_RESOLUTION_ERROR)
+		return false;
+	LogConflict(change, "unique_violation", &local, RowAsJson(change->local), RowAsJson(remote),
+				resolution);
+	if (resolution != LOCALITY_RESOLUTION_APPLY_REMOTE)
+		return true;
+	/*
+	 * No tombstone: on the region where the remote row loses, its key stays
+	 * absent; here too, so a later write of the losing key is decided the
+	 * same way on both (docs/conflicts.md section 3).
+	 */
+	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
+	ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
+	EvalPlanQualEnd(&epq);
+	CommandCounterIncrement();
+	change->estate->es_output_cid = GetCurrentCommandId(true);
+	InsertRow(change, remote);
+	return true;
+}
+
 /*
  * InsertRow inserts remote as ExecSimpleRelationInsert would, but lets the
  * unique indexes report a duplicate instead of raising it, so the common
  * case costs no extra index search.  On a duplicate key (insert_exists) the
  * new row is taken back and the conflict resolved against the existing row.
- * A duplicate in another unique index (two rows with different keys) cannot
- * be resolved by picking a version: it stops apply (23505, in last_error)
- * until the DBA resolves it.
+ * A duplicate in another unique index (a row of another key holds the same
+ * value) is a unique_violation: only one of the two rows can stay
+ * (ResolveUniqueViolation).
  */
 static void
 InsertRow(Change *change, TupleTableSlot *remote)
@@ -1326,7 +1499,7 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		same_key = FindLocalRow(rel, remote, change->local);
 		if (same_key)
 			WriteOverRow(change, "insert_exists", remote, NULL);
-		else
+		else if (!ResolveUniqueViolation(change, remote))
 		{
 			/* Inserting it again raises the unique violation, naming the index. */
 			CommandCounterIncrement();

@@ -2,12 +2,15 @@
  * global_triggers.c -- the internal triggers of a GLOBAL table: a statement
  * trigger that marks the transaction for a commit stamp (stamps.c), a row
  * trigger that records the tombstone of a deleted row (tombstones.c), and,
- * in last_write_wins_column mode, the row trigger of column_versions.c.
- * Only GLOBAL tables have them, so other tables pay nothing.
+ * in last_write_wins_column mode, the row trigger of column_versions.c; in
+ * the other modes a row trigger on UPDATE that makes an unchanged TOASTed
+ * value travel in full.  Only GLOBAL tables have them, so other tables pay
+ * nothing.
  */
 #include "postgres.h"
 
 #include "access/commit_ts.h"
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/sysattr.h"
@@ -50,6 +53,7 @@
 
 PG_FUNCTION_INFO_V1(locality_global_write);
 PG_FUNCTION_INFO_V1(locality_global_delete);
+PG_FUNCTION_INFO_V1(locality_global_update_toast);
 
 /* locality_global_write: statement trigger on a GLOBAL table, marks the transaction. */
 Datum
@@ -74,6 +78,60 @@ locality_global_delete(PG_FUNCTION_ARGS)
 							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot),
 							trigdata->tg_trigslot);
 	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/*
+ * locality_global_update_toast: row trigger BEFORE UPDATE of a GLOBAL table
+ * resolved row by row.  A TOASTed value the update leaves unchanged would
+ * be decoded as "unchanged" ('u': its chunks are not in the WAL), and a
+ * receiver would keep its own value for it even when this row wins there,
+ * while a concurrent update of that column wins nowhere else: regions
+ * diverge (docs/conflicts.md section 3).  The value is copied out of its
+ * TOAST pointer, so the update stores it again and the output plugin sends
+ * it in full.
+ */
+Datum
+locality_global_update_toast(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	newtuple;
+	TupleDesc	desc;
+	int		   *cols;
+	Datum	   *values;
+	bool	   *isnull;
+	int			n = 0;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		elog(ERROR, "locality._global_update_toast() is a row trigger on UPDATE");
+	newtuple = trigdata->tg_newtuple;
+	if (!HeapTupleHasExternal(newtuple))
+		return PointerGetDatum(newtuple);
+	desc = RelationGetDescr(trigdata->tg_relation);
+	cols = palloc(sizeof(int) * desc->natts);
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		bool		null;
+		Datum		value;
+
+		if (attr->attisdropped || attr->attlen != -1)
+			continue;
+		value = heap_getattr(newtuple, i + 1, desc, &null);
+		if (null || !VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
+			continue;
+		cols[n] = i + 1;
+		/* Still compressed if it was: stored again, TOASTed anew when large. */
+		values[n] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
+		isnull[n] = false;
+		n++;
+	}
+	if (n == 0)
+		return PointerGetDatum(newtuple);
+	return PointerGetDatum(heap_modify_tuple_by_cols(newtuple, desc, n, cols, values, isnull));
 }
 
 static Oid
@@ -104,10 +162,10 @@ CreateInternalTrigger(Oid relid, const char *name, Oid func, bool row, int16 eve
 void
 LocalitySetGlobalTriggers(Oid relid, bool global)
 {
-	Oid			fns[3] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
-	TriggerFunction("_global_update_columns")};
-	Oid			existing[3] = {InvalidOid, InvalidOid, InvalidOid};
-	bool		wanted[3];
+	Oid			fns[4] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
+	TriggerFunction("_global_update_columns"), TriggerFunction("_global_update_toast")};
+	Oid			existing[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+	bool		wanted[4];
 	const LocalityTable *table = LocalityFindTable(relid);
 	Relation	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
 	SysScanDesc scan;
@@ -122,7 +180,7 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 	{
 		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tuple);
 
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 4; i++)
 			if (trig->tgfoid == fns[i])
 				existing[i] = trig->oid;
 	}
@@ -133,7 +191,9 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 	/* Column versions are kept only for tables resolved column by column. */
 	wanted[2] = global && table != NULL &&
 		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
-	for (i = 0; i < 3; i++)
+	/* There an unsent column means "not written"; in the other modes it must travel. */
+	wanted[3] = global && !wanted[2];
+	for (i = 0; i < 4; i++)
 	{
 		if (wanted[i] && !OidIsValid(existing[i]))
 		{
@@ -143,8 +203,11 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 			else if (i == 1)
 				CreateInternalTrigger(relid, "locality_global_delete", fns[i], true,
 									  TRIGGER_TYPE_DELETE);
-			else
+			else if (i == 2)
 				CreateInternalTrigger(relid, "locality_global_update_columns", fns[i], true,
+									  TRIGGER_TYPE_UPDATE);
+			else
+				CreateInternalTrigger(relid, "locality_global_update_toast", fns[i], true,
 									  TRIGGER_TYPE_UPDATE);
 		}
 		else if (!wanted[i] && OidIsValid(existing[i]))

@@ -5,6 +5,13 @@
  * stamp before its transaction is applied, refused when it is more than
  * locality.max_clock_skew ahead.  The clock's rules live in the core
  * (src/core/hlc.cpp).
+ *
+ * The clock survives a restart (or a crash): a mark in the data directory
+ * (pg_locality_hlc) is never below a stamp the clock has handed out or
+ * observed.  As a sequence caches values, the mark is written ahead, one
+ * window beyond the clock, durably and before the clock passes the old
+ * mark, so a write costs one file replacement per window of clock advance;
+ * the first use after the server starts raises the clock to the mark.
  */
 #include "postgres.h"
 
@@ -30,6 +37,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "replication/origin.h"
+#include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -52,7 +60,13 @@ typedef struct HlcShared
 {
 	LWLock	   *lock;
 	LocalityHlc clock;
+	bool		restored;		/* raised to the mark on disk since start */
+	uint64		reserved;		/* the mark on disk */
 } HlcShared;
+
+/* The mark, in the data directory, and how far ahead of the clock it is written. */
+#define HLC_MARK_FILE "pg_locality_hlc"
+#define HLC_MARK_WINDOW_MS 1000
 
 static HlcShared *Hlc = NULL;
 
@@ -74,21 +88,116 @@ CheckClock(void)
 				 errmsg("pg_locality must be in shared_preload_libraries")));
 }
 
+/* The mark on disk; 0 when there is none yet (a new data directory). */
+static uint64
+ReadMark(void)
+{
+	FILE	   *file = AllocateFile(HLC_MARK_FILE, "r");
+	char		buf[32];
+	char	   *end;
+	uint64		mark;
+
+	if (file == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", HLC_MARK_FILE)));
+	}
+	if (fgets(buf, sizeof(buf), file) == NULL)
+		buf[0] = '\0';
+	FreeFile(file);
+	errno = 0;
+	mark = strtou64(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("file \"%s\" does not hold a clock mark", HLC_MARK_FILE),
+				 errdetail("It holds \"%s\".", buf),
+				 errhint("It keeps this server's hybrid logical clock above the stamps it "
+						 "handed out before a restart; rewrite it with a value at least "
+						 "locality.hlc_now() of every database plus a second.")));
+	return mark;
+}
+
+/* Replaces the mark on disk, durably (written, synced, renamed into place). */
+static void
+WriteMark(uint64 mark)
+{
+	const char *tmp = HLC_MARK_FILE ".tmp";
+	char		buf[32];
+	int			len = snprintf(buf, sizeof(buf), UINT64_FORMAT "\n", mark);
+	int			fd = OpenTransientFile(tmp, O_CREAT | O_WRONLY | O_TRUNC | PG_BINARY);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", tmp)));
+	errno = 0;
+	if (write(fd, buf, len) != len)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmp)));
+	}
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", tmp)));
+	(void) durable_rename(tmp, HLC_MARK_FILE, ERROR);
+}
+
+/* First use since the server started: the clock starts at the mark. */
+static void
+Restore(void)
+{
+	uint64		mark;
+
+	if (Hlc->restored)
+		return;
+	mark = ReadMark();
+	locality_hlc_restore(&Hlc->clock, mark);
+	Hlc->reserved = mark;
+	Hlc->restored = true;
+}
+
+/* The clock moves to next, once the mark on disk covers it. */
+static void
+Advance(LocalityHlc next)
+{
+	uint64		mark = locality_hlc_reservation(next.last, Hlc->reserved, HLC_MARK_WINDOW_MS);
+
+	if (mark != 0)
+	{
+		WriteMark(mark);
+		Hlc->reserved = mark;
+	}
+	Hlc->clock = next;
+}
+
 /* now(): a stamp for a local commit. */
 uint64
 LocalityHlcNow(void)
 {
 	LocalityStatus status;
+	LocalityHlc next;
 	uint64		stamp = 0;
-	bool		ok;
 
 	CheckClock();
 	LocalityInitStatus(&status);
 	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
-	ok = locality_hlc_now(&Hlc->clock, PhysicalMs(), &stamp, &status);
-	LWLockRelease(Hlc->lock);
-	if (!ok)
+	Restore();
+	next = Hlc->clock;
+	if (!locality_hlc_now(&next, PhysicalMs(), &stamp, &status))
+	{
+		LWLockRelease(Hlc->lock);
 		LocalityRaiseStatus(&status, NULL);
+	}
+	Advance(next);
+	LWLockRelease(Hlc->lock);
 	return stamp;
 }
 
@@ -96,18 +205,23 @@ void
 LocalityHlcObserve(uint64 hlc)
 {
 	LocalityStatus status;
-	bool		ok;
+	LocalityHlc next;
 
 	if (hlc == 0)
 		return;
 	CheckClock();
 	LocalityInitStatus(&status);
 	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
-	ok = locality_hlc_update(&Hlc->clock, hlc, PhysicalMs(), (uint64) LocalityMaxClockSkew,
-							 NULL, &status);
-	LWLockRelease(Hlc->lock);
-	if (!ok)
+	Restore();
+	next = Hlc->clock;
+	if (!locality_hlc_update(&next, hlc, PhysicalMs(), (uint64) LocalityMaxClockSkew,
+							 NULL, &status))
+	{
+		LWLockRelease(Hlc->lock);
 		LocalityRaiseStatus(&status, NULL);
+	}
+	Advance(next);
+	LWLockRelease(Hlc->lock);
 }
 
 PG_FUNCTION_INFO_V1(locality_hlc_current);
@@ -119,7 +233,8 @@ locality_hlc_current(PG_FUNCTION_ARGS)
 	uint64		last;
 
 	CheckClock();
-	LWLockAcquire(Hlc->lock, LW_SHARED);
+	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
+	Restore();
 	last = Hlc->clock.last;
 	LWLockRelease(Hlc->lock);
 	PG_RETURN_INT64((int64) last);

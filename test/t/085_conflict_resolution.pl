@@ -4,7 +4,8 @@
 # concurrent writes are ordered by their stamps the same way everywhere,
 # tombstones make delete/update races converge, the clock-skew bound delays
 # changes from a clock too far ahead, merge functions are applied on apply,
-# and a unique violation on a non-key index stops apply until resolved.
+# and a unique violation on a non-key index keeps the later row everywhere
+# (or, in mode error, stops apply until resolved); the clock survives a crash.
 use strict;
 use warnings;
 use IPC::Run;
@@ -222,22 +223,76 @@ is(same_everywhere(q{SELECT concat_ws(' ', name, city, email) FROM profile WHERE
 	'n-ap c-after-delete e-ap', 'the later one-column update brings the row back whole on every region');
 
 # --- A unique violation on a non-key index ----------------------------------
-$us->safe_psql('postgres', q{
-	CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL');
-});
+# Two regions insert different keys with the same unique value: a
+# unique_violation, logged with both rows; in last_write_wins the row with
+# the later stamp stays on every region (the other is removed where it was
+# local and not applied where it arrives).
+# One schema change at a time, each after the initial copies of the last: a
+# change during a copy can wait on the copy's lock across regions (see 030).
+$us->safe_psql('postgres',
+	q{CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL')});
+drain();
+$us->safe_psql('postgres',
+	q{CREATE TABLE people_strict (id int PRIMARY KEY, email text UNIQUE) WITH (locality = 'GLOBAL')});
+drain();
+$us->safe_psql('postgres', q{SELECT locality.set_conflict_resolution('people_strict', 'error')});
 drain();
 isolate($us, $ap);
 $us->safe_psql('postgres', "INSERT INTO people VALUES (1, 'x\@example.com')");
-$ap->safe_psql('postgres', "INSERT INTO people VALUES (2, 'x\@example.com')");
+$ap->safe_psql('postgres', "INSERT INTO people VALUES (2, 'x\@example.com')");    # later: wins
+$ap->safe_psql('postgres', "INSERT INTO people VALUES (4, 'y\@example.com')");
+$us->safe_psql('postgres', "INSERT INTO people VALUES (3, 'y\@example.com')");    # later: wins
 reconnect($us, $ap);
-ok($us->poll_query_until('postgres',
-	q{SELECT last_error LIKE '%duplicate key value violates unique constraint "people_email_key"%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
-	'the unique violation stops apply and shows in last_error');
-$us->safe_psql('postgres', "UPDATE people SET email = 'one\@example.com' WHERE id = 1");
-$ap->safe_psql('postgres', "UPDATE people SET email = 'two\@example.com' WHERE id = 2");
 drain();
 is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people', 'unique'),
+	'2x@example.com,3y@example.com', 'the row with the later stamp keeps the unique value on every region');
+is($us->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || local_region || ' ' || remote_region
+	|| ' ' || (local_tuple->>'id') || ' ' || (remote_tuple->>'id') || ' ' || (remote_hlc > local_hlc)
+	|| ' ' || (local_commit_ts IS NOT NULL AND remote_commit_ts IS NOT NULL)
+	FROM locality.conflicts WHERE table_name = 'people'::regclass ORDER BY id}),
+	"unique_violation apply_remote us-east1 ap-east1 1 2 true true\nunique_violation keep_local us-east1 ap-east1 3 4 false true",
+	'us-east1 logged both unique violations with both rows, regions, stamps and commit timestamps');
+is($ap->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || (local_tuple->>'id') || ' ' || (remote_tuple->>'id')
+	FROM locality.conflicts WHERE table_name = 'people'::regclass ORDER BY id}),
+	"unique_violation keep_local 2 1\nunique_violation apply_remote 4 3",
+	'ap-east1 decided the same rows the other way round');
+is(same_everywhere(q{SELECT count(*) FROM locality.tombstones WHERE relid = 'people'::regclass}, 'unique tombstones'),
+	'0', 'the losing rows leave no tombstone on any region');
+
+# Mode 'error': apply stops on it until the DBA resolves it.
+isolate($us, $ap);
+$us->safe_psql('postgres', "INSERT INTO people_strict VALUES (1, 'x\@example.com')");
+$ap->safe_psql('postgres', "INSERT INTO people_strict VALUES (2, 'x\@example.com')");
+reconnect($us, $ap);
+ok($us->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%duplicate key value violates unique constraint "people_strict_email_key"%' FROM locality.replication_status WHERE source_region = 'ap-east1'}),
+	'in mode error the unique violation stops apply and shows in last_error');
+$us->safe_psql('postgres', "UPDATE people_strict SET email = 'one\@example.com' WHERE id = 1");
+$ap->safe_psql('postgres', "UPDATE people_strict SET email = 'two\@example.com' WHERE id = 2");
+drain();
+is(same_everywhere('SELECT string_agg(id || email, \',\' ORDER BY id) FROM people_strict', 'unique, error'),
 	'1one@example.com,2two@example.com', 'resolved by the DBA: every region holds both rows');
+
+# --- An unchanged TOASTed value in a concurrent update ----------------------
+# ap-east1 replaces a large (TOASTed) value; us-east1, later, updates another
+# column of the row.  us-east1's row wins everywhere, with the large value it
+# had: the update must carry it, though it did not change it.  Sent as
+# "unchanged", ap-east1 would keep its own value under us-east1's row.
+$us->safe_psql('postgres', q{
+	CREATE TABLE docs (id int PRIMARY KEY, body text, n int) WITH (locality = 'GLOBAL');
+	INSERT INTO docs SELECT 1, string_agg(md5(i::text || 'old'), ''), 0 FROM generate_series(1, 3000) i;
+});
+drain();
+is($us->safe_psql('postgres', q{SELECT pg_relation_size(reltoastrelid) > 8192 FROM pg_class WHERE oid = 'docs'::regclass}),
+	't', 'the body is stored out of line (TOASTed)');
+isolate($us, $ap);
+$ap->safe_psql('postgres', q{UPDATE docs SET body = (SELECT string_agg(md5(i::text || 'ap'), '') FROM generate_series(1, 3000) i)});
+$us->safe_psql('postgres', 'UPDATE docs SET n = 7');    # later: wins the row
+reconnect($us, $ap);
+drain();
+is(same_everywhere(q{SELECT md5(body) || ' ' || n FROM docs}, 'toast'),
+	$us->safe_psql('postgres', q{SELECT md5(string_agg(md5(i::text || 'old'), '')) || ' 7' FROM generate_series(1, 3000) i}),
+	'the later row wins whole on every region, with the TOASTed value it did not change');
 
 # --- The skew bound ---------------------------------------------------------
 # ap-east1 restarts with a clock an hour ahead: its changes wait at us-east1
@@ -280,5 +335,24 @@ is($us->safe_psql('postgres', q{SELECT remote_hlc = local_hlc AND remote_region 
 	't', 'the two writes have the same hlc');
 is(same_everywhere('SELECT v FROM g WHERE id = 6', 'tie'), 'tie: eu-west1',
 	'an exact tie goes to the higher region id on every region');
+
+# --- The clock survives a crash ---------------------------------------------
+# us-east1 has observed ap-east1's stamps from an hour ahead (with
+# max_clock_skew 2h): its clock runs an hour ahead of its physical clock.
+# After a crash (kill -9) and restart, a local write must still be stamped
+# above every stamp the clock handed out or observed before; a clock that
+# started again from physical time would stamp it an hour earlier, and it
+# would lose to the writes it observed.
+my $before = $us->safe_psql('postgres', 'SELECT locality.hlc_now()');
+is($us->safe_psql('postgres', "SELECT ($before >> 16) > extract(epoch FROM clock_timestamp()) * 1000 + 1800000"),
+	't', 'us-east1 clock runs ahead of its physical clock before the crash');
+LocalityCluster::kill9_and_restart($us);
+my $after_xid = $us->safe_psql('postgres',
+	"BEGIN; UPDATE g SET v = 'after the crash' WHERE id = 7; SELECT pg_current_xact_id(); COMMIT;");
+is($us->safe_psql('postgres', "SELECT hlc > $before FROM locality.commit_stamps WHERE xid = '$after_xid'::text::bigint"),
+	't', 'a write after the crash is stamped above every stamp seen before it');
+drain();
+is(same_everywhere('SELECT v FROM g WHERE id = 7', 'after the crash'), 'after the crash',
+	'and wins on every region');
 
 done_testing();

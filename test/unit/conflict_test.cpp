@@ -11,6 +11,7 @@
 #include <deque>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crdt_test_util.hpp"
@@ -129,6 +130,36 @@ TEST(Conflict, ErrorStopsWhenTheOutcomesWouldDiffer) {
   EXPECT_EQ(resolution(kError, kWrite, kAbsent, early, late), kStop);
   EXPECT_EQ(resolution(kError, kDelete, kRow, early, late), kStop);
   EXPECT_EQ(resolution(kError, kDelete, kRow, late, early), kStop);
+}
+
+int unique_resolution(int mode, LocalityHlcStamp local, LocalityHlcStamp remote) {
+  int r = 0;
+  LocalityStatus status;
+  EXPECT_EQ(locality_unique_conflict_resolve(mode, &local, &remote, &r, &status), 1)
+      << status.message;
+  return r;
+}
+
+// Two rows of different keys with the same unique value: each region meets
+// the other's row as the remote one; both must keep the same row.
+TEST(Conflict, AUniqueViolationKeepsTheLaterRowOnBothRegions) {
+  LocalityHlcStamp a = at(0, 1), b = at(0, 1, 1), c = at(0, 2, 1);  // b ties a's ms, c ties b's hlc
+  for (int mode : {kLww, kColumn}) {
+    SCOPED_TRACE(mode);
+    for (auto [early, late] : {std::pair{a, b}, std::pair{a, c}, std::pair{b, c}}) {
+      // On the region holding the early row, the late one arrives and wins;
+      EXPECT_EQ(unique_resolution(mode, early, late), kApply);
+      // on the region holding the late row, the early one arrives and loses.
+      EXPECT_EQ(unique_resolution(mode, late, early), kKeep);
+    }
+  }
+  EXPECT_EQ(unique_resolution(kKeepLocal, a, b), kKeep);
+  EXPECT_EQ(unique_resolution(kApplyRemote, b, a), kApply);
+  EXPECT_EQ(unique_resolution(kError, a, b), kStop);
+  int r = 0;
+  LocalityStatus status;
+  EXPECT_EQ(locality_unique_conflict_resolve(99, &a, &b, &r, &status), 0);
+  EXPECT_STREQ(status.sqlstate, "XX000");
 }
 
 TEST(Conflict, ErrorLetsAgreeingVersionsThroughAsLastWriteWins) {

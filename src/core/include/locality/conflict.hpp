@@ -79,6 +79,15 @@ namespace locality {
 // Throws XX000 for values outside the enums or a NULL array.
 LocalityResolution resolve_conflict(const LocalityConflict& c, std::uint8_t* choices);
 
+// A remote write and a local row of different keys with the same value in
+// another unique index than the key: which row stays (APPLY_REMOTE: the
+// remote one, KEEP_LOCAL: the local one, ERROR for mode 'error').  In both
+// last-write-wins modes the later stamp, so every region keeps the same row;
+// keep_local and apply_remote as their names say.  Throws XX000 for a mode
+// outside the enum.
+LocalityResolution resolve_unique_conflict(int mode, const LocalityHlcStamp& local,
+                                           const LocalityHlcStamp& remote);
+
 // 'last_write_wins' and the others; throws 22023 `invalid conflict
 // resolution "x"` with the accepted modes as hint.
 LocalityConflictMode parse_conflict_mode(std::string_view text);

@@ -77,6 +77,15 @@ class HybridLogicalClock {
   Hlc last_;
 };
 
+// Persistence across a restart, as a sequence caches values: before a clock
+// whose last stamp is last may be used, a mark >= last must be on disk.
+// reservation() is the mark to write when reserved (the one on disk) does not
+// cover last: last + window_ms (saturating at the largest stamp); 0 when
+// reserved already covers it.  A restarted clock starts at restore(mark) and
+// so hands out only stamps above every one handed out or observed before.
+Hlc hlc_reservation(Hlc last, Hlc reserved, std::uint64_t window_ms) noexcept;
+inline Hlc hlc_restore(Hlc last, Hlc mark) noexcept { return last > mark ? last : mark; }
+
 // The causal last-write-wins order: (hlc, region id), lexicographic.  Two
 // regions never hand out the same (hlc, region) for different transactions,
 // so every region orders any two writes the same way.  -1, 0 or 1.
