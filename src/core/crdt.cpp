@@ -74,6 +74,16 @@ void ByteReader::header() {
   pos_ = 1;
 }
 
+bool ByteReader::counter_header() {
+  if (!bytes_.empty() && static_cast<std::uint8_t>(bytes_[0]) == counter_floor_header_byte(kind_) &&
+      kind_ != CrdtKind::kOrSet) {
+    pos_ = 1;
+    return true;
+  }
+  header();
+  return false;
+}
+
 std::uint64_t ByteReader::varint(const char* what) {
   std::size_t start = pos_;
   std::uint64_t value = 0;
@@ -315,6 +325,24 @@ void crdt_format(CrdtKind kind, std::string_view bytes, const RegionNames& names
     crdt::counter_format(kind, bytes, names, out);
 }
 
+void crdt_reset(CrdtKind kind, std::string_view bytes, ByteSink& out) {
+  if (kind == CrdtKind::kOrSet)
+    crdt::orset_reset(bytes, out);
+  else
+    crdt::counter_reset(kind, bytes, out);
+}
+
+void crdt_continue(CrdtKind kind, std::string_view base, std::string_view inserted,
+                   RegionId region, ByteSink& out) {
+  if (kind == CrdtKind::kOrSet) {
+    crdt::orset_continue(base, inserted, region, out);
+    return;
+  }
+  // The inserted value, whatever its slots, is one change of the inserting
+  // region: the value grows by exactly the inserted value.
+  counter_add(kind, base, region, counter_value(kind, inserted), out);
+}
+
 }  // namespace locality
 
 // ---- C API ----
@@ -373,6 +401,27 @@ extern "C" int locality_crdt_merge(int kind, const char* a, size_t alen, const c
     locality::CrdtKind k = locality::crdt_kind(kind);
     std::string_view va = view(a, alen), vb = view(b, blen);
     produce_into(out, cap, len, [&](ByteSink& sink) { locality::crdt_merge(k, va, vb, sink); });
+  });
+}
+
+extern "C" int locality_crdt_reset(int kind, const char* a, size_t alen, char* out, size_t cap,
+                                   size_t* len, LocalityStatus* status) noexcept {
+  return locality::call_guarded(status, [&] {
+    locality::CrdtKind k = locality::crdt_kind(kind);
+    std::string_view va = view(a, alen);
+    produce_into(out, cap, len, [&](ByteSink& sink) { locality::crdt_reset(k, va, sink); });
+  });
+}
+
+extern "C" int locality_crdt_continue(int kind, const char* base, size_t blen,
+                                      const char* inserted, size_t ilen, uint16_t region,
+                                      char* out, size_t cap, size_t* len,
+                                      LocalityStatus* status) noexcept {
+  return locality::call_guarded(status, [&] {
+    locality::CrdtKind k = locality::crdt_kind(kind);
+    std::string_view vb = view(base, blen), vi = view(inserted, ilen);
+    produce_into(out, cap, len,
+                 [&](ByteSink& sink) { locality::crdt_continue(k, vb, vi, region, sink); });
   });
 }
 

@@ -195,6 +195,20 @@ void orset_merge(std::string_view a, std::string_view b, ByteSink& out) {
   encode(merged, out);
 }
 
+void orset_reset(std::string_view bytes, ByteSink& out) {
+  State state = decode(bytes);
+  state.elements.clear();  // the seen clock stands for every removed tag
+  encode(state, out);
+}
+
+void orset_continue(std::string_view base, std::string_view inserted, RegionId region,
+                    ByteSink& out) {
+  State state = decode(base);
+  std::vector<std::string_view> elements = orset_elements(inserted);
+  for (std::string_view e : elements) add(state, region, e);
+  encode(state, out);
+}
+
 void orset_parse(std::string_view text, RegionId local_region, const RegionNames& names,
                  ByteSink& out) {
   TextReader in(text, kKind);

@@ -786,7 +786,8 @@ typedef enum LocalityCrdtKind
 } LocalityCrdtKind;
 
 #define LOCALITY_CRDT_EMPTY_BOUND 2
-#define LOCALITY_CRDT_MERGE_BOUND(alen, blen) ((alen) + (blen))
+/* Twice: a counter without floors merged with one with floors gains them. */
+#define LOCALITY_CRDT_MERGE_BOUND(alen, blen) (2 * ((alen) + (blen)))
 #define LOCALITY_COUNTER_ADD_BOUND(len) ((len) + 24)
 #define LOCALITY_ORSET_ADD_BOUND(len, elen) ((len) + (elen) + 48)
 #define LOCALITY_ORSET_REMOVE_BOUND(len) (len)
@@ -825,6 +826,32 @@ int			locality_crdt_validate(int kind, const char *data, size_t len,
 int			locality_crdt_merge(int kind, const char *a, size_t alen, const char *b,
 								size_t blen, char *out, size_t cap, size_t *len,
 								LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_crdt_reset: what a DELETE of a row leaves of a CRDT column's
+ * state a (docs/conflicts.md section 5): every increment and add a has
+ * observed is reset (counters: each slot's floor rises to the slot; orset:
+ * no elements, the seen clock kept), so merging the result with any state
+ * cancels exactly those, and increments or adds concurrent with the delete
+ * survive.  Idempotent; the value of the result is 0 or the empty set.
+ * out needs at most LOCALITY_CRDT_RESET_BOUND(alen) bytes.
+ */
+#define LOCALITY_CRDT_RESET_BOUND(alen) (2 * (alen) + 1)
+int			locality_crdt_reset(int kind, const char *a, size_t alen, char *out, size_t cap,
+								size_t *len, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_crdt_continue: an INSERT over the tombstone of its key: the
+ * inserted value (its value, or its elements) becomes one change of region
+ * on top of the tombstone's state base, so the key's state stays one
+ * lineage (counters: value(base) + value(inserted), credited to region's
+ * slot; orset: each inserted element added with a fresh tag of region).
+ * Size with out NULL first (a size query).
+ */
+int			locality_crdt_continue(int kind, const char *base, size_t blen,
+								   const char *inserted, size_t ilen, uint16_t region,
+								   char *out, size_t cap, size_t *len,
+								   LocalityStatus *status) LOCALITY_NOEXCEPT;
 
 /*
  * locality_crdt_parse: a value's text form (the input function).  Reads

@@ -284,7 +284,7 @@ TEST(CounterText, FullFormErrors) {
 TEST(CounterText, SyntaxErrorsQuoteTheInputAndPointAtTheProblem) {
   locality::Error e = error_of([] { parse(G, "{1:1 2:2}"); });
   EXPECT_STREQ(e.what(), "invalid input syntax for type locality.gcounter: \"{1:1 2:2}\"");
-  EXPECT_EQ(e.detail(), "expected ',' or '}' at character 6.");
+  EXPECT_EQ(e.detail(), "expected ',', '/' or '}' at character 6.");
 }
 
 // ---- the C API ----
@@ -389,6 +389,78 @@ TEST(CounterApi, MergeBoundAlwaysSuffices) {
                                 out.data(), out.size(), &len, &status),
             1);
   EXPECT_EQ(out.substr(0, len), m);
+}
+
+// ---- deletes: floors (docs/conflicts.md section 5) ----
+
+// eu-west1 deletes a row whose counter it has seen at {us-east1:5,
+// eu-west1:3}; us-east1 concurrently adds 2.  Whatever order the two
+// states meet in, the value is 2: the delete reset the 8 it observed, the
+// concurrent increment survives.
+TEST(CounterDelete, AnIncrementConcurrentWithADeleteSurvivesInBothArrivalOrders) {
+  for (CrdtKind kind : {G, PN}) {
+    std::string before = add(kind, add(kind, empty(kind), 1, 5), 2, 3);
+    std::string tomb = reset(kind, before);
+    EXPECT_EQ(counter_value(kind, tomb), 0);
+    std::string inc = add(kind, before, 1, 2);
+    EXPECT_EQ(merge(kind, tomb, inc), merge(kind, inc, tomb));
+    EXPECT_EQ(counter_value(kind, merge(kind, tomb, inc)), 2);
+    EXPECT_EQ(format(kind, merge(kind, tomb, inc)), "{us-east1:7/5,eu-west1:3/3}");
+    // An increment the delete observed stays reset.
+    EXPECT_EQ(counter_value(kind, merge(kind, tomb, before)), 0);
+  }
+}
+
+TEST(CounterDelete, AnInsertOverTheTombstoneContinuesItsState) {
+  std::string before = add(PN, add(PN, empty(PN), 1, 5), 2, -3);
+  std::string tomb = reset(PN, before);
+  // eu-west1 inserts the row again with '10': one increment of 10.
+  std::string again = continue_from(PN, tomb, parse(PN, "10", 2), 2);
+  EXPECT_EQ(counter_value(PN, again), 10);
+  EXPECT_EQ(format(PN, again), "{us-east1:5/5,eu-west1:10-3/0-3}");
+  // us-east1's increment concurrent with the delete still counts.
+  std::string inc = add(PN, before, 1, 4);
+  EXPECT_EQ(counter_value(PN, merge(PN, again, inc)), 14);
+  EXPECT_EQ(merge(PN, again, inc), merge(PN, inc, again));
+  // A negative value and a full-form value continue by their value.
+  EXPECT_EQ(counter_value(PN, continue_from(PN, tomb, parse(PN, "-4", 2), 2)), -4);
+  EXPECT_EQ(counter_value(PN, continue_from(PN, tomb, parse(PN, "{us-east1:6-1}", 2), 2)), 5);
+  // Over an empty tombstone state, continuing is the value credited to region.
+  EXPECT_EQ(continue_from(G, empty(G), parse(G, "7", 3), 1), parse(G, "7", 1));
+}
+
+TEST(CounterDelete, FloorsAreVersionTwoOnlyWhenNotZeroAndRoundTrip) {
+  std::string tomb = reset(G, add(G, add(G, empty(G), 1, 5), 2, 300));
+  EXPECT_EQ(hex(tomb), "21" "01" "05" "05" "02" "ac02" "ac02");
+  EXPECT_EQ(parse(G, format(G, tomb)), tomb);
+  EXPECT_EQ(reset(G, empty(G)), empty(G));
+  // A full form with all floors zero is version 1.
+  EXPECT_EQ(parse(G, "{us-east1:5/0}"), add(G, empty(G), 1, 5));
+  // Malformed: version 2 with zero floors, a floor above its slot.
+  EXPECT_EQ(sqlstate_of([&] { crdt_validate(G, std::string("\x21\x01\x05\x00", 4)); }), "22P03");
+  EXPECT_EQ(sqlstate_of([&] { crdt_validate(G, std::string("\x21\x01\x05\x06", 4)); }), "22P03");
+  EXPECT_EQ(sqlstate_of([&] { parse(G, "{us-east1:5/6}"); }), "22P02");
+  EXPECT_EQ(sqlstate_of([&] { parse(PN, "{us-east1:5-1/5-2}"); }), "22P02");
+  // An orset header with version 2 is not a counter's.
+  EXPECT_EQ(sqlstate_of([&] { crdt_validate(CrdtKind::kOrSet, std::string("\x23\x00", 2)); }),
+            "22P03");
+}
+
+TEST(CounterDelete, ThreeRegionsWithFloorsStayUnder64Bytes) {
+  std::string c = empty(PN);
+  for (locality::RegionId r = 1; r <= 3; ++r) c = add(PN, add(PN, c, r, 1000000), r, -1000000);
+  c = add(PN, reset(PN, c), 1, 5);
+  EXPECT_LT(c.size(), 64u) << hex(c);
+}
+
+TEST(CounterDelete, AddKeepsTheFloorsAndChecksTheValue) {
+  std::string tomb = reset(PN, add(PN, empty(PN), 1, kMax));
+  // The slot cannot grow past INT64_MAX even though the value is 0.
+  EXPECT_EQ(sqlstate_of([&] { add(PN, tomb, 1, 1); }), "22003");
+  std::string c = add(PN, tomb, 2, kMax);
+  EXPECT_EQ(counter_value(PN, c), kMax);
+  EXPECT_EQ(format(PN, c), "{us-east1:9223372036854775807/9223372036854775807,"
+                           "eu-west1:9223372036854775807}");
 }
 
 }  // namespace

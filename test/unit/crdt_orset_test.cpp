@@ -316,4 +316,33 @@ TEST(OrSetApi, AddBoundAlwaysSuffices) {
   }
 }
 
+// ---- deletes (docs/conflicts.md section 5) ----
+
+// eu-west1 deletes the row, having seen {a, b}; us-east1 concurrently adds
+// c.  Both arrival orders hold {c}: the delete removed the adds it observed.
+TEST(OrSetDelete, AnAddConcurrentWithADeleteSurvivesInBothArrivalOrders) {
+  std::string before = set_add(set_add(empty(S), 1, "a"), 2, "b");
+  std::string tomb = reset(S, before);
+  EXPECT_TRUE(elements(tomb).empty());
+  EXPECT_EQ(format(S, tomb), "{|us-east1:1,eu-west1:1|}");
+  EXPECT_EQ(reset(S, tomb), tomb);
+  std::string added = set_add(before, 1, "c");
+  EXPECT_EQ(merge(S, tomb, added), merge(S, added, tomb));
+  EXPECT_EQ(elements(merge(S, tomb, added)), (Strings{"c"}));
+  // A re-add of a by us-east1, concurrent with the delete, survives too.
+  EXPECT_EQ(elements(merge(S, tomb, set_add(before, 1, "a"))), (Strings{"a"}));
+}
+
+TEST(OrSetDelete, AnInsertOverTheTombstoneAddsItsElementsWithFreshTags) {
+  std::string before = set_add(set_add(empty(S), 1, "a"), 3, "b");
+  std::string tomb = reset(S, before);
+  // ap-east1 inserts the row again with '{a}' (parsed as its first add).
+  std::string again = continue_from(S, tomb, parse(S, "{a}", 3), 3);
+  EXPECT_EQ(format(S, again), "{|us-east1:1,ap-east1:2|a@ap-east1:2}");
+  // Had it started afresh, the tag ap-east1:1 would read as removed by the
+  // delete everywhere the tombstone is merged; continued, it survives.
+  EXPECT_EQ(elements(merge(S, tomb, again)), (Strings{"a"}));
+  EXPECT_TRUE(elements(merge(S, tomb, parse(S, "{a}", 3))).empty());
+}
+
 }  // namespace

@@ -51,7 +51,12 @@ int check_laws(CrdtKind kind, const std::string& a, const std::string& b, const 
   EXPECT_EQ(merge(kind, a, a), a) << "idempotent: " << hex(a);
   EXPECT_EQ(merge(kind, a, empty(kind)), a) << "identity: " << hex(a);
   EXPECT_EQ(merge(kind, ab, a), ab) << "absorbs: " << hex(a) << " " << hex(b);
-  EXPECT_LE(ab.size(), a.size() + b.size()) << "merge bound";
+  EXPECT_LE(ab.size(), LOCALITY_CRDT_MERGE_BOUND(a.size(), b.size())) << "merge bound";
+  // Without floors on both sides (every orset, counters never deleted), the
+  // merge is no larger than its inputs together.
+  if (kind == CrdtKind::kOrSet || (a[0] == b[0] && (a[0] & 0xF0) == 0x10)) {
+    EXPECT_LE(ab.size(), a.size() + b.size()) << "merge bound";
+  }
   EXPECT_NO_THROW(locality::crdt_validate(kind, ab));
   return 7;
 }
@@ -80,47 +85,76 @@ struct CounterRun {
   int laws = 0;
 };
 
-// Every region increments its own slot and pulls others' states at random.
-// A region's value must always be the sum of the increments it has seen,
-// which with whole-state merges is a prefix of each origin's increments.
+// Every region increments its own slot, deletes the row (resets what it has
+// seen), inserts it again over the tombstone (continues its state with a
+// new value) and pulls others' states at random.  A region's value must
+// always be the sum of the increments it has seen and no delete it has seen
+// had seen: with whole-state merges, a prefix of each origin's increments
+// minus a shorter prefix (the floor).
 CounterRun simulate_counters(CrdtKind kind, Seeded& s) {
   const int regions = 2 + s.below(4);
   std::vector<std::string> state(static_cast<std::size_t>(regions), empty(kind));
-  // seen[i][r]: how many of region r's increments region i has seen.
+  // seen[i][r]: how many of region r's increments region i has seen;
+  // floor[i][r]: how many of them a delete region i has seen had seen.
   std::vector<std::vector<std::size_t>> seen(
       static_cast<std::size_t>(regions),
       std::vector<std::size_t>(static_cast<std::size_t>(regions), 0));
+  auto floor = seen;
   // prefix[r][k]: sum of region r's first k increments.
   std::vector<std::vector<std::int64_t>> prefix(static_cast<std::size_t>(regions), {0});
   CounterRun run;
   run.pool.push_back(empty(kind));
   auto expected = [&](std::size_t i) {
     std::int64_t sum = 0;
-    for (std::size_t r = 0; r < prefix.size(); ++r) sum += prefix[r][seen[i][r]];
+    for (std::size_t r = 0; r < prefix.size(); ++r)
+      sum += prefix[r][seen[i][r]] - prefix[r][floor[i][r]];
     return sum;
+  };
+  auto credit = [&](std::size_t i, std::int64_t delta) {
+    prefix[i].push_back(prefix[i].back() + delta);
+    seen[i][i] = prefix[i].size() - 1;
   };
   for (int step = 0; step < kSteps; ++step) {
     std::size_t i = static_cast<std::size_t>(s.below(regions));
-    if (s.chance(55)) {
+    int op = s.below(100);
+    if (op < 50) {
       std::int64_t delta = s.below(1000);
       if (kind == CrdtKind::kPnCounter && s.chance(40)) delta = -delta;
       state[i] = add(kind, state[i], static_cast<RegionId>(i + 1), delta);
-      prefix[i].push_back(prefix[i].back() + delta);
-      seen[i][i] = prefix[i].size() - 1;
+      credit(i, delta);
+    } else if (op < 58) {
+      // DELETE: the tombstone keeps the state with everything seen reset.
+      state[i] = reset(kind, state[i]);
+      EXPECT_EQ(reset(kind, state[i]), state[i]) << "reset is idempotent";
+      floor[i] = seen[i];
+    } else if (op < 64) {
+      // INSERT over the tombstone with a plain value: one increment.
+      std::int64_t delta = s.below(50);
+      if (kind == CrdtKind::kPnCounter && s.chance(30)) delta = -delta;
+      std::string value = parse(kind, std::to_string(delta), 1 + s.below(3));
+      state[i] = continue_from(kind, state[i], value, static_cast<RegionId>(i + 1));
+      credit(i, delta);
     } else {
       std::size_t j = static_cast<std::size_t>(s.below(regions));
       state[i] = merge(kind, state[i], state[j]);
-      for (std::size_t r = 0; r < seen[i].size(); ++r)
+      for (std::size_t r = 0; r < seen[i].size(); ++r) {
         seen[i][r] = std::max(seen[i][r], seen[j][r]);
+        floor[i][r] = std::max(floor[i][r], floor[j][r]);
+      }
     }
     EXPECT_EQ(locality::counter_value(kind, state[i]), expected(i)) << "region " << i + 1;
     run.pool.push_back(state[i]);
   }
-  // Everyone pulls everyone: all equal, and the value is the exact sum.
+  // Everyone pulls everyone: all equal, and the value is the exact sum of
+  // the increments no delete observed.
   std::string all = empty(kind);
   for (const std::string& v : state) all = merge(kind, all, v);
   std::int64_t total = 0;
-  for (const auto& p : prefix) total += p.back();
+  for (std::size_t r = 0; r < prefix.size(); ++r) {
+    std::size_t f = 0;
+    for (const auto& fl : floor) f = std::max(f, fl[r]);
+    total += prefix[r].back() - prefix[r][f];
+  }
   EXPECT_EQ(locality::counter_value(kind, all), total);
   for (int round = 0; round < 2; ++round)
     for (std::size_t i = 0; i < state.size(); ++i)
@@ -149,11 +183,27 @@ std::string random_counter(CrdtKind kind, Seeded& s) {
     };
     slots[r] = {value(), kind == CrdtKind::kPnCounter ? value() : 0};
   }
+  // Some with floors: anything from 0 to the count.
+  bool floors = s.chance(40);
+  auto floor_of = [&](std::uint64_t count) -> std::uint64_t {
+    switch (s.below(3)) {
+      case 0:
+        return 0;
+      case 1:
+        return count;
+      default:
+        return count == 0 ? 0 : s.rng() % (count + 1);
+    }
+  };
   std::string text = "{";
   for (const auto& [r, v] : slots) {
     if (text.size() > 1) text += ",";
     text += std::to_string(r) + ":" + std::to_string(v.first);
     if (kind == CrdtKind::kPnCounter) text += "-" + std::to_string(v.second);
+    if (floors) {
+      text += "/" + std::to_string(floor_of(v.first));
+      if (kind == CrdtKind::kPnCounter) text += "-" + std::to_string(floor_of(v.second));
+    }
   }
   return parse(kind, text + "}", 0, locality::RegionNames());
 }
@@ -233,9 +283,20 @@ std::vector<std::string> simulate_orsets(Seeded& s) {
     if (op < 35) {
       state[i] = set_add(state[i], static_cast<RegionId>(i + 1), e);
       ref[i].adds.insert({e, next_tag++});
-    } else if (op < 60) {
+    } else if (op < 55) {
       state[i] = set_remove(state[i], e);
       ref[i].remove(e);
+    } else if (op < 60) {
+      // DELETE of the row: every add it observed is removed.
+      state[i] = reset(CrdtKind::kOrSet, state[i]);
+      for (const auto& [el, tag] : ref[i].adds) ref[i].removed.insert(tag);
+    } else if (op < 63) {
+      // INSERT over the tombstone with '{e, f}': adds of e and f.
+      std::string f = kAlphabet[s.below(alphabet)];
+      std::string value = set_add(set_add(empty(CrdtKind::kOrSet), 3, e), 3, f);
+      state[i] = continue_from(CrdtKind::kOrSet, state[i], value, static_cast<RegionId>(i + 1));
+      ref[i].adds.insert({e, next_tag++});
+      ref[i].adds.insert({f, next_tag++});
     } else {
       std::size_t j = static_cast<std::size_t>(s.below(regions));
       state[i] = merge(CrdtKind::kOrSet, state[i], state[j]);

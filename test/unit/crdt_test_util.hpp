@@ -52,6 +52,13 @@ inline std::string set_add(std::string_view v, locality::RegionId r, std::string
 inline std::string set_remove(std::string_view v, std::string_view e) {
   return produce([&](ByteSink& s) { locality::orset_remove(v, e, s); });
 }
+inline std::string reset(CrdtKind kind, std::string_view v) {
+  return produce([&](ByteSink& s) { locality::crdt_reset(kind, v, s); });
+}
+inline std::string continue_from(CrdtKind kind, std::string_view base, std::string_view inserted,
+                                 locality::RegionId r) {
+  return produce([&](ByteSink& s) { locality::crdt_continue(kind, base, inserted, r, s); });
+}
 inline std::string parse(CrdtKind kind, std::string_view text, locality::RegionId local = 1,
                          const locality::RegionNames& names = kRegions) {
   return produce([&](ByteSink& s) { locality::crdt_parse(kind, text, local, names, s); });

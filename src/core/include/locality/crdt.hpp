@@ -35,17 +35,31 @@
 //   it, or when one holds it and the other has not seen it (n > seen[r]);
 //   an element without tags is gone.
 // Adding e anew replaces e's tags with the one fresh tag (the add has
-// observed the older ones).  Caveat: tags are numbered per row lineage, so
-// merging the states of two different incarnations of a row (deleted and
-// re-inserted with the same key) is not meaningful, for counters neither;
-// the apply worker must not merge across a delete it has applied.
+// observed the older ones).
+//
+// Deletes (docs/conflicts.md section 5).  The CRDT columns of one key form
+// one state across deletes and inserts of its row.  A DELETE resets what it
+// observed: crdt_reset gives the state it leaves in the tombstone (orset:
+// the seen clock without elements, which the merge rule above already reads
+// as "every observed add removed"; counters: each slot keeps a floor, the
+// part of it deletes have reset, and the value is the sum of slot - floor).
+// Floors merge by per-slot max like the slots, so the state is still a join
+// semilattice, and an increment concurrent with a delete (above the floor
+// the delete recorded) survives.  An INSERT over a tombstone continues the
+// tombstone's state (crdt_continue) instead of starting a new one, so tags
+// and slots stay numbered per key and merging any two states of the key is
+// meaningful.
 //
 // Binary encoding (the stored datum and the send/recv form), canonical so
 // that two states are equal exactly when their bytes are:
 //   byte 0           0x10 | kind (format version 1; kind 1 gcounter,
-//                    2 pncounter, 3 orset)
+//                    2 pncounter, 3 orset); 0x20 | kind for a counter with
+//                    floors (version 2), used exactly when a floor is not 0
 //   gcounter         then, to the end, (region, value) pairs
+//                    version 2: (region, value, floor)
 //   pncounter        then, to the end, (region, increments, decrements)
+//                    version 2: (region, increments, decrements,
+//                    increments floor, decrements floor); floors <= counts
 //   orset            then count, count (region, seen) pairs, then, to the end,
 //                    elements: length, bytes (no NUL), tag count (>= 1),
 //                    that many (region, number) tags
@@ -63,6 +77,7 @@
 // parses as a number because names start with a letter):
 //   gcounter   {us-east1:5,eu-west1:3}           (ordered by region id)
 //   pncounter  {us-east1:5-2,eu-west1:3}         (increments-decrements)
+//              {us-east1:7-2/5-1}                 (then /floors, when any)
 //   orset      {|us-east1:4,eu-west1:3|a@us-east1:1,"b c"@eu-west1:3@us-east1:2}
 //              the seen clock between bars, then each element with its
 //              tags; elements quoted as in an array literal when needed.
@@ -164,6 +179,15 @@ void crdt_parse(CrdtKind kind, std::string_view text, RegionId local_region,
 
 // The full text form of a value, without a NUL.
 void crdt_format(CrdtKind kind, std::string_view bytes, const RegionNames& names, ByteSink& out);
+
+// What a delete leaves of the state: everything it observed reset.
+void crdt_reset(CrdtKind kind, std::string_view bytes, ByteSink& out);
+
+// An inserted value over a tombstone's state base: one change of region
+// (counters: value(inserted) credited to region; orset: each element of
+// inserted added by region).
+void crdt_continue(CrdtKind kind, std::string_view base, std::string_view inserted,
+                   RegionId region, ByteSink& out);
 
 // ---- counters ----
 

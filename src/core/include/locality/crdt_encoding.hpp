@@ -21,6 +21,13 @@ constexpr std::uint8_t header_byte(CrdtKind kind) noexcept {
   return static_cast<std::uint8_t>((kFormatVersion << 4) | static_cast<std::uint8_t>(kind));
 }
 
+// Counters whose slots carry floors (what deletes reset, crdt.hpp) are
+// format version 2; a counter without any floor stays version 1.
+inline constexpr std::uint8_t kCounterFloorVersion = 2;
+constexpr std::uint8_t counter_floor_header_byte(CrdtKind kind) noexcept {
+  return static_cast<std::uint8_t>((kCounterFloorVersion << 4) | static_cast<std::uint8_t>(kind));
+}
+
 // Bounds-checked reads of one value; every error is 22P03 naming the type
 // and the byte offset.
 class ByteReader {
@@ -29,6 +36,8 @@ class ByteReader {
 
   // Checks the header byte.
   void header();
+  // Checks a counter's header byte; true for version 2 (slots with floors).
+  bool counter_header();
   bool at_end() const noexcept { return pos_ == bytes_.size(); }
   std::size_t offset() const noexcept { return pos_; }
   std::size_t remaining() const noexcept { return bytes_.size() - pos_; }
@@ -100,6 +109,7 @@ void counter_merge(CrdtKind kind, std::string_view a, std::string_view b, ByteSi
 void counter_parse(CrdtKind kind, std::string_view text, RegionId local_region,
                    const RegionNames& names, ByteSink& out);
 void counter_format(CrdtKind kind, std::string_view bytes, const RegionNames& names, ByteSink& out);
+void counter_reset(CrdtKind kind, std::string_view bytes, ByteSink& out);
 
 void orset_empty(ByteSink& out);
 void orset_validate(std::string_view bytes);
@@ -107,5 +117,8 @@ void orset_merge(std::string_view a, std::string_view b, ByteSink& out);
 void orset_parse(std::string_view text, RegionId local_region, const RegionNames& names,
                  ByteSink& out);
 void orset_format(std::string_view bytes, const RegionNames& names, ByteSink& out);
+void orset_reset(std::string_view bytes, ByteSink& out);
+void orset_continue(std::string_view base, std::string_view inserted, RegionId region,
+                    ByteSink& out);
 
 }  // namespace locality::crdt
