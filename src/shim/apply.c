@@ -1002,6 +1002,7 @@ typedef struct LocalSide
 	LocalityHlcStamp *column_stamps;	/* column mode: per column */
 	int64	   *column_xids;	/* their writers */
 	char	  **tomb_values;	/* column mode, a tombstone: the deleted row's values */
+	bytea	  **tomb_crdt;		/* a tombstone: the key's CRDT state it keeps, or NULL */
 } LocalSide;
 
 /* The local side of a change whose row was found (change->local). */
@@ -1016,6 +1017,7 @@ LocalRow(Change *change)
 	side.column_stamps = NULL;
 	side.column_xids = NULL;
 	side.tomb_values = NULL;
+	side.tomb_crdt = NULL;
 	if (IsColumnMode(change->rel))
 	{
 		int			natts = RelationGetDescr(change->rel)->natts;
@@ -1038,6 +1040,7 @@ LocalMissing(Change *change, TupleTableSlot *key)
 	side.column_stamps = NULL;
 	side.column_xids = NULL;
 	side.tomb_values = NULL;
+	side.tomb_crdt = NULL;
 	side.state = LOCALITY_LOCAL_ABSENT;
 	side.stamp.hlc = 0;
 	side.stamp.region_id = 0;
@@ -1046,6 +1049,8 @@ LocalMissing(Change *change, TupleTableSlot *key)
 							  &side.tomb_values, &side.column_xids))
 	{
 		side.state = LOCALITY_LOCAL_TOMBSTONE;
+		if (change->crdt_kinds != NULL)
+			side.tomb_crdt = LocalityTombstoneCrdt(change->rel, LocalityRowKey(change->rel, key));
 		/* Column mode: the deleted row's columns with their stamps (docs/conflicts.md section 4). */
 		if (side.tomb_values != NULL)
 		{
@@ -1162,6 +1167,83 @@ LogConflict(Change *change, const char *kind, const LocalSide *local, const char
 							  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not log a conflict");
 	SPI_finish();
+}
+
+/*
+ * MergeCrdtStates merges the CRDT columns of slot into state[natts] (by
+ * attnum - 1; allocated when NULL), per column, and returns it; *changed
+ * says whether a state changed.  The key's CRDT columns are one state
+ * across its deletes and inserts (docs/conflicts.md section 5): rows,
+ * tombstones and the states deletes carry are merged, never written over.
+ */
+static bytea **
+MergeCrdtStates(Change *change, bytea **state, TupleTableSlot *slot, bool *changed)
+{
+	int			natts = RelationGetDescr(change->rel)->natts;
+	bytea	  **values = LocalityCrdtValues(slot, change->crdt_kinds);
+	int			i;
+
+	if (state == NULL)
+		state = palloc0(sizeof(bytea *) * Max(natts, 1));
+	for (i = 0; i < natts; i++)
+	{
+		bytea	   *merged;
+
+		if (values[i] == NULL)
+			continue;
+		merged = state[i] == NULL ? values[i] :
+			LocalityCrdtMerge(change->crdt_kinds[i], state[i], values[i]);
+		if (!LocalityCrdtEqual(merged, state[i]))
+			*changed = true;
+		state[i] = merged;
+	}
+	return state;
+}
+
+/*
+ * MergeTombstoneCrdt: a remote write brings the row back over a tombstone
+ * that keeps CRDT state: its CRDT columns merge with that state (a NULL
+ * takes it), as an insert made here continues it (global_triggers.c).
+ */
+static void
+MergeTombstoneCrdt(Change *change, const LocalSide *local, TupleTableSlot *remote)
+{
+	int			natts = RelationGetDescr(change->rel)->natts;
+	int			i;
+
+	if (local->tomb_crdt == NULL)
+		return;
+	slot_getallattrs(remote);
+	for (i = 0; i < natts; i++)
+	{
+		if (local->tomb_crdt[i] == NULL || change->crdt_kinds[i] == 0)
+			continue;
+		if (remote->tts_isnull[i])
+			remote->tts_values[i] = PointerGetDatum(local->tomb_crdt[i]);
+		else
+			remote->tts_values[i] = PointerGetDatum(LocalityCrdtMerge(change->crdt_kinds[i],
+																	   local->tomb_crdt[i],
+																	   (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(remote->tts_values[i]))));
+		remote->tts_isnull[i] = false;
+	}
+}
+
+/*
+ * CrdtIntoTombstone: a remote write (or the state a remote delete carries)
+ * that leaves the row deleted still merges its CRDT columns into the
+ * tombstone's state, so the row, when it comes back, holds them on every
+ * region whatever order things arrived in.
+ */
+static void
+CrdtIntoTombstone(Change *change, LocalSide *local, TupleTableSlot *slot, const char *key)
+{
+	bool		changed = false;
+
+	if (change->crdt_kinds == NULL || local->state != LOCALITY_LOCAL_TOMBSTONE)
+		return;
+	local->tomb_crdt = MergeCrdtStates(change, local->tomb_crdt, slot, &changed);
+	if (changed)
+		LocalitySetTombstoneCrdt(change->rel, key, local->tomb_crdt);
 }
 
 /*
@@ -1548,8 +1630,10 @@ ApplyInsert(const LocalityWireInsert *msg)
 					   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
 			{
 				MergeIntoTombstone(change, &local, remote, NULL, choices);
+				CrdtIntoTombstone(change, &local, remote, LocalityRowKey(change->rel, remote));
 				return;
 			}
+			MergeTombstoneCrdt(change, &local, remote);
 		}
 	}
 	InsertRow(change, remote);
@@ -1623,6 +1707,7 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 				   local.tomb_values ? unchanged : NULL, choices, true) != LOCALITY_RESOLUTION_APPLY_REMOTE)
 		{
 			MergeIntoTombstone(change, &local, remote, unchanged, choices);
+			CrdtIntoTombstone(change, &local, remote, LocalityRowKey(change->rel, search));
 			return;
 		}
 		for (i = 0; i < natts; i++)
@@ -1648,6 +1733,7 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		}
 		if (!complete)
 			return;
+		MergeTombstoneCrdt(change, &local, remote);
 		ExecSimpleRelationInsert(change->rri, change->estate, remote);
 		StampApplied(change);
 		if (local.tomb_values != NULL)
@@ -1663,7 +1749,12 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 	}
 }
 
-/* Deletes the local row found, leaving a tombstone on a GLOBAL table. */
+/*
+ * Deletes the local row found, leaving a tombstone on a GLOBAL table.  Its
+ * CRDT state: the row's, merged with what the delete carries (the state the
+ * deleting region left, with what it observed reset: key's CRDT columns)
+ * and with what an older tombstone kept.
+ */
 static void
 DeleteLocalRow(Change *change, TupleTableSlot *key)
 {
@@ -1672,12 +1763,74 @@ DeleteLocalRow(Change *change, TupleTableSlot *key)
 	/* First: a tombstone in column mode keeps the row's columns. */
 	if (IsGlobal(change->rel))
 	{
-		LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, key), change->local);
+		char	   *rowkey = LocalityRowKey(change->rel, key);
+		bytea	  **crdt = NULL;
+
+		if (change->crdt_kinds != NULL)
+		{
+			bool		changed = false;
+
+			crdt = LocalityTombstoneCrdt(change->rel, rowkey);
+			crdt = MergeCrdtStates(change, crdt, change->local, &changed);
+			crdt = MergeCrdtStates(change, crdt, key, &changed);
+		}
+		LocalityRecordTombstone(change->rel, rowkey, change->local, crdt);
 		StampApplied(change);
 	}
 	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
 	ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
 	EvalPlanQualEnd(&epq);
+}
+
+/*
+ * ResetLocalRow: a remote delete lost to the local row (which stays), but
+ * what it observed of the CRDT columns is reset all the same: the state it
+ * carries (key's CRDT columns) merges into the row, as it does on the
+ * regions where the delete arrived first and the later write brought the
+ * row back over its tombstone (docs/conflicts.md section 5).
+ */
+static void
+ResetLocalRow(Change *change, const LocalSide *local, TupleTableSlot *key)
+{
+	TupleDesc	desc = RelationGetDescr(change->rel);
+	TupleTableSlot *row = change->remote;
+	bytea	  **state;
+	bool		changed = false;
+	int			i;
+
+	if (change->crdt_kinds == NULL || !IsGlobal(change->rel))
+		return;
+	state = MergeCrdtStates(change, LocalityCrdtValues(change->local, change->crdt_kinds), key,
+							&changed);
+	if (!changed)
+		return;
+	ExecClearTuple(row);
+	slot_getallattrs(change->local);
+	memcpy(row->tts_values, change->local->tts_values, sizeof(Datum) * desc->natts);
+	memcpy(row->tts_isnull, change->local->tts_isnull, sizeof(bool) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+		if (state[i] != NULL)
+		{
+			row->tts_values[i] = PointerGetDatum(state[i]);
+			row->tts_isnull[i] = false;
+		}
+	ExecStoreVirtualTuple(row);
+	UpdateLocalRow(change, row);
+	StampApplied(change);
+	if (local->column_xids != NULL)
+	{
+		int64		me = LocalityCurrentFullXid();
+
+		/* The CRDT columns are now this transaction's; the others keep their writers. */
+		for (i = 0; i < desc->natts; i++)
+			if (change->crdt_kinds[i] != 0)
+				local->column_xids[i] = me;
+		LocalityRecordColumnVersions(change->rel, LocalityRowKey(change->rel, key),
+									 local->column_xids);
+	}
+	/* The row keeps its own (later) stamp. */
+	if (locality_hlc_stamp_compare(&local->stamp, &RemoteStamp) > 0)
+		LocalityKeepRowStamp(change->rel, LocalityRowKey(change->rel, key), local->stamp);
 }
 
 static void
@@ -1705,6 +1858,7 @@ ApplyDelete(const LocalityWireDelete *msg)
 			{
 				(void) Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local,
 							  NULL, NULL, NULL, true);
+				ResetLocalRow(change, &local, search);
 				return;
 			}
 		}
@@ -1714,13 +1868,26 @@ ApplyDelete(const LocalityWireDelete *msg)
 	{
 		LocalSide	local = LocalMissing(change, search);
 
-		/* delete_missing: the later delete's stamp is kept in the tombstone. */
+		/*
+		 * delete_missing: the later delete's stamp is kept in the tombstone;
+		 * the CRDT state it carries is merged into the tombstone either way.
+		 */
 		if (Decide(change, "delete_missing", LOCALITY_REMOTE_DELETE, &local, NULL, NULL, NULL, true) ==
 			LOCALITY_RESOLUTION_APPLY_REMOTE && IsGlobal(change->rel))
 		{
-			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search), NULL);
+			bytea	  **crdt = NULL;
+
+			if (change->crdt_kinds != NULL)
+			{
+				bool		changed = false;
+
+				crdt = MergeCrdtStates(change, local.tomb_crdt, search, &changed);
+			}
+			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search), NULL, crdt);
 			StampApplied(change);
 		}
+		else if (IsGlobal(change->rel))
+			CrdtIntoTombstone(change, &local, search, LocalityRowKey(change->rel, search));
 	}
 }
 

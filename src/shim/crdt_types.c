@@ -200,6 +200,101 @@ LocalityCrdtMerge(int kind, bytea *a, bytea *b)
 }
 
 /*
+ * LocalityCrdtReset: what a delete leaves of a value (locality_crdt_reset).
+ */
+bytea *
+LocalityCrdtReset(int kind, bytea *a)
+{
+	LocalityStatus status;
+	size_t		cap = LOCALITY_CRDT_RESET_BOUND(CRDT_LEN(a));
+	size_t		len = 0;
+	bytea	   *value = NewValue(cap);
+
+	LocalityInitStatus(&status);
+	if (!locality_crdt_reset(kind, CRDT_DATA(a), CRDT_LEN(a), VARDATA(value), cap, &len, &status))
+		LocalityRaiseStatus(&status, NULL);
+	SET_VARSIZE(value, VARHDRSZ + len);
+	return value;
+}
+
+/*
+ * LocalityCrdtContinue: a value inserted here over a tombstone's state base
+ * (locality_crdt_continue), credited to the local region.
+ */
+bytea *
+LocalityCrdtContinue(int kind, bytea *base, bytea *inserted)
+{
+	LocalityStatus status;
+	size_t		len = 0;
+	uint16_t	region = LocalRegion();
+	bytea	   *value;
+
+	LocalityInitStatus(&status);
+	if (!locality_crdt_continue(kind, CRDT_DATA(base), CRDT_LEN(base), CRDT_DATA(inserted),
+								CRDT_LEN(inserted), region, NULL, 0, &len, &status))
+		LocalityRaiseStatus(&status, NULL);
+	value = NewValue(len);
+	LocalityInitStatus(&status);
+	if (!locality_crdt_continue(kind, CRDT_DATA(base), CRDT_LEN(base), CRDT_DATA(inserted),
+								CRDT_LEN(inserted), region, VARDATA(value), len, &len, &status))
+		LocalityRaiseStatus(&status, NULL);
+	SET_VARSIZE(value, VARHDRSZ + len);
+	return value;
+}
+
+/*
+ * LocalityCrdtKinds: per column (attnum - 1) of desc its LocalityCrdtKind
+ * or 0, palloc'd; NULL when no column is of a CRDT type.
+ */
+int *
+LocalityCrdtKinds(TupleDesc desc)
+{
+	int		   *kinds = NULL;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		int			kind = attr->attisdropped ? 0 : LocalityCrdtKindOfType(attr->atttypid);
+
+		if (kind == 0)
+			continue;
+		if (kinds == NULL)
+			kinds = palloc0(sizeof(int) * desc->natts);
+		kinds[i] = kind;
+	}
+	return kinds;
+}
+
+/*
+ * LocalityCrdtValues: the CRDT columns of slot (kinds from
+ * LocalityCrdtKinds), detoasted, by attnum - 1; NULL entries for other
+ * columns and NULL values.
+ */
+bytea **
+LocalityCrdtValues(TupleTableSlot *slot, const int *kinds)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+	bytea	  **values = palloc0(sizeof(bytea *) * Max(natts, 1));
+	int			i;
+
+	slot_getallattrs(slot);
+	for (i = 0; i < natts; i++)
+		if (kinds[i] != 0 && !slot->tts_isnull[i])
+			values[i] = (bytea *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(slot->tts_values[i]));
+	return values;
+}
+
+/* True when two values hold the same state (canonical encodings). */
+bool
+LocalityCrdtEqual(bytea *a, bytea *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return CRDT_LEN(a) == CRDT_LEN(b) && memcmp(CRDT_DATA(a), CRDT_DATA(b), CRDT_LEN(a)) == 0;
+}
+
+/*
  * LocalityCrdtKindOfType: looked up by name in schema locality (two
  * syscache lookups), so a dropped and re-created extension is no problem.
  */

@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "fmgr.h"
+#include "parser/parse_relation.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/output_plugin.h"
@@ -34,6 +35,7 @@
 
 #include "shim.h"
 #include "shim/column_versions.h"
+#include "shim/crdt.h"
 #include "shim/stamps.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
@@ -57,11 +59,22 @@ typedef struct DecoderState
 	bool		begin_sent;		/* for the current transaction */
 	int16		local_region_id;
 	int16		target_region_id;	/* from the slot's name, 0 if not ours */
+	/*
+	 * The last tombstone this transaction wrote (decoded from
+	 * locality.tombstones, written by the delete trigger just before the
+	 * row's DELETE): its CRDT state goes with that DELETE.
+	 */
+	MemoryContext tomb_cxt;
+	Oid			tomb_relid;
+	char	   *tomb_key;
+	bytea	  **tomb_crdt;		/* by attnum - 1 of tomb_relid */
+	int			tomb_natts;
 } DecoderState;
 
 static HTAB *Relations = NULL;	/* of DecodedRelation, walsender lifetime */
 static Oid	TableCatalogOid = InvalidOid;
 static Oid	RegionCatalogOid = InvalidOid;
+static Oid	TombstonesOid = InvalidOid;
 static bool RegionsKnown = false;	/* region ids below are current */
 
 /* Forgets what we know of relid (or of everything when the catalog changed). */
@@ -73,6 +86,8 @@ RelationInvalidated(Datum arg, Oid relid)
 
 	if (relid == InvalidOid || relid == RegionCatalogOid)
 		RegionsKnown = false;
+	if (relid == InvalidOid || relid == TombstonesOid)
+		TombstonesOid = InvalidOid;
 	if (Relations == NULL)
 		return;
 	hash_seq_init(&scan, Relations);
@@ -230,6 +245,8 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 
 	state->change_cxt = AllocSetContextCreate(ctx->context, "pg_locality change",
 											  ALLOCSET_DEFAULT_SIZES);
+	state->tomb_cxt = AllocSetContextCreate(ctx->context, "pg_locality tombstone",
+											ALLOCSET_SMALL_SIZES);
 	ctx->output_plugin_private = state;
 	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
 	opt->receive_rewrites = false;
@@ -523,6 +540,92 @@ OnlyWrittenColumns(Relation rel, ReorderBufferTXN *txn, HeapTuple tuple, Localit
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+/*
+ * StashTombstone keeps the CRDT state of a tombstone this transaction wrote
+ * (the delete trigger writes it just before the row's DELETE, tombstones.c).
+ */
+static void
+StashTombstone(DecoderState *state, Relation tomb, HeapTuple tuple)
+{
+	TupleDesc	desc = RelationGetDescr(tomb);
+	AttrNumber	att = attnameAttNum(tomb, "crdt_values", false);
+	bool		isnull;
+	Datum		crdt;
+	MemoryContext old;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	int			i;
+
+	MemoryContextReset(state->tomb_cxt);
+	state->tomb_relid = InvalidOid;
+	state->tomb_crdt = NULL;
+	if (tuple == NULL || att == InvalidAttrNumber)
+		return;
+	crdt = heap_getattr(tuple, att, desc, &isnull);
+	if (isnull)
+		return;
+	old = MemoryContextSwitchTo(state->tomb_cxt);
+	state->tomb_relid = DatumGetObjectId(heap_getattr(tuple, 1, desc, &isnull));
+	state->tomb_key = TextDatumGetCString(heap_getattr(tuple, 2, desc, &isnull));
+	deconstruct_array(DatumGetArrayTypeP(crdt), BYTEAOID, -1, false, TYPALIGN_INT,
+					  &elems, &enulls, &n);
+	state->tomb_natts = n;
+	state->tomb_crdt = palloc0(sizeof(bytea *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		state->tomb_crdt[i] = enulls[i] ? NULL :
+			(bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(elems[i]));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * DeletedCrdt: a DELETE of rel carries, in its old tuple's CRDT columns,
+ * the key's state as the delete left it (what it observed reset), taken
+ * from the tombstone the same transaction wrote just before; every region
+ * merges it, so each resets exactly what this one observed
+ * (docs/conflicts.md section 5).  Columns stay NULL when there is none.
+ */
+static void
+DeletedCrdt(DecoderState *state, Relation rel, DecodedRelation *entry, HeapTuple old_tuple,
+			LocalityWireColumn *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot;
+	bool		same;
+	int			n = 0;
+	int			i;
+
+	if (state->tomb_crdt == NULL || state->tomb_relid != RelationGetRelid(rel))
+		return;
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(old_tuple, slot, false);
+	same = strcmp(LocalityRowKey(rel, slot), state->tomb_key) == 0;
+	ExecDropSingleTupleTableSlot(slot);
+	if (!same)
+		return;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (!Travels(attr))
+			continue;
+		if (i < state->tomb_natts && state->tomb_crdt[i] != NULL &&
+			LocalityCrdtKindOfType(attr->atttypid) != 0)
+		{
+			char	   *text = OutputFunctionCall(&entry->output[i],
+												  PointerGetDatum(state->tomb_crdt[i]));
+
+			cols[n].kind = LOCALITY_WIRE_COLUMN_TEXT;
+			cols[n].data = text;
+			cols[n].len = strlen(text);
+		}
+		n++;
+	}
+	MemoryContextReset(state->tomb_cxt);
+	state->tomb_relid = InvalidOid;
+	state->tomb_crdt = NULL;
+}
+
 static void
 Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	   ReorderBufferChange *change)
@@ -538,6 +641,15 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	HeapTuple	old_tuple = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
 	bool		full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
 
+	if (!OidIsValid(TombstonesOid))
+		TombstonesOid = LocalityRelation("tombstones");
+	if (RelationGetRelid(rel) == TombstonesOid)
+	{
+		if (change->action == REORDER_BUFFER_CHANGE_INSERT ||
+			change->action == REORDER_BUFFER_CHANGE_UPDATE)
+			StashTombstone(state, rel, new_tuple);
+		return;
+	}
 	if (!entry->managed)
 		return;
 
@@ -580,6 +692,8 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 			msg.body.del.old_kind = full ? LOCALITY_WIRE_OLD_FULL : LOCALITY_WIRE_OLD_KEY;
 			msg.body.del.old_tuple.natts = TupleColumns(rel, entry, old_tuple, !full, old_cols);
 			msg.body.del.old_tuple.columns = old_cols;
+			if (!full)
+				DeletedCrdt(state, rel, entry, old_tuple, old_cols);
 			break;
 		default:
 			break;

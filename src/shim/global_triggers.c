@@ -1,7 +1,8 @@
 /*
  * global_triggers.c -- the internal triggers of a GLOBAL table: a statement
  * trigger that marks the transaction for a commit stamp (stamps.c), a row
- * trigger that records the tombstone of a deleted row (tombstones.c), and,
+ * trigger that records the tombstone of a deleted row (tombstones.c), a row
+ * trigger that continues a tombstone's CRDT state on INSERT, and,
  * in last_write_wins_column mode, the row trigger of column_versions.c; in
  * the other modes a row trigger on UPDATE that makes an unchanged TOASTed
  * value travel in full.  Only GLOBAL tables have them, so other tables pay
@@ -47,6 +48,7 @@
 
 #include "shim.h"
 #include "shim/catalog.h"
+#include "shim/crdt.h"
 #include "shim/global_triggers.h"
 #include "shim/stamps.h"
 #include "shim/tombstones.h"
@@ -54,6 +56,7 @@
 PG_FUNCTION_INFO_V1(locality_global_write);
 PG_FUNCTION_INFO_V1(locality_global_delete);
 PG_FUNCTION_INFO_V1(locality_global_update_toast);
+PG_FUNCTION_INFO_V1(locality_global_insert);
 
 /* locality_global_write: statement trigger on a GLOBAL table, marks the transaction. */
 Datum
@@ -74,10 +77,82 @@ locality_global_delete(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		elog(ERROR, "locality._global_delete() is a row trigger");
 	LocalityMarkGlobalWrite();
-	LocalityRecordTombstone(trigdata->tg_relation,
-							LocalityRowKey(trigdata->tg_relation, trigdata->tg_trigslot),
-							trigdata->tg_trigslot);
+	{
+		Relation	rel = trigdata->tg_relation;
+		char	   *key = LocalityRowKey(rel, trigdata->tg_trigslot);
+		int		   *kinds = LocalityCrdtKinds(RelationGetDescr(rel));
+		bytea	  **crdt = NULL;
+
+		/*
+		 * The key's CRDT state with everything this delete observed reset
+		 * (docs/conflicts.md section 5), merged with what an older tombstone
+		 * kept; the output plugin sends it with the DELETE.
+		 */
+		if (kinds != NULL)
+		{
+			bytea	  **kept = LocalityTombstoneCrdt(rel, key);
+			int			i;
+
+			crdt = LocalityCrdtValues(trigdata->tg_trigslot, kinds);
+			for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+			{
+				if (kinds[i] == 0)
+					continue;
+				if (crdt[i] != NULL)
+					crdt[i] = LocalityCrdtReset(kinds[i], crdt[i]);
+				if (kept != NULL && kept[i] != NULL)
+					crdt[i] = crdt[i] == NULL ? kept[i] : LocalityCrdtMerge(kinds[i], crdt[i], kept[i]);
+			}
+		}
+		LocalityRecordTombstone(rel, key, trigdata->tg_trigslot, crdt);
+	}
 	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/*
+ * locality_global_insert: row trigger BEFORE INSERT.  An insert of a key
+ * whose tombstone keeps CRDT state continues that state (docs/conflicts.md
+ * section 5): each CRDT column becomes the kept state plus the inserted
+ * value, credited to this region, as the other regions will merge it.
+ */
+Datum
+locality_global_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	int		   *kinds;
+	bytea	  **kept;
+	bytea	  **inserted;
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *replace;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "locality._global_insert() is a row trigger");
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	kinds = LocalityCrdtKinds(desc);
+	if (kinds == NULL || !OidIsValid(RelationGetReplicaIndex(rel)))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	kept = LocalityTombstoneCrdt(rel, LocalityRowKey(rel, trigdata->tg_trigslot));
+	if (kept == NULL)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	inserted = LocalityCrdtValues(trigdata->tg_trigslot, kinds);
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc0(sizeof(bool) * desc->natts);
+	replace = palloc0(sizeof(bool) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (kinds[i] == 0 || kept[i] == NULL)
+			continue;
+		replace[i] = true;
+		/* A NULL takes the kept state, as a merge with it would. */
+		values[i] = PointerGetDatum(inserted[i] == NULL ? kept[i] :
+									LocalityCrdtContinue(kinds[i], kept[i], inserted[i]));
+	}
+	return PointerGetDatum(heap_modify_tuple(trigdata->tg_trigtuple, desc, values, nulls, replace));
 }
 
 /*
@@ -162,10 +237,11 @@ CreateInternalTrigger(Oid relid, const char *name, Oid func, bool row, int16 eve
 void
 LocalitySetGlobalTriggers(Oid relid, bool global)
 {
-	Oid			fns[4] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
-	TriggerFunction("_global_update_columns"), TriggerFunction("_global_update_toast")};
-	Oid			existing[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
-	bool		wanted[4];
+	Oid			fns[5] = {TriggerFunction("_global_write"), TriggerFunction("_global_delete"),
+	TriggerFunction("_global_update_columns"), TriggerFunction("_global_update_toast"),
+	TriggerFunction("_global_insert")};
+	Oid			existing[5] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+	bool		wanted[5];
 	const LocalityTable *table = LocalityFindTable(relid);
 	Relation	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
 	SysScanDesc scan;
@@ -180,7 +256,7 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 	{
 		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tuple);
 
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < 5; i++)
 			if (trig->tgfoid == fns[i])
 				existing[i] = trig->oid;
 	}
@@ -193,7 +269,9 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
 	/* There an unsent column means "not written"; in the other modes it must travel. */
 	wanted[3] = global && !wanted[2];
-	for (i = 0; i < 4; i++)
+	/* An INSERT continues the CRDT state its key's tombstone kept. */
+	wanted[4] = global;
+	for (i = 0; i < 5; i++)
 	{
 		if (wanted[i] && !OidIsValid(existing[i]))
 		{
@@ -206,9 +284,12 @@ LocalitySetGlobalTriggers(Oid relid, bool global)
 			else if (i == 2)
 				CreateInternalTrigger(relid, "locality_global_update_columns", fns[i], true,
 									  TRIGGER_TYPE_UPDATE);
-			else
+			else if (i == 3)
 				CreateInternalTrigger(relid, "locality_global_update_toast", fns[i], true,
 									  TRIGGER_TYPE_UPDATE);
+			else
+				CreateInternalTrigger(relid, "locality_global_insert", fns[i], true,
+									  TRIGGER_TYPE_INSERT);
 		}
 		else if (!wanted[i] && OidIsValid(existing[i]))
 		{

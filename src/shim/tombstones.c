@@ -3,7 +3,8 @@
  * of a GLOBAL table: locality.tombstones[relid, key] = the deleting
  * transaction (whose commit stamp orders the delete against concurrent
  * writes), and in last_write_wins_column mode the deleted row's columns
- * and their writers (docs/conflicts.md section 3).  Written by the delete
+ * and their writers (docs/conflicts.md section 3), and the CRDT state of
+ * the key (section 5).  Written by the delete
  * trigger (global_triggers.c) and by the apply worker (apply.c).
  */
 #include "postgres.h"
@@ -29,6 +30,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "parser/parse_relation.h"
 #include "replication/origin.h"
 #include "storage/lwlock.h"
 #include "utils/array.h"
@@ -53,6 +55,8 @@
 static SPIPlanPtr TombstonePlan = NULL;
 
 static SPIPlanPtr TombstoneColumnsPlan = NULL;
+
+static SPIPlanPtr TombstoneCrdtPlan = NULL;
 
 
 /* last_write_wins_column on a GLOBAL table. */
@@ -133,12 +137,94 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, ch
 	return true;
 }
 
-void
-LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
+/* The CRDT states crdt[natts] (NULL entries for other columns) as a bytea[]. */
+static Datum
+CrdtArray(Relation rel, bytea **crdt)
 {
-	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', 'n', 'n'};
+	int			natts = RelationGetDescr(rel)->natts;
+	Datum	   *elems = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *enulls = palloc(sizeof(bool) * Max(natts, 1));
+	int			dims[1] = {natts};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < natts; i++)
+	{
+		enulls[i] = crdt[i] == NULL;
+		elems[i] = crdt[i] == NULL ? (Datum) 0 :
+			PointerGetDatum(pg_detoast_datum_copy((struct varlena *) crdt[i]));
+	}
+	return PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs, BYTEAOID, -1, false,
+											  TYPALIGN_INT));
+}
+
+bytea **
+LocalityTombstoneCrdt(Relation rel, const char *key)
+{
+	Oid			relid = LocalityExtensionTableOid("tombstones");
+	Relation	tomb;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	bytea	  **crdt = NULL;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	tomb = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
+							  2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		TupleDesc	desc = RelationGetDescr(tomb);
+		AttrNumber	att = attnameAttNum(tomb, "crdt_values", false);
+		bool		isnull;
+		Datum		datum = heap_getattr(tuple, att, desc, &isnull);
+
+		if (!isnull)
+		{
+			int			natts = RelationGetDescr(rel)->natts;
+			Datum	   *elems;
+			bool	   *enulls;
+			int			n;
+			int			i;
+
+			crdt = palloc0(sizeof(bytea *) * Max(natts, 1));
+			deconstruct_array(DatumGetArrayTypeP(datum), BYTEAOID, -1, false, TYPALIGN_INT,
+							  &elems, &enulls, &n);
+			for (i = 0; i < n && i < natts; i++)
+				crdt[i] = enulls[i] ? NULL :
+					(bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(elems[i]));
+		}
+	}
+	systable_endscan(scan);
+	table_close(tomb, AccessShareLock);
+	return crdt;
+}
+
+void
+LocalitySetTombstoneCrdt(Relation rel, const char *key, bytea **crdt)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, BYTEAARRAYOID};
+	Datum		args[3];
+
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	args[2] = CrdtArray(rel, crdt);
+	LocalityExecuteSaved(&TombstoneCrdtPlan,
+				 "UPDATE locality.tombstones SET crdt_values = $3 WHERE relid = $1 AND key = $2",
+				 3, argtypes, args, NULL);
+}
+
+void
+LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted, bytea **crdt)
+{
+	Oid			argtypes[6] = {OIDOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID, BYTEAARRAYOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', 'n', 'n', 'n'};
 
 	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
 	values[1] = CStringGetTextDatum(key);
@@ -178,14 +264,20 @@ LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted)
 													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		nulls[3] = nulls[4] = ' ';
 	}
+	if (crdt != NULL)
+	{
+		values[5] = CrdtArray(rel, crdt);
+		nulls[5] = ' ';
+	}
 	/* A delete of what is not here keeps the columns an earlier tombstone kept. */
 	LocalityExecuteSaved(&TombstonePlan,
-				 "INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids) "
-				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
+				 "INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids, crdt_values) "
+				 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (relid, key) DO UPDATE "
 				 "SET xid = excluded.xid, "
 				 "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
-				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids)",
-				 5, argtypes, values, nulls);
+				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids), "
+				 "    crdt_values = coalesce(excluded.crdt_values, tombstones.crdt_values)",
+				 6, argtypes, values, nulls);
 }
 
 void

@@ -25,9 +25,25 @@ extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStam
  * LocalityRecordTombstone: key of rel was deleted by the current
  * transaction (its stamp is recorded at commit); replaces an older one.
  * deleted: the row deleted (NULL when it was not here), whose columns a
- * tombstone of a table in last_write_wins_column mode keeps.
+ * tombstone of a table in last_write_wins_column mode keeps.  crdt: the
+ * key's CRDT state after the delete, by attnum - 1 (NULL entries for other
+ * columns), or NULL to keep what an older tombstone kept.
  */
-extern void LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted);
+extern void LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted,
+									bytea **crdt);
+
+/*
+ * LocalityTombstoneCrdt: the CRDT state kept by the tombstone of key in
+ * rel, by attnum - 1 (NULL entries for other columns); NULL when there is
+ * no tombstone or it keeps none.  Read under the active snapshot.
+ */
+extern bytea **LocalityTombstoneCrdt(Relation rel, const char *key);
+
+/*
+ * LocalitySetTombstoneCrdt: replaces the CRDT state the tombstone of key
+ * keeps (a write merged into it, the delete stays).
+ */
+extern void LocalitySetTombstoneCrdt(Relation rel, const char *key, bytea **crdt);
 
 /*
  * LocalityMergeIntoTombstone: column mode, a write that lost against the
