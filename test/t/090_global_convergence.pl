@@ -11,10 +11,18 @@
 #
 # The run is random: its seed is printed; LOCALITY_SEED=<seed> replays the
 # same operations (their interleaving with replication is the machine's).
-# Two cases it found are replayed deterministically first.  Marked TODO (run,
-# reported, not counted) until built (docs/conflicts.md section 8):
-# identical CRDT states of rows that were deleted and inserted again
-# (tombstones keep no CRDT state).
+# Two cases it found are replayed deterministically first.
+#
+# Rows that are deleted and inserted again (the churn rows) must also end
+# with identical CRDT states, and with exactly the figures the definition of
+# docs/conflicts.md section 5 gives: a counter is the sum of every increment
+# (and inserted value) no delete of the key observed, a set holds every
+# element added that no delete observed.  Which statements took effect, and
+# what each DELETE observed, are known only at run time: every such
+# statement returns a line (RETURNING) saying so, and this test adds up the
+# increments itself; from each DELETE it takes the state it removed (its
+# RETURNING), whose slots say how much of each region's increments it
+# observed.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -166,8 +174,16 @@ sub counter_op
 	return "UPDATE col_lww SET $col = $v, g = g + 1 WHERE id = $id";
 }
 
+# What the churn statements did: $churn{"opN"} = { t, id, region, what,
+# n }, what being 'insert' (p = n, element "$region.n"), 'upsert' (p + 1 and
+# g + 1 when it updated), 'decrement_add' (p - 2, element), 'g3' (g + 3) or
+# 'delete'.  Filled in from each statement's RETURNING line after the round.
+my %churn;
+my $churn_op = 0;
+
 # churn_op($i, $t): an operation of region $i on a churn row of $t: any
-# region inserts, updates, increments and deletes any of them.
+# region inserts, updates, increments and deletes any of them.  Statements
+# that change CRDT state return 'opN' (and more) when they took effect.
 sub churn_op
 {
 	my ($i, $t) = @_;
@@ -175,6 +191,8 @@ sub churn_op
 	my $x  = rand;
 	my $r  = $names[$i];
 	$v++;
+	my $op = 'op' . ++$churn_op;
+	my $track = sub { $churn{$op} = { t => $t, id => $id, region => $i, what => $_[0], n => $v }; };
 	my ($cols, $vals, $set);
 	if ($t eq 'row_lww')
 	{
@@ -185,14 +203,31 @@ sub churn_op
 		my $col = (qw(r1 r2 r3 note))[ int rand 4 ];
 		($cols, $vals, $set) = ('r1, r2, note', "$v, $v, '$r'", $col eq 'note' ? "note = '$r.$v'" : "$col = $v");
 	}
-	return "INSERT INTO $t (id, $cols, p, s) VALUES ($id, $vals, '$v', '{$r.$v}') ON CONFLICT (id) DO NOTHING"
-	  if $x < 0.25;
-	return "INSERT INTO $t (id, $cols) VALUES ($id, $vals) ON CONFLICT (id) DO UPDATE SET p = $t.p + 1, g = $t.g + 1"
-	  if $x < 0.35;
+	if ($x < 0.25)
+	{
+		$track->('insert');
+		return "INSERT INTO $t (id, $cols, p, s) VALUES ($id, $vals, '$v', '{$r.$v}') ON CONFLICT (id) DO NOTHING"
+		  . " RETURNING '$op'";
+	}
+	if ($x < 0.35)
+	{
+		$track->('upsert');
+		return "INSERT INTO $t (id, $cols) VALUES ($id, $vals) ON CONFLICT (id) DO UPDATE SET p = $t.p + 1, g = $t.g + 1"
+		  . " RETURNING '$op' || chr(9) || (xmax = 0)::text";
+	}
 	return "UPDATE $t SET $set WHERE id = $id" if $x < 0.55;
-	return "UPDATE $t SET p = p - 2, s = locality.add(s, '$r.$v') WHERE id = $id" if $x < 0.65;
-	return "UPDATE $t SET $set, g = g + 3 WHERE id = $id" if $x < 0.75;
-	return "DELETE FROM $t WHERE id = $id";
+	if ($x < 0.65)
+	{
+		$track->('decrement_add');
+		return "UPDATE $t SET p = p - 2, s = locality.add(s, '$r.$v') WHERE id = $id RETURNING '$op'";
+	}
+	if ($x < 0.75)
+	{
+		$track->('g3');
+		return "UPDATE $t SET $set, g = g + 3 WHERE id = $id RETURNING '$op'";
+	}
+	$track->('delete');
+	return "DELETE FROM $t WHERE id = $id RETURNING '$op' || chr(9) || p::text || chr(9) || g::text || chr(9) || s::text";
 }
 
 # script($i): one round's statements of region $i, one transaction each,
@@ -222,7 +257,16 @@ for my $round (1 .. $ROUNDS)
 {
 	my @jobs = map { [ $nodes[$_], script($_) ] } 0 .. 2;
 	$pauses += () = join('', map { $_->[1] } @jobs) =~ /pause_replication/g;
-	LocalityCluster::psql_concurrently(@jobs);
+	for my $out (LocalityCluster::psql_concurrently(@jobs))
+	{
+		for my $line (grep { /^op\d+/ } split /\n/, $out)
+		{
+			my ($op, @rest) = split /\t/, $line;
+			die "unknown statement $op" unless $churn{$op};
+			$churn{$op}{done} = 1;
+			$churn{$op}{returned} = \@rest;
+		}
+	}
 }
 note("$ops data operations in $ROUNDS rounds, $pauses pauses");
 cmp_ok($ops, '>=', 5000, "at least 5,000 operations ($ops)");
@@ -286,12 +330,8 @@ for my $t (qw(row_lww col_lww))
 {
 	same_everywhere("$t CRDT states of the counter rows",
 		"SELECT id, p::text, g::text, s::text FROM $t WHERE id < 100 ORDER BY id");
-  TODO:
-	{
-		local $TODO = 'tombstones keep no CRDT state (docs/conflicts.md section 8, not built)';
-		same_everywhere("$t CRDT states of the rows also deleted and inserted again",
-			"SELECT id, p::text, g::text, s::text FROM $t WHERE id BETWEEN 100 AND 900 ORDER BY id");
-	}
+	same_everywhere("$t CRDT states of the rows also deleted and inserted again",
+		"SELECT id, p::text, g::text, s::text FROM $t WHERE id BETWEEN 100 AND 900 ORDER BY id");
 }
 
 # 2. Counters equal the exact sums of the increments; each set holds what
@@ -310,6 +350,112 @@ for my $t (qw(row_lww col_lww))
 			$expected, "$t: exact counter sums and set elements on " . $node->name);
 	}
 }
+
+# 2b. The churn rows: counters equal the exact sums of the increments (and
+# inserted values) that no delete observed; sets hold exactly the elements
+# added that no delete observed (docs/conflicts.md section 5).
+# counter_slots($text): { region => [ count, decrements ] } of a counter's
+# full text form; floors are not needed (a delete's floor is its count).
+sub counter_slots
+{
+	my ($text) = @_;
+	my %slots;
+	my ($body) = $text =~ /^\{(.*)\}$/ or die "not a counter: $text";
+	for my $slot (grep { length } split /,/, $body)
+	{
+		my ($r, $up, $down) = $slot =~ /^([a-z][\w-]*):(\d+)(?:-(\d+))?(?:\/\d+(?:-\d+)?)?$/
+		  or die "not a slot: $slot";
+		$slots{$r} = [ $up, $down // 0 ];
+	}
+	return \%slots;
+}
+# set_elements($text): the elements of an orset's full text form.
+sub set_elements
+{
+	my ($text) = @_;
+	my ($body) = $text =~ /^\{(?:\|[^|]*\|)?(.*)\}$/ or die "not an orset: $text";
+	return map { (split /@/)[0] } grep { length } split /,/, $body;
+}
+my $deletes_done = 0;
+for my $t (qw(row_lww col_lww))
+{
+	# Per key: what each region added up ({p}{up|down}{region}, {g}{up}{region}),
+	# the elements added, and the highest counts any delete observed.
+	my %key;
+	for my $op (sort { substr($a, 2) <=> substr($b, 2) } keys %churn)
+	{
+		my $c = $churn{$op};
+		next unless $c->{t} eq $t && $c->{done};
+		my $k = $key{ $c->{id} } //= {};
+		my $r = $names[ $c->{region} ];
+		if ($c->{what} eq 'insert')
+		{
+			$k->{p}{up}{$r} += $c->{n};
+			$k->{added}{"$r.$c->{n}"} = 1;
+		}
+		elsif ($c->{what} eq 'upsert')
+		{
+			next if $c->{returned}[0] eq 'true';    # inserted: both counters '0'
+			$k->{p}{up}{$r} += 1;
+			$k->{g}{up}{$r} += 1;
+		}
+		elsif ($c->{what} eq 'decrement_add')
+		{
+			$k->{p}{down}{$r} += 2;
+			$k->{added}{"$r.$c->{n}"} = 1;
+		}
+		elsif ($c->{what} eq 'g3')
+		{
+			$k->{g}{up}{$r} += 3;
+		}
+		else
+		{
+			my ($p, $g, $s) = @{ $c->{returned} };
+			$deletes_done++;
+			for my $pair ([ p => $p ], [ g => $g ])
+			{
+				my ($col, $text) = @$pair;
+				my $slots = counter_slots($text);
+				for my $reg (keys %$slots)
+				{
+					for my $half (0, 1)
+					{
+						my $h = (qw(up down))[$half];
+						$k->{$col}{"floor_$h"}{$reg} = $slots->{$reg}[$half]
+						  if $slots->{$reg}[$half] > ($k->{$col}{"floor_$h"}{$reg} // 0);
+					}
+				}
+			}
+			$k->{observed}{$_} = 1 for set_elements($s);
+		}
+	}
+	my @ids = split /\n/, $us->safe_psql('postgres', "SELECT id FROM $t WHERE id BETWEEN 100 AND 900 ORDER BY id");
+	my $expected = join "\n", map {
+		my $k = $key{$_} // {};
+		my %sum;
+		for my $col (qw(p g))
+		{
+			$sum{$col} = 0;
+			for my $r (@names)
+			{
+				$sum{$col} += ($k->{$col}{up}{$r} // 0) - ($k->{$col}{floor_up}{$r} // 0);
+				$sum{$col} -= ($k->{$col}{down}{$r} // 0) - ($k->{$col}{floor_down}{$r} // 0);
+			}
+		}
+		my @live = sort grep { !$k->{observed}{$_} } keys %{ $k->{added} // {} };
+		join '|', $_, $sum{p}, $sum{g}, '{' . join(',', @live) . '}'
+	} @ids;
+	note("$t churn rows (id|p|g|elements): " . join(' ', (split /\n/, $expected)[ 0 .. 3 ]));
+	for my $node (@nodes)
+	{
+		is($node->safe_psql('postgres',
+			qq{SELECT id, p::bigint, g::bigint, array(SELECT e FROM unnest(locality.elements(s)) e ORDER BY e COLLATE "C")
+			   FROM $t WHERE id BETWEEN 100 AND 900 ORDER BY id}),
+			$expected, "$t: the churn rows' counters are the exact sums of what no delete observed, on " . $node->name);
+	}
+}
+note("churn: $deletes_done deletes took effect");
+cmp_ok($deletes_done, '>', 100, 'many churn rows were deleted (and inserted again)');
 
 # 3. last_write_wins_column: concurrent updates of different columns of the
 # same row all survive; each region's own column holds its last write.
