@@ -317,6 +317,10 @@ Begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	DecoderState *state = ctx->output_plugin_private;
 
 	state->begin_sent = false;	/* sent with the first managed change */
+	/* A tombstone goes with a DELETE of the same transaction only. */
+	MemoryContextReset(state->tomb_cxt);
+	state->tomb_relid = InvalidOid;
+	state->tomb_crdt = NULL;
 }
 
 /* Sends STARTUP (once per stream) and BEGIN before the first change. */
