@@ -12,6 +12,7 @@
 #include "access/commit_ts.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/transam.h"
@@ -48,6 +49,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/column_versions.h"
+#include "shim/crdt.h"
 #include "shim/stamps.h"
 #include "shim/tombstones.h"
 
@@ -215,7 +217,8 @@ LocalitySetTombstoneCrdt(Relation rel, const char *key, bytea **crdt)
 	args[1] = CStringGetTextDatum(key);
 	args[2] = CrdtArray(rel, crdt);
 	LocalityExecuteSaved(&TombstoneCrdtPlan,
-				 "UPDATE locality.tombstones SET crdt_values = $3 WHERE relid = $1 AND key = $2",
+				 "UPDATE locality.tombstones SET crdt_values = locality._merge_crdt_values(relid, crdt_values, $3) "
+				 "WHERE relid = $1 AND key = $2",
 				 3, argtypes, args, NULL);
 }
 
@@ -276,7 +279,8 @@ LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted, 
 				 "SET xid = excluded.xid, "
 				 "    row_values = coalesce(excluded.row_values, tombstones.row_values), "
 				 "    column_xids = coalesce(excluded.column_xids, tombstones.column_xids), "
-				 "    crdt_values = coalesce(excluded.crdt_values, tombstones.crdt_values)",
+				 "    crdt_values = locality._merge_crdt_values(excluded.relid, tombstones.crdt_values, "
+				 "                                              excluded.crdt_values)",
 				 6, argtypes, values, nulls);
 }
 
@@ -309,4 +313,65 @@ LocalityMergeIntoTombstone(Relation rel, const char *key, char **values, const i
 				 "UPDATE locality.tombstones SET row_values = $3, column_xids = $4 "
 				 "WHERE relid = $1 AND key = $2",
 				 4, argtypes, args, NULL);
+}
+
+/*
+ * locality._merge_crdt_values(relid, a bytea[], b bytea[]): the per-column
+ * join of two CRDT states of a key of relid (tombstones.crdt_values), so a
+ * tombstone's state is merged in the UPDATE itself, on the latest version
+ * of its row: two transactions merging into one tombstone (two apply
+ * workers, or one and a local delete) each add their state, neither writes
+ * over the other's.
+ */
+PG_FUNCTION_INFO_V1(locality_merge_crdt_values);
+Datum
+locality_merge_crdt_values(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	int		   *kinds;
+	int			natts;
+	Datum	   *ae;
+	Datum	   *be;
+	bool	   *an;
+	bool	   *bn;
+	int			na;
+	int			nb;
+	Datum	   *out;
+	bool	   *onulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_ARGISNULL(1) ? PG_GETARG_DATUM(2) : PG_GETARG_DATUM(1));
+	}
+	rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
+	kinds = LocalityCrdtKinds(RelationGetDescr(rel));
+	natts = RelationGetDescr(rel)->natts;
+	relation_close(rel, AccessShareLock);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), BYTEAOID, -1, false, TYPALIGN_INT, &ae, &an, &na);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), BYTEAOID, -1, false, TYPALIGN_INT, &be, &bn, &nb);
+	dims[0] = Max(na, nb);
+	out = palloc0(sizeof(Datum) * Max(dims[0], 1));
+	onulls = palloc0(sizeof(bool) * Max(dims[0], 1));
+	for (i = 0; i < dims[0]; i++)
+	{
+		bool		ha = i < na && !an[i];
+		bool		hb = i < nb && !bn[i];
+
+		onulls[i] = !ha && !hb;
+		if (ha && hb && i < natts && kinds != NULL && kinds[i] != 0)
+			out[i] = PointerGetDatum(LocalityCrdtMerge(kinds[i],
+													   (bytea *) PG_DETOAST_DATUM_PACKED(ae[i]),
+													   (bytea *) PG_DETOAST_DATUM_PACKED(be[i])));
+		else if (hb)
+			out[i] = be[i];		/* the newer one, for a column no longer a CRDT */
+		else if (ha)
+			out[i] = ae[i];
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, onulls, 1, dims, lbs, BYTEAOID, -1, false,
+											 TYPALIGN_INT));
 }

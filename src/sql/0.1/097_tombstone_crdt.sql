@@ -10,3 +10,8 @@ ALTER TABLE locality.tombstones ADD COLUMN crdt_values bytea[];
 -- The row trigger of local INSERTs into GLOBAL tables (global_triggers.c).
 CREATE FUNCTION locality._global_insert() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'locality_global_insert';
+
+-- The per-column join of two such states (tombstones.c): a tombstone's state
+-- is merged in the statement that writes it, on its row's latest version.
+CREATE FUNCTION locality._merge_crdt_values(relid oid, a bytea[], b bytea[]) RETURNS bytea[]
+    LANGUAGE C AS 'MODULE_PATHNAME', 'locality_merge_crdt_values';
