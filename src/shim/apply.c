@@ -1170,6 +1170,34 @@ LogConflict(Change *change, const char *kind, const LocalSide *local, const char
 }
 
 /*
+ * RowAfterTombstoneLock: no local row matches key.  When the key has a
+ * tombstone, its row is locked (until this transaction ends) before
+ * deciding, so two apply workers never decide on the same absent key from
+ * the same stale view (one bringing the row back while the other records a
+ * later delete or merges into the tombstone); then the row is looked for
+ * again, since another worker may have brought it back meanwhile.  True
+ * when it is there now (found and locked in change->local, with a fresh
+ * snapshot either way).  A key without a tombstone has nothing to lock
+ * (docs/conflicts.md section 8, Not built).
+ */
+static bool
+RowAfterTombstoneLock(Change *change, TupleTableSlot *key)
+{
+	LocalityHlcStamp stamp;
+	char	  **values;
+	int64	   *xids;
+	char	   *rowkey;
+
+	if (Copying || !IsGlobal(change->rel))
+		return false;
+	rowkey = LocalityRowKey(change->rel, key);
+	if (!LocalityFindTombstone(change->rel, rowkey, &stamp, &values, &xids))
+		return false;
+	LocalityLockTombstone(change->rel, rowkey);
+	return FindLocalRow(change->rel, key, change->local);
+}
+
+/*
  * MergeCrdtStates merges the CRDT columns of slot into state[natts] (by
  * attnum - 1; allocated when NULL), per column, and returns it; *changed
  * says whether a state changed.  The key's CRDT columns are one state
@@ -1615,7 +1643,8 @@ ApplyInsert(const LocalityWireInsert *msg)
 	{
 		LocalSide	local;
 
-		if (FindLocalRow(change->rel, remote, change->local))
+		if (FindLocalRow(change->rel, remote, change->local) ||
+			RowAfterTombstoneLock(change, remote))
 		{
 			WriteOverRow(change, "insert_exists", remote, NULL);
 			return;
@@ -1650,7 +1679,7 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 	search = TupleSlot(change, change->search,
 					   msg->old_kind == LOCALITY_WIRE_OLD_NONE ? &msg->new_tuple : &msg->old_tuple,
 					   NULL, false);
-	if (FindLocalRow(change->rel, search, change->local))
+	if (FindLocalRow(change->rel, search, change->local) || RowAfterTombstoneLock(change, search))
 	{
 		TupleTableSlot *remote = TupleSlot(change, change->remote, &msg->new_tuple,
 										   change->local, false);
@@ -1842,7 +1871,7 @@ ApplyDelete(const LocalityWireDelete *msg)
 	if (change == NULL)
 		return;
 	search = TupleSlot(change, change->search, &msg->old_tuple, NULL, false);
-	if (FindLocalRow(change->rel, search, change->local))
+	if (FindLocalRow(change->rel, search, change->local) || RowAfterTombstoneLock(change, search))
 	{
 		TimestampTz ts;
 		RepOriginId origin;

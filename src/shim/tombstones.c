@@ -60,6 +60,8 @@ static SPIPlanPtr TombstoneColumnsPlan = NULL;
 
 static SPIPlanPtr TombstoneCrdtPlan = NULL;
 
+static SPIPlanPtr TombstoneLockPlan = NULL;
+
 
 /* last_write_wins_column on a GLOBAL table. */
 static bool
@@ -220,6 +222,19 @@ LocalitySetTombstoneCrdt(Relation rel, const char *key, bytea **crdt)
 				 "UPDATE locality.tombstones SET crdt_values = locality._merge_crdt_values(relid, crdt_values, $3) "
 				 "WHERE relid = $1 AND key = $2",
 				 3, argtypes, args, NULL);
+}
+
+void
+LocalityLockTombstone(Relation rel, const char *key)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2];
+
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	LocalityExecuteSaved(&TombstoneLockPlan,
+				 "SELECT 1 FROM locality.tombstones WHERE relid = $1 AND key = $2 FOR UPDATE",
+				 2, argtypes, args, NULL);
 }
 
 void

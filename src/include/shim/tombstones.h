@@ -54,4 +54,11 @@ extern void LocalitySetTombstoneCrdt(Relation rel, const char *key, bytea **crdt
 extern void LocalityMergeIntoTombstone(Relation rel, const char *key, char **values,
 									   const int64 *xids);
 
+/*
+ * LocalityLockTombstone: locks the row of the tombstone of key in rel (if
+ * any) until the end of the transaction, waiting for its writers: a key
+ * lock for the apply workers' decisions on a key whose row is absent.
+ */
+extern void LocalityLockTombstone(Relation rel, const char *key);
+
 #endif							/* LOCALITY_SHIM_TOMBSTONES_H */
