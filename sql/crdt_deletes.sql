@@ -1,7 +1,7 @@
 -- CRDT columns across a delete and an insert of the same key on one server
 -- (docs/conflicts.md section 5): the tombstone keeps the key's CRDT state
 -- with what the delete observed reset, and an insert of the key continues
--- it.  Across regions: test/t/087_crdt_deletes.pl.
+-- it.  Across regions: test/t/088_crdt_deletes.pl.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_locality CASCADE;
 CREATE EXTENSION pg_locality;
