@@ -56,6 +56,7 @@
 #include "shim/hlc_clock.h"
 #include "shim/initial_sync.h"
 #include "shim/merge_function.h"
+#include "shim/pending_commits.h"
 #include "shim/replication.h"
 #include "shim/stamps.h"
 #include "shim/tombstones.h"
@@ -88,6 +89,7 @@ static MemoryContext CopyRowContext = NULL;
 static TimestampTz RemoteCommitTime = 0;
 static LocalityHlcStamp RemoteStamp;	/* of the transaction being applied */
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
+static TransactionId RemoteXid = InvalidTransactionId;	/* at the source */
 static bool Copying = false;	/* rows come from initial sync, not the stream */
 
 static MemoryContext ExecStateContext = NULL;	/* parent of the kept EStates */
@@ -2013,6 +2015,7 @@ LocalityApplyMessage(const char *data, size_t len)
 			StartTransactionCommand();
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
+			RemoteXid = (TransactionId) msg.body.begin.xid;
 			/* Causality (docs/conflicts.md C2): observe the stamp before applying. */
 			LocalityHlcObserve(msg.body.begin.hlc);
 			RemoteStamp = msg.body.begin.hlc != 0 ?
@@ -2027,6 +2030,8 @@ LocalityApplyMessage(const char *data, size_t len)
 			CommitTransactionCommand();
 			LocalityApplyRecordCommit(XactLastCommitEnd, msg.body.commit.end_lsn,
 									  msg.body.commit.commit_time);
+			/* A forwarded commit whose answer may still be on its way: applied. */
+			LocalityPendingCommitApplied(Source.id, RemoteXid);
 			pgstat_report_stat(false);
 			return;
 		case LOCALITY_WIRE_RELATION:

@@ -32,6 +32,7 @@
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
 #include "shim/forward.h"
+#include "shim/pending_commits.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 
@@ -48,6 +49,7 @@ typedef struct Participant
 	bool		ddl;			/* propagated DDL/catalog work (always 2PC) */
 	bool		forwarded;		/* forwarded DML (read-your-writes after commit) */
 	bool		committed;		/* committed in one phase at pre-commit */
+	TransactionId remote_xid;	/* read with PREPARE when the commit is asynchronous */
 	char		gid[96];
 } Participant;
 
@@ -55,11 +57,13 @@ static List *Participants = NIL;	/* in TopTransactionContext */
 
 /*
  * GUC locality.synchronous_forward_commit: wait for COMMIT PREPARED of
- * forwarded work before COMMIT returns (off: send it and go on; the
- * decision is already durable here and the resolver finishes it if the
- * answer never comes).
+ * forwarded work before COMMIT returns.  Off (the default): send it and go
+ * on; the decision is already durable here, the resolver finishes it if the
+ * answer never comes, reads on this server wait for it (pending_commits.c)
+ * and this session's next statement to the region runs after it on the
+ * same connection.
  */
-bool		LocalitySynchronousForwardCommit = true;
+bool		LocalitySynchronousForwardCommit = false;
 
 /* gids committed by this backend whose decision rows can be removed. */
 static List *CommittedGids = NIL;	/* in TopMemoryContext */
@@ -83,16 +87,18 @@ FindParticipant(const LocalityRegion *region)
 /*
  * NewParticipant connects to region for this transaction; the caller adds
  * it with AddParticipant once its remote side is ready, so an error before
- * that leaves nothing for the abort path to touch.
+ * that leaves nothing for the abort path to touch.  forward: for forwarded
+ * statements, which may go behind a commit still in flight on the
+ * connection.
  */
 static Participant *
-NewParticipant(const LocalityRegion *region)
+NewParticipant(const LocalityRegion *region, bool forward)
 {
 	Participant *p = MemoryContextAllocZero(TopTransactionContext, sizeof(Participant));
 
 	p->region_id = region->id;
 	strlcpy(p->name, region->name, sizeof(p->name));
-	p->conn = LocalityRemoteConnection(region);
+	p->conn = forward ? LocalityRemoteForwardConnection(region) : LocalityRemoteConnection(region);
 	return p;
 }
 
@@ -106,6 +112,15 @@ AddParticipant(Participant *p)
 	return p;
 }
 
+/* The participant of region in this transaction, created on first use. */
+static Participant *
+ForwardParticipant(const LocalityRegion *region)
+{
+	Participant *p = FindParticipant(region);
+
+	return p != NULL ? p : AddParticipant(NewParticipant(region, true));
+}
+
 /* The participant entry for region, opening its remote transaction. */
 static Participant *
 JoinParticipant(const LocalityRegion *region)
@@ -114,7 +129,7 @@ JoinParticipant(const LocalityRegion *region)
 
 	if (p != NULL)
 		return p;
-	p = NewParticipant(region);
+	p = NewParticipant(region, false);
 	LocalityRemoteCommand(p->conn, "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
 						  p->name);
 	p->depth = 1;
@@ -263,6 +278,10 @@ AppendSessionSettings(StringInfo sql, Participant *p)
 	}
 }
 
+static PGresult *ForwardPipelined(const LocalityRegion *region, const char *sql);
+static PGresult *ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region,
+										 const char *sql);
+
 /*
  * LocalityForwardStatement runs sql at region inside the caller's
  * transaction and returns the statement's result.  Everything the remote
@@ -287,7 +306,9 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 	initStringInfo(&buf);
 	if (one_shot)
 	{
-		conn = LocalityRemoteConnection(region);
+		conn = LocalityRemoteForwardConnection(region);
+		if (LocalityRemoteCommitPending(conn))
+			return ForwardOneShotPipelined(conn, region, sql);
 		appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
 		AppendSessionSettings(&buf, NULL);
 		stmt_index = 2;
@@ -295,32 +316,15 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 	}
 	else
 	{
-		ListCell   *lc;
 		int			level = GetCurrentTransactionNestLevel();
 		const char *path = GetConfigOption("search_path", false, false);
-		MemoryContext old;
 
-		foreach(lc, Participants)
-		{
-			Participant *q = lfirst(lc);
-
-			if (q->region_id == region->id)
-				p = q;
-		}
-		if (p == NULL)
-		{
-			old = MemoryContextSwitchTo(TopTransactionContext);
-			p = palloc0(sizeof(Participant));
-			p->region_id = region->id;
-			strlcpy(p->name, region->name, sizeof(p->name));
-			MemoryContextSwitchTo(old);
-			p->conn = LocalityRemoteConnection(region);
-			old = MemoryContextSwitchTo(TopTransactionContext);
-			Participants = lappend(Participants, p);
-			MemoryContextSwitchTo(old);
-		}
+		p = ForwardParticipant(region);
 		RequireOpen(p);
 		conn = p->conn;
+		/* Behind a commit in flight on the connection: one pipeline. */
+		if (LocalityRemoteCommitPending(conn))
+			return ForwardPipelined(region, sql);
 		if (p->depth == 0)
 		{
 			appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
@@ -390,14 +394,6 @@ struct LocalityForwardCall
 	int			nsteps;
 };
 
-/* The participant of region in this transaction, created on first use. */
-static Participant *
-ForwardParticipant(const LocalityRegion *region)
-{
-	Participant *p = FindParticipant(region);
-
-	return p != NULL ? p : AddParticipant(NewParticipant(region));
-}
 
 LocalityForwardCall *
 LocalityForwardSend(const LocalityRegion *region, const char *sql, int nparams, int nrows,
@@ -530,6 +526,92 @@ LocalityForwardedRegions(void)
 	return ids;
 }
 
+/*
+ * ForwardPipelined is LocalityForwardStatement in a transaction when the
+ * connection still owes the answer to a commit: the statement is sent
+ * behind it (so it runs after that commit at the region), in the same
+ * round trip, and the commit's answer is read first.
+ */
+static PGresult *
+ForwardPipelined(const LocalityRegion *region, const char *sql)
+{
+	LocalityForwardCall *call = LocalityForwardSend(region, sql, 0, 0, NULL);
+	PGresult   *error;
+	int			n;
+	PGresult  **results = LocalityForwardCollect(call, &n, &error);
+
+	if (error != NULL)
+	{
+		if (n == 1 && results[0] != NULL)
+			PQclear(results[0]);
+		LocalityForwardRaise(call, error);
+	}
+	if (n != 1 || results[0] == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" returned no result for a forwarded statement",
+						region->name)));
+	return results[0];
+}
+
+/*
+ * ForwardOneShotPipelined is the one-shot LocalityForwardStatement behind a
+ * commit still in flight on conn: the same statements as one pipeline.
+ */
+static PGresult *
+ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region, const char *sql)
+{
+	StringInfoData settings;
+	LocalityPipelineStep steps[5];
+	PGresult  **results;
+	PGresult   *error = NULL;
+	PGresult   *result = NULL;
+	XLogRecPtr	commit_lsn = InvalidXLogRecPtr;
+	int			i;
+
+	memset(steps, 0, sizeof(steps));
+	initStringInfo(&settings);
+	AppendSessionSettings(&settings, NULL);
+	steps[0].sql = psprintf("START TRANSACTION ISOLATION LEVEL %s", IsolationLevelSql());
+	steps[1].sql = settings.data;
+	steps[2].sql = sql;
+	steps[3].sql = "COMMIT";
+	steps[4].sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
+	LocalityRemotePipelineSend(conn, 5, steps, region->name);
+	results = LocalityRemotePipelineCollect(conn, 5, region->name);
+	for (i = 0; i < 5; i++)
+	{
+		ExecStatusType st = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
+
+		if (error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
+			error = results[i];
+		else if (i == 2 && error == NULL)
+			result = results[i];
+		else
+		{
+			if (i == 4 && error == NULL)
+				commit_lsn = ParseLsn(results[i]);
+			if (results[i])
+				PQclear(results[i]);
+		}
+	}
+	if (error != NULL)
+	{
+		if (result)
+			PQclear(result);
+		if (PQtransactionStatus(conn) == PQTRANS_INERROR)
+			(void) LocalityRemoteTryCommand(conn, "ROLLBACK", region->name, false);
+		LocalityRemoteRaise(error, conn, region->name);
+	}
+	if (result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" returned no result for a forwarded statement",
+						region->name)));
+	LocalityNoteRemoteCommit(region->id, commit_lsn);
+	return result;
+}
+
 /* Removes decision rows of gids this backend saw committed everywhere. */
 static void
 ForgetCommittedGids(void)
@@ -595,6 +677,52 @@ CommitOnePhase(Participant *p)
 				 errmsg("the transaction was rolled back on region \"%s\"", p->name)));
 }
 
+/* True when p's COMMIT PREPARED is sent without waiting for it. */
+static bool
+AsyncCommit(Participant *p)
+{
+	return p->forwarded && !p->ddl && !LocalitySynchronousForwardCommit;
+}
+
+/*
+ * PrepareReadingXid PREPAREs p's remote transaction and reads its xid in
+ * the same round trip (pending_commits.c tracks the commit by it); no xid
+ * when it wrote nothing there.
+ */
+static void
+PrepareReadingXid(Participant *p)
+{
+	char	   *sql = psprintf("SELECT pg_catalog.pg_current_xact_id_if_assigned();"
+							   "PREPARE TRANSACTION '%s'", p->gid);
+	int			n;
+	PGresult  **results = LocalityRemoteExecMulti(p->conn, sql, p->name, &n);
+	PGresult   *error = NULL;
+	uint64		fxid = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		ExecStatusType st = PQresultStatus(results[i]);
+
+		if (error == NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		{
+			error = results[i];
+			continue;
+		}
+		if (i == 0 && st == PGRES_TUPLES_OK && PQntuples(results[i]) == 1 &&
+			!PQgetisnull(results[i], 0, 0))
+			(void) sscanf(PQgetvalue(results[i], 0, 0), UINT64_FORMAT, &fxid);
+		PQclear(results[i]);
+	}
+	if (error != NULL)
+		LocalityRemoteRaise(error, p->conn, p->name);
+	if (n != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" did not answer PREPARE TRANSACTION", p->name)));
+	p->remote_xid = XidFromFullTransactionId(FullTransactionIdFromU64(fxid));
+}
+
 /*
  * PrepareParticipants records the decision rows and PREPAREs every
  * participant (local pre-commit).  Any error aborts the local transaction,
@@ -650,8 +778,13 @@ PrepareParticipants(void)
 							p->name),
 					 errdetail("Rolling back to a savepoint failed there.")));
 		RequireOpen(p);
-		snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", p->gid);
-		LocalityRemoteCommand(p->conn, sql, p->name);
+		if (AsyncCommit(p))
+			PrepareReadingXid(p);
+		else
+		{
+			snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", p->gid);
+			LocalityRemoteCommand(p->conn, sql, p->name);
+		}
 		p->prepared = true;
 	}
 }
@@ -671,9 +804,16 @@ CommitParticipants(void)
 		if (p->committed)
 			continue;
 		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
-		/* Not waiting for the answer: LocalityRemotePendingDone gets it. */
-		if (p->forwarded && !p->ddl && !LocalitySynchronousForwardCommit &&
-			LocalityRemoteIsOpen(p->conn) && LocalityRemoteCommitAsync(p->conn, p->gid, p->name))
+
+		/*
+		 * Not waiting for the answer (LocalityRemotePendingDone gets it),
+		 * once reads here know to wait for it.  With no room to track it,
+		 * wait as the synchronous path does.
+		 */
+		if (AsyncCommit(p) && LocalityRemoteIsOpen(p->conn) &&
+			(!TransactionIdIsValid(p->remote_xid) ||
+			 LocalityPendingCommitAdd(p->region_id, p->remote_xid, p->gid)) &&
+			LocalityRemoteCommitAsync(p->conn, p->gid, p->name))
 			continue;
 		if (!p->forwarded)
 			ok = LocalityRemoteIsOpen(p->conn) &&
@@ -694,7 +834,13 @@ CommitParticipants(void)
 				ok = false;
 			}
 			if (ok)
-				LocalityNoteRemoteCommit(p->region_id, ParseLsn(results[1]));
+			{
+				XLogRecPtr	lsn = ParseLsn(results[1]);
+
+				LocalityNoteRemoteCommit(p->region_id, lsn);
+				if (lsn != InvalidXLogRecPtr)
+					LocalityPendingCommitDone(p->region_id, p->gid);
+			}
 			if (results[0])
 				PQclear(results[0]);
 			if (results[1])
@@ -722,19 +868,32 @@ CommitParticipants(void)
 /*
  * LocalityRemotePendingDone gets the answer to a COMMIT PREPARED sent
  * without waiting (remote.c): commit is its result (NULL when the region
- * could not be reached), lsn the commit position read after it.
+ * could not be reached), lsn the commit position read after it.  Reads
+ * here wait for the commit's pending entry until its position is known.
  */
 void
 LocalityRemotePendingDone(LocalityRegionId region_id, const char *region, const char *gid,
 						  PGresult *commit, PGresult *lsn)
 {
+	XLogRecPtr	position = lsn != NULL ? ParseLsn(lsn) : InvalidXLogRecPtr;
+	const char *state = commit != NULL ? PQresultErrorField(commit, PG_DIAG_SQLSTATE) : NULL;
+
 	if (commit != NULL && PQresultStatus(commit) == PGRES_COMMAND_OK)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		LocalityNoteRemoteCommit(region_id, ParseLsn(lsn));
+		LocalityNoteRemoteCommit(region_id, position);
+		if (position != InvalidXLogRecPtr)
+			LocalityPendingCommitDone(region_id, gid);
 		CommittedGids = lappend(CommittedGids, pstrdup(gid));
 		MemoryContextSwitchTo(old);
+		return;
+	}
+	/* No longer prepared there: the resolver finished it before us. */
+	if (state != NULL && strcmp(state, "42704") == 0 && position != InvalidXLogRecPtr)
+	{
+		LocalityNoteRemoteCommit(region_id, position);
+		LocalityPendingCommitDone(region_id, gid);
 		return;
 	}
 	ereport(WARNING,
@@ -852,6 +1011,44 @@ DistSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * ForgetFinishedPending clears the pending entries (listed before prepared,
+ * the region's prepared transactions) that are no longer prepared there:
+ * they ended before the list was read, so the region's position read now
+ * covers their commit, and reads wait for that instead.
+ */
+static void
+ForgetFinishedPending(const LocalityRegion *region, PGconn *conn, List *pending,
+					  PGresult *prepared)
+{
+	ListCell   *lc;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	foreach(lc, pending)
+	{
+		const char *gid = lfirst(lc);
+		bool		listed = false;
+		int			row;
+
+		for (row = 0; row < PQntuples(prepared) && !listed; row++)
+			listed = strcmp(PQgetvalue(prepared, row, 0), gid) == 0;
+		if (listed)
+			continue;
+		if (lsn == InvalidXLogRecPtr)
+		{
+			PGresult   *res = LocalityRemoteExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
+												 region->name);
+
+			lsn = ParseLsn(res);
+			PQclear(res);
+			if (lsn == InvalidXLogRecPtr)
+				return;
+			LocalityNoteRemoteCommit(region->id, lsn);
+		}
+		LocalityPendingCommitDone(region->id, gid);
+	}
+}
+
+/*
  * LocalityRecoverPreparedTransactions resolves, on every other region, the
  * prepared transactions this server coordinated and no longer drives.
  */
@@ -873,8 +1070,12 @@ LocalityRecoverPreparedTransactions(void)
 		const char *params[1];
 		int			row;
 
+		List	   *pending;
+
 		if (regions[i].is_local)
 			continue;
+		/* Commits in flight from this server, listed before the region's list. */
+		pending = LocalityPendingCommitGids(regions[i].id);
 		conn = LocalityRemoteConnection(&regions[i]);
 		params[0] = prefix;
 		res = LocalityRemoteExecParams(conn,
@@ -896,6 +1097,10 @@ LocalityRecoverPreparedTransactions(void)
 			decided = LocalityCatalogExecute("SELECT 1 FROM locality.dist_transactions "
 											 "WHERE gid = $1 AND region_id = $2",
 											 2, argtypes, values, NULL) > 0;
+			/* Its COMMIT PREPARED is on its way: not ours to send. */
+			if (decided && LocalityPendingCommitInFlight(regions[i].id, gid,
+														 LocalityForwardTimeoutMs))
+				continue;
 			if (!decided)
 			{
 				/* Still in flight here?  Then it is not ours to decide yet. */
@@ -930,6 +1135,7 @@ LocalityRecoverPreparedTransactions(void)
 								   "AND created_at < pg_catalog.now() - interval '10 minutes'",
 								   2, argtypes, values, NULL);
 		}
+		ForgetFinishedPending(&regions[i], conn, pending, res);
 		PQclear(res);
 	}
 	SPI_finish();
@@ -962,7 +1168,7 @@ LocalityInitDistXact(void)
 							 "forwarded writes to have committed them.",
 							 NULL,
 							 &LocalitySynchronousForwardCommit,
-							 true,
+							 false,
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -17,6 +17,7 @@
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
 #include "shim/forward.h"
+#include "shim/pending_commits.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 #include "shim/safety_net.h"
@@ -53,4 +54,5 @@ _PG_init(void)
 	LocalityInitDdl();
 	LocalityInitStaleness();
 	LocalityInitForward();
+	LocalityInitPendingCommits();
 }

@@ -7,7 +7,10 @@
  * read on this server of a table that can hold rows homed in X waits in
  * ExecutorStart until X's apply worker has processed X's stream up to that
  * position (ApplySlot.processed_lsn), so the reader sees the write, in any
- * session: connection pools get it too.  The wait is bounded by
+ * session: connection pools get it too.  A commit whose COMMIT PREPARED was
+ * sent without waiting has no position yet: its pending entry
+ * (pending_commits.c) makes the read wait until X's commit is applied here
+ * or its position becomes known.  The wait is bounded by
  * locality.forward_timeout; then 55000 names the region and its lag.
  */
 #include "postgres.h"
@@ -25,6 +28,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/forward.h"
+#include "shim/pending_commits.h"
 #include "shim/remote.h"
 #include "shim/replication.h"
 
@@ -100,11 +104,13 @@ TargetLsn(LocalityRegionId region)
 }
 
 /*
- * Waits until region's replica here has processed target (or 55000); true
- * when it had to wait.
+ * Waits until no commit forwarded to region before horizon is still pending
+ * (pending_commits.c: its position not known yet) and region's replica here
+ * has processed the highest known commit position (or 55000); true when
+ * there was anything to wait for.
  */
 static bool
-WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
+WaitForRegion(const LocalityRegion *region, uint64 horizon)
 {
 	bool		waited = false;
 	TimestampTz last_request = 0;
@@ -114,11 +120,36 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 
 	for (;;)
 	{
-		XLogRecPtr	processed = LocalityProcessedLsn(region->id);
+		bool		pending;
+		XLogRecPtr	target;
+		XLogRecPtr	processed;
 
-		if (processed >= target)
+		/* This session's own commits in flight: their answers, if they came. */
+		LocalityRemotePollCommits();
+		/* Pending first: an entry is cleared only once its position is known. */
+		pending = LocalityPendingCommitBefore(region->id, horizon);
+		target = TargetLsn(region->id);
+		processed = LocalityProcessedLsn(region->id);
+		/*
+		 * Anything to wait for counts as a wait: the statement's snapshot
+		 * may predate an apply that finished just before this check.
+		 */
+		if (pending || target != InvalidXLogRecPtr)
+			waited = true;
+		if (!pending && processed >= target)
 			return waited;
 		if (GetCurrentTimestamp() >= deadline)
+		{
+			if (pending)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the replica of region \"%s\" has not applied this server's "
+								"forwarded writes yet", region->name),
+						 errdetail("A forwarded commit there is neither confirmed nor applied "
+								   "here after locality.forward_timeout (%d ms).",
+								   LocalityForwardTimeoutMs),
+						 errhint("See locality.replication_status for region \"%s\", or set "
+								 "locality.read_your_writes = off.", region->name)));
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the replica of region \"%s\" has not applied this server's "
@@ -129,6 +160,7 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
 							   LSN_FORMAT_ARGS(target), LocalityForwardTimeoutMs),
 					 errhint("See locality.replication_status for region \"%s\", or set "
 							 "locality.read_your_writes = off.", region->name)));
+		}
 		/* Have the stream's position brought up to date now, then every 100 ms. */
 		if (TimestampDifferenceExceeds(last_request, GetCurrentTimestamp(), 100))
 		{
@@ -151,7 +183,7 @@ WaitForRegion(const LocalityRegion *region, XLogRecPtr target)
  * must be taken again either way.
  */
 static bool
-WaitForTable(const LocalityTable *table)
+WaitForTable(const LocalityTable *table, uint64 horizon)
 {
 	bool		waited = false;
 	int			count;
@@ -160,8 +192,6 @@ WaitForTable(const LocalityTable *table)
 
 	for (i = 0; i < count; i++)
 	{
-		XLogRecPtr	target;
-
 		if (regions[i].is_local)
 			continue;
 		if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
@@ -173,12 +203,8 @@ WaitForTable(const LocalityTable *table)
 			if (strcmp(home, regions[i].name) != 0)
 				continue;
 		}
-		target = TargetLsn(regions[i].id);
-		if (target != InvalidXLogRecPtr)
-		{
-			(void) WaitForRegion(&regions[i], target);
+		if (WaitForRegion(&regions[i], horizon))
 			waited = true;
-		}
 	}
 	return waited;
 }
@@ -192,8 +218,9 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && LocalityIsInstalled())
 	{
 		ListCell   *lc;
-		bool		finished = false;
 		bool		waited = false;
+		uint64		horizon = 0;
+		bool		started = false;
 
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
@@ -206,20 +233,20 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (table == NULL || (table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
 								  table->spec.kind != LOCALITY_REGIONAL_BY_TABLE))
 				continue;
-			/* This session's own commits still in flight: their positions first. */
-			if (!finished)
+			/* Commits forwarded before this read: those it must see. */
+			if (!started)
 			{
-				LocalityRemoteFinishCommits();
-				finished = true;
+				LocalityRemotePollCommits();
+				horizon = LocalityPendingCommitHorizon();
+				started = true;
 			}
-			if (Ryw->used > 0 && WaitForTable(table))
+			if ((Ryw->used > 0 || horizon != 0) && WaitForTable(table, horizon))
 				waited = true;
 		}
 
 		/*
-		 * The statement's snapshot was taken before the wait (and before
-		 * the commit positions were read): under READ COMMITTED take a new
-		 * one that sees what was applied meanwhile.
+		 * The statement's snapshot was taken before the checks: under READ
+		 * COMMITTED take a new one that sees what was applied meanwhile.
 		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
 		 * it started with.)
 		 */

@@ -56,11 +56,12 @@ typedef struct RemoteEntry
 	PGconn	   *conn;			/* idle, ready for the next statement */
 	char		name[LOCALITY_REGION_NAME_MAX + 1];
 	/*
-	 * A connection still owing the answer to a pipelined COMMIT PREPARED
-	 * (LocalityRemoteCommitAsync) and the gid it commits.
+	 * conn still owes the answer to a pipelined COMMIT PREPARED of gid
+	 * (LocalityRemoteCommitAsync): pending is conn then.  queued: a pipeline
+	 * was sent behind it (its collect reads the commit's answer first).
 	 */
 	PGconn	   *pending;
-	PGconn	   *spare;			/* an idle second connection, used while one is pending */
+	bool		queued;
 	char		pending_gid[96];
 	TimestampTz pending_since;
 } RemoteEntry;
@@ -343,14 +344,20 @@ static PGresult *NextResult(PGconn *conn, TimestampTz deadline, bool *ok);
 static bool ReadPipelineResults(PGconn *conn, int n, PGresult **results,
 								TimestampTz deadline);
 
+/* How many entries have a commit in flight (to skip the scans when none). */
+static int	NumPending = 0;
+
 /*
  * FinishPending reads the answer to entry's pipelined COMMIT PREPARED: at
- * once when wait, otherwise only if it has all arrived (false if not).
- * The connection becomes entry's idle one (or is closed when it failed or
- * entry already has one).  Never raises.
+ * once when wait, otherwise only if it has arrived (false if not; false
+ * too when it could not be read).  The
+ * connection stays entry's (leaving pipeline mode unless a pipeline was
+ * sent behind the commit).  When the answer cannot be read, the connection
+ * is closed unless keep (a caller holds it and fails on it, or a pipeline
+ * was sent behind it).  Never raises.
  */
 static bool
-FinishPending(RemoteEntry *entry, bool wait)
+FinishPending(RemoteEntry *entry, bool wait, bool keep)
 {
 	PGconn	   *conn = entry->pending;
 	TimestampTz deadline = DeadlineFromNow();
@@ -362,7 +369,6 @@ FinishPending(RemoteEntry *entry, bool wait)
 		return true;
 	if (!wait)
 	{
-		/* Everything there?  Two results, each with its sync. */
 		if (!PQconsumeInput(conn))
 			ok = false;
 		else if (PQisBusy(conn))
@@ -370,59 +376,85 @@ FinishPending(RemoteEntry *entry, bool wait)
 	}
 	if (ok)
 		ok = ReadPipelineResults(conn, 2, results, deadline);
-	if (ok && !PQexitPipelineMode(conn))
+	if (ok && !entry->queued && !PQexitPipelineMode(conn))
 		ok = false;
+	entry->pending = NULL;
+	NumPending--;
+	keep = keep || entry->queued;
+	entry->queued = false;
 	LocalityRemotePendingDone(entry->key.region_id, entry->name, entry->pending_gid,
 							  ok ? results[0] : NULL, ok ? results[1] : NULL);
 	for (i = 0; i < 2; i++)
 		if (results[i])
 			PQclear(results[i]);
 	LocalityRegionCallEnd(entry->name, ok, ok ? NULL : "no answer to a pipelined commit", -1);
-	entry->pending = NULL;
-	if (ok && entry->conn == NULL)
-		entry->conn = conn;
-	else if (ok && entry->spare == NULL)
-		entry->spare = conn;
-	else
+	if (!ok && !keep && entry->conn == conn)
+	{
+		entry->conn = NULL;
 		PQfinish(conn);
-	return true;
+	}
+	return ok;
 }
 
-/*
- * LocalityRemoteCommitAsync sends COMMIT PREPARED 'gid' and a read of the
- * commit position on conn (pipelined) without waiting for the answer; the
- * connection is set aside until it arrives, and the caller's next call to
- * the region uses another connection.  LocalityRemotePendingDone (in
- * dist_xact.c) gets the answer.  Never raises; false when it could not
- * even be sent (then nothing was set aside).
- */
-bool
-LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label)
+/* The cache entry whose connection is conn, or NULL. */
+static RemoteEntry *
+EntryOf(PGconn *conn)
 {
 	HASH_SEQ_STATUS scan;
-	RemoteEntry *entry = NULL;
 	RemoteEntry *e;
-	char		sql[160];
-	bool		ok;
-	TimestampTz deadline = DeadlineFromNow();
 
-	if (RemoteCache == NULL || PQstatus(conn) != CONNECTION_OK)
-		return false;
+	if (RemoteCache == NULL || conn == NULL)
+		return NULL;
 	hash_seq_init(&scan, RemoteCache);
 	while ((e = hash_seq_search(&scan)) != NULL)
 	{
 		if (e->conn == conn)
 		{
-			entry = e;
 			hash_seq_term(&scan);
-			break;
+			return e;
 		}
 	}
-	if (entry == NULL)
+	return NULL;
+}
+
+/*
+ * Settle: before conn runs anything else, the commit it still owes an
+ * answer to is finished (its answer comes first on the connection anyway);
+ * false when that answer could not be read (the connection is then unusable).
+ */
+static bool
+Settle(PGconn *conn)
+{
+	RemoteEntry *entry;
+
+	if (NumPending == 0)
+		return true;
+	entry = EntryOf(conn);
+	if (entry != NULL && entry->pending == conn)
+		return FinishPending(entry, true, true);
+	return true;
+}
+
+/*
+ * LocalityRemoteCommitAsync sends COMMIT PREPARED 'gid' and a read of the
+ * commit position on conn (pipelined) without waiting for the answer.  The
+ * connection stays the region's: whatever it runs next comes after the
+ * commit at the region, and reads the commit's answer first
+ * (LocalityRemotePendingDone in dist_xact.c gets it).  Never raises; false
+ * when it could not even be sent.
+ */
+bool
+LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label)
+{
+	RemoteEntry *entry;
+	char		sql[160];
+	bool		ok;
+	TimestampTz deadline = DeadlineFromNow();
+
+	if (PQstatus(conn) != CONNECTION_OK || (entry = EntryOf(conn)) == NULL)
 		return false;
-	/* One commit in flight per (region, role): finish the older one. */
 	if (entry->pending != NULL)
-		(void) FinishPending(entry, true);
+		(void) FinishPending(entry, true, true);
 	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", gid);
 	ok = PQenterPipelineMode(conn) &&
 		PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(conn) &&
@@ -439,39 +471,49 @@ LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label)
 	}
 	if (!ok)
 		return false;
-	entry->conn = NULL;
 	entry->pending = conn;
+	entry->queued = false;
+	NumPending++;
 	strlcpy(entry->pending_gid, gid, sizeof(entry->pending_gid));
 	entry->pending_since = GetCurrentTimestamp();
 	return true;
 }
 
 /*
- * LocalityRemoteFinishCommits waits for the answers of every commit still
- * in flight (a session's read that must see its own writes).  Never raises.
+ * LocalityRemotePollCommits reads the answers of commits in flight that
+ * have arrived, without waiting for the others.  Never raises.
  */
 void
-LocalityRemoteFinishCommits(void)
+LocalityRemotePollCommits(void)
 {
 	HASH_SEQ_STATUS scan;
 	RemoteEntry *entry;
 
-	if (RemoteCache == NULL)
+	if (RemoteCache == NULL || NumPending == 0)
 		return;
 	hash_seq_init(&scan, RemoteCache);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
 		if (entry->pending != NULL)
-			(void) FinishPending(entry, true);
+			(void) FinishPending(entry, false, false);
 	}
 }
 
-/*
- * LocalityRemoteConnection returns the cached connection to region for the
- * current role, (re)connecting when there is none or it broke.
- */
-PGconn *
-LocalityRemoteConnection(const LocalityRegion *region)
+/* True while conn owes the answer to a commit sent without waiting. */
+bool
+LocalityRemoteCommitPending(PGconn *conn)
+{
+	RemoteEntry *entry;
+
+	if (NumPending == 0)
+		return false;
+	entry = EntryOf(conn);
+	return entry != NULL && entry->pending == conn;
+}
+
+/* The cache entry of region for the current role, created when missing. */
+static RemoteEntry *
+EntryFor(const LocalityRegion *region)
 {
 	RemoteKey	key;
 	RemoteEntry *entry;
@@ -495,33 +537,54 @@ LocalityRemoteConnection(const LocalityRegion *region)
 	{
 		entry->conn = NULL;
 		entry->pending = NULL;
-		entry->spare = NULL;
+		entry->queued = false;
 		strlcpy(entry->name, region->name, sizeof(entry->name));
 	}
-	if (entry->conn != NULL && PQstatus(entry->conn) != CONNECTION_OK)
+	return entry;
+}
+
+/* entry's connection, (re)connecting when there is none or it broke. */
+static PGconn *
+EntryConnection(RemoteEntry *entry, const LocalityRegion *region)
+{
+	if (entry->conn != NULL && entry->pending == NULL && PQstatus(entry->conn) != CONNECTION_OK)
 	{
 		PQfinish(entry->conn);
 		entry->conn = NULL;
 	}
-	/*
-	 * While a commit's answer is on its way, go on with the spare connection
-	 * (or the pending one if its answer is already in).
-	 */
-	if (entry->conn == NULL && entry->pending != NULL)
-		FinishPending(entry, false);
-	if (entry->conn == NULL && entry->spare != NULL)
-	{
-		entry->conn = entry->spare;
-		entry->spare = NULL;
-		if (PQstatus(entry->conn) != CONNECTION_OK)
-		{
-			PQfinish(entry->conn);
-			entry->conn = NULL;
-		}
-	}
 	if (entry->conn == NULL)
 		entry->conn = LocalityConnectTo(region->conninfo, region->name);
 	return entry->conn;
+}
+
+/*
+ * LocalityRemoteForwardConnection is LocalityRemoteConnection for
+ * forwarded statements, which send a pipeline behind a commit still in
+ * flight instead of waiting for its answer (LocalityRemoteCommitPending).
+ */
+PGconn *
+LocalityRemoteForwardConnection(const LocalityRegion *region)
+{
+	RemoteEntry *entry = EntryFor(region);
+
+	if (entry->pending != NULL)
+		(void) FinishPending(entry, false, false);
+	return EntryConnection(entry, region);
+}
+
+/*
+ * LocalityRemoteConnection returns the cached connection to region for the
+ * current role, (re)connecting when there is none or it broke.
+ */
+PGconn *
+LocalityRemoteConnection(const LocalityRegion *region)
+{
+	RemoteEntry *entry = EntryFor(region);
+
+	/* A commit's answer still on its way: read it first. */
+	if (entry->pending != NULL)
+		(void) FinishPending(entry, true, false);
+	return EntryConnection(entry, region);
 }
 
 /*
@@ -570,14 +633,14 @@ LocalityRemoteForget(PGconn *conn)
 				entry->conn = NULL;
 				cached = true;
 			}
-			if (entry->spare == conn)
-			{
-				entry->spare = NULL;
-				cached = true;
-			}
 			if (entry->pending == conn)
 			{
+				/* Its answer is lost: the resolver and the apply worker finish it. */
 				entry->pending = NULL;
+				entry->queued = false;
+				NumPending--;
+				LocalityRemotePendingDone(entry->key.region_id, entry->name, entry->pending_gid,
+										  NULL, NULL);
 				cached = true;
 			}
 		}
@@ -704,6 +767,11 @@ LocalityRemoteExecParams(PGconn *conn, const char *sql, int nparams,
 	ExecStatusType status;
 	TimestampTz start;
 
+	if (!Settle(conn))
+	{
+		LocalityRemoteForget(conn);
+		RaiseUnavailable(NULL, label, "no answer to the commit sent before", false);
+	}
 	LocalityRegionCallBegin(label);
 	start = GetCurrentTimestamp();
 	res = SendAndWait(conn, sql, nparams, params, DeadlineFromNow(), true,
@@ -757,6 +825,11 @@ LocalityRemoteExecMulti(PGconn *conn, const char *sql, const char *label, int *n
 	int			size = 8;
 	const char *why = NULL;
 
+	if (!Settle(conn))
+	{
+		LocalityRemoteForget(conn);
+		RaiseUnavailable(NULL, label, "no answer to the commit sent before", false);
+	}
 	LocalityRegionCallBegin(label);
 	start = GetCurrentTimestamp();
 	results = palloc(sizeof(PGresult *) * size);
@@ -843,6 +916,8 @@ LocalityRemoteTryCommand(PGconn *conn, const char *sql, const char *label, bool 
 	PGresult   *res;
 	bool		ok;
 
+	if (!Settle(conn))
+		return false;
 	if (PQstatus(conn) != CONNECTION_OK)
 		return false;
 	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
@@ -874,6 +949,8 @@ LocalityRemoteTryExec(PGconn *conn, const char *sql, const char *label)
 	bool		send_failed;
 	PGresult   *res;
 
+	if (!Settle(conn))
+		return NULL;
 	if (PQstatus(conn) != CONNECTION_OK)
 		return NULL;
 	res = SendAndWait(conn, sql, 0, NULL, DeadlineFromNow(), false,
@@ -948,6 +1025,8 @@ LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult
 
 	for (i = 0; i < n; i++)
 		results[i] = NULL;
+	if (!Settle(conn))
+		return false;
 	if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn))
 		return false;
 	for (i = 0; i < n && ok; i++)
@@ -1061,6 +1140,14 @@ LocalityRemotePipelineSend(PGconn *conn, int n, const LocalityPipelineStep *step
 	int			i;
 
 	LocalityRegionCallBegin(label);
+	if (NumPending > 0)
+	{
+		RemoteEntry *entry = EntryOf(conn);
+
+		/* Behind a commit in flight: the collect reads its answer first. */
+		if (entry != NULL && entry->pending == conn)
+			entry->queued = true;
+	}
 	if (!PQenterPipelineMode(conn))
 		why = pstrdup(PQerrorMessage(conn));
 	for (i = 0; i < n && why == NULL; i++)
@@ -1102,6 +1189,8 @@ LocalityRemotePipelineCollect(PGconn *conn, int n, const char *label)
 	PGresult   *res;
 	int			i;
 
+	if (!Settle(conn))
+		why = "no answer to the commit sent before this statement";
 	for (i = 0; i <= n && why == NULL; i++)
 	{
 		for (;;)

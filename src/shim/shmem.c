@@ -15,7 +15,7 @@
 
 #include "shim.h"
 
-#define MAX_AREAS 4
+#define MAX_AREAS 8
 
 typedef struct ShmemArea
 {

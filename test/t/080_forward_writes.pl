@@ -3,7 +3,9 @@
 # RETURNING and row counts, ON CONFLICT, updates by primary key of rows
 # homed elsewhere, updates without a region qual on every region, remote
 # errors with their SQLSTATE and detail, rollback and savepoint rollback,
-# two-phase commit with a local write, EXPLAIN, read-your-writes.
+# two-phase commit with a local write, EXPLAIN, read-your-writes.  ap-east1
+# is reached through the latency proxy, so the second phase of a two-phase
+# commit (sent, not awaited, by default) is really in flight after COMMIT.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -12,7 +14,10 @@ use LocalityCluster;
 
 my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
 my ($us, $eu, $ap) = @nodes;
-LocalityCluster::join_regions(@nodes);
+my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 100);
+$us->safe_psql('postgres', "SELECT locality.add_region('" . $_->[0]->name . "', '"
+	  . LocalityCluster::connstr($_->[0], %{ $_->[1] }) . "')")
+  for ([ $us, {} ], [ $eu, {} ], [ $ap, { port => $ap_proxy->port } ]);
 *error_of = \&LocalityCluster::error_of;
 
 # failure($node, $sql): the error with its DETAIL line.
@@ -142,38 +147,74 @@ is(failure($us, q{
 is($eu->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id = 23"), '0',
 	'and the whole transaction is rolled back at the home');
 
-# Two phases: a local write and a forwarded one commit together.
+# Two phases: a local write and a forwarded one commit together.  With
+# locality.synchronous_forward_commit = on, COMMIT returns once the home has
+# committed too.
 $us->safe_psql('postgres', q{
+	SET locality.synchronous_forward_commit = on;
 	BEGIN;
 	INSERT INTO accounts VALUES (30, 'here', 0, 'us-east1');
 	INSERT INTO accounts VALUES (31, 'there', 0, 'ap-east1');
 	COMMIT;
 });
 is($ap->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 31"), 'there',
-	'two-phase: the forwarded row is committed at its home');
+	'two-phase, synchronous: the forwarded row is committed at its home');
 is($ap->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '0',
 	'no prepared transaction is left behind');
 is($us->safe_psql('postgres', "SELECT owner FROM accounts WHERE id = 30"), 'here',
 	'and the local row here');
 
-# synchronous_forward_commit = off: COMMIT does not wait for COMMIT PREPARED,
-# yet the session's next read sees its write and the home commits it.
-is($us->safe_psql('postgres', q{
-	SET locality.synchronous_forward_commit = off;
+# The default: COMMIT returns once the decision is durable here; COMMIT
+# PREPARED is on its way to ap-east1 (half a round trip through the proxy)
+# and the row reaches this server's replica a round trip later.  Still:
+# (a) the session's next read sees it, (b) so does a read in another
+# session on this server, (c) the session's next forwarded statement (on
+# the same connection, behind the commit) finds it at the home.
+my $s1 = $us->background_psql('postgres');
+my $s2 = $us->background_psql('postgres');
+$s1->query_safe("INSERT INTO accounts VALUES (60, 'warm', 0, 'ap-east1')");
+$s2->query_safe("SELECT count(*) FROM accounts");
+$s1->query_safe(q{
 	BEGIN;
-	INSERT INTO accounts VALUES (32, 'here async', 0, 'us-east1');
-	INSERT INTO accounts VALUES (33, 'there async', 0, 'ap-east1');
+	INSERT INTO accounts VALUES (61, 'here', 0, 'us-east1');
+	INSERT INTO accounts VALUES (62, 'there', 0, 'ap-east1');
+	COMMIT;
+});
+is($s2->query_safe("SELECT owner FROM accounts WHERE id = 62"), 'there',
+	'(b) a read in another session right after COMMIT sees the forwarded row');
+is($s1->query_safe(q{
+	BEGIN;
+	INSERT INTO accounts VALUES (63, 'here', 0, 'us-east1');
+	INSERT INTO accounts VALUES (64, 'there', 0, 'ap-east1');
+	COMMIT;
+	SELECT owner FROM accounts WHERE id = 64;
+}), 'there', '(a) the session\'s own next read sees it');
+is($s1->query_safe(q{
+	BEGIN;
+	INSERT INTO accounts VALUES (65, 'here', 0, 'us-east1');
+	INSERT INTO accounts VALUES (66, 'there', 0, 'ap-east1');
+	COMMIT;
+	UPDATE accounts SET balance = balance + 1 WHERE id = 66 AND region = 'ap-east1' RETURNING id;
+}), '66', '(c) the next forwarded statement (autocommit) runs after the commit at the home');
+is($s1->query_safe(q{
+	BEGIN;
+	INSERT INTO accounts VALUES (67, 'here', 0, 'us-east1');
+	INSERT INTO accounts VALUES (68, 'there', 0, 'ap-east1');
 	COMMIT;
 	BEGIN;
-	INSERT INTO accounts VALUES (34, 'here async 2', 0, 'us-east1');
-	INSERT INTO accounts VALUES (35, 'there async 2', 0, 'ap-east1');
+	UPDATE accounts SET balance = balance + 1 WHERE id = 68 AND region = 'ap-east1' RETURNING id;
+	INSERT INTO accounts VALUES (69, 'here', 0, 'us-east1');
 	COMMIT;
-	SELECT string_agg(owner, ',' ORDER BY id) FROM accounts WHERE id IN (33, 35);
-}), 'there async,there async 2', 'with asynchronous COMMIT PREPARED the session reads its own writes');
+}), '68', '(c) and so does one in a transaction');
+is($s2->query_safe("SELECT string_agg(id || ':' || balance, ',' ORDER BY id) FROM accounts "
+	  . "WHERE id BETWEEN 61 AND 69"), '61:0,62:0,63:0,64:0,65:0,66:1,67:0,68:1,69:0',
+	'every row of those transactions is read here, with the updates');
+$s1->quit;
+$s2->quit;
 ok($ap->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_prepared_xacts"),
-	'and the home has committed them');
-is($ap->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id IN (33, 35)"), '2',
-	'both rows are at the home');
+	'and the home has committed every prepared transaction');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM accounts WHERE id IN (62, 64, 66, 68)"), '4',
+	'with every forwarded row');
 
 # REGIONAL BY TABLE: every write goes to the home.
 is($us->safe_psql('postgres', "INSERT INTO eu_config VALUES ('a', '1') RETURNING k"), 'a',
@@ -217,4 +258,5 @@ my $want = $us->safe_psql('postgres', $rows);
 is($eu->safe_psql('postgres', $rows), $want, 'eu-west1 holds the same rows');
 is($ap->safe_psql('postgres', $rows), $want, 'ap-east1 holds the same rows');
 
+$ap_proxy->stop;
 done_testing();

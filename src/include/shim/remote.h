@@ -75,12 +75,25 @@ extern bool LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sq
  * LocalityRemoteCommitAsync: COMMIT PREPARED 'gid' (and a read of the
  * commit position) sent on conn without waiting; the answer goes to
  * LocalityRemotePendingDone (dist_xact.c; NULL results when it failed).
- * LocalityRemoteFinishCommits waits for every answer still in flight.
+ * The connection stays the region's: anything else run on it reads that
+ * answer first (so it also runs after the commit there), except a pipeline
+ * (LocalityRemotePipelineSend), which is sent behind the commit at once and
+ * whose collect reads the answer first.  LocalityRemoteCommitPending: conn
+ * still owes such an answer.  LocalityRemotePollCommits reads the answers
+ * that have arrived, without waiting.
  */
 extern bool LocalityRemoteCommitAsync(PGconn *conn, const char *gid, const char *label);
-extern void LocalityRemoteFinishCommits(void);
+extern bool LocalityRemoteCommitPending(PGconn *conn);
+extern void LocalityRemotePollCommits(void);
 extern void LocalityRemotePendingDone(LocalityRegionId region_id, const char *region,
 									  const char *gid, PGresult *commit, PGresult *lsn);
+
+/*
+ * LocalityRemoteForwardConnection: LocalityRemoteConnection without waiting
+ * for a commit's answer still in flight (forwarded statements pipeline
+ * behind it).
+ */
+extern PGconn *LocalityRemoteForwardConnection(const LocalityRegion *region);
 
 /* Runs sql and discards the result (errors as above). */
 extern void LocalityRemoteCommand(PGconn *conn, const char *sql, const char *label);
