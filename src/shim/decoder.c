@@ -36,6 +36,7 @@
 #include "shim.h"
 #include "shim/column_versions.h"
 #include "shim/crdt.h"
+#include "shim/pending_commits.h"
 #include "shim/stamps.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
@@ -745,6 +746,21 @@ Truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
 }
 
 /*
+ * A transactional message with prefix LOCALITY_COMMIT_MARK (written by a
+ * forwarded transaction whose commit another region tracks, see
+ * pending_commits.c) makes the transaction's BEGIN and COMMIT travel even
+ * when it changed no managed row (row locks only), so that region's apply
+ * worker sees the commit of that xid.
+ */
+static void
+Message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn,
+		bool transactional, const char *prefix, Size message_size, const char *message)
+{
+	if (transactional && txn != NULL && strcmp(prefix, LOCALITY_COMMIT_MARK) == 0)
+		EnsureBegin(ctx, txn);
+}
+
+/*
  * _PG_output_plugin_init registers the callbacks of output plugin
  * pg_locality.
  */
@@ -756,6 +772,7 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->change_cb = Change;
 	cb->truncate_cb = Truncate;
 	cb->commit_cb = Commit;
+	cb->message_cb = Message;
 	cb->filter_by_origin_cb = FilterByOrigin;
 	cb->shutdown_cb = Shutdown;
 }

@@ -687,13 +687,17 @@ AsyncCommit(Participant *p)
 /*
  * PrepareReadingXid PREPAREs p's remote transaction and reads its xid in
  * the same round trip (pending_commits.c tracks the commit by it); no xid
- * when it wrote nothing there.
+ * when it wrote nothing there.  A transaction with an xid also writes a
+ * LOCALITY_COMMIT_MARK message, so its commit reaches this server's apply
+ * worker even if it only locked rows.
  */
 static void
 PrepareReadingXid(Participant *p)
 {
-	char	   *sql = psprintf("SELECT pg_catalog.pg_current_xact_id_if_assigned();"
-							   "PREPARE TRANSACTION '%s'", p->gid);
+	char	   *sql = psprintf("SELECT x, CASE WHEN x IS NOT NULL THEN "
+							   "pg_catalog.pg_logical_emit_message(true, '%s', '') END "
+							   "FROM (SELECT pg_catalog.pg_current_xact_id_if_assigned() AS x) s;"
+							   "PREPARE TRANSACTION '%s'", LOCALITY_COMMIT_MARK, p->gid);
 	int			n;
 	PGresult  **results = LocalityRemoteExecMulti(p->conn, sql, p->name, &n);
 	PGresult   *error = NULL;

@@ -24,6 +24,13 @@
 #include "shim/catalog.h"
 
 /*
+ * Prefix of the transactional logical message a tracked remote transaction
+ * writes before PREPARE, so its commit reaches every replica's stream even
+ * without managed changes (decoder.c).
+ */
+#define LOCALITY_COMMIT_MARK "pg_locality_commit"
+
+/*
  * Records a pending commit of gid (remote transaction xid) at region; false
  * when shared memory is not there or the table is full (then the caller
  * waits for COMMIT PREPARED instead).  Never raises.
