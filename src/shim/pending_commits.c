@@ -136,6 +136,19 @@ LocalityPendingCommitHorizon(void)
 }
 
 bool
+LocalityPendingCommitsSeen(void)
+{
+	bool		seen;
+
+	if (Pending == NULL)
+		return false;
+	LWLockAcquire(Pending->lock, LW_SHARED);
+	seen = Pending->next_seq > 0;
+	LWLockRelease(Pending->lock);
+	return seen;
+}
+
+bool
 LocalityPendingCommitBefore(LocalityRegionId region, uint64 horizon)
 {
 	bool		found = false;

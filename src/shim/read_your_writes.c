@@ -246,10 +246,15 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 
 		/*
 		 * The statement's snapshot was taken before the checks: under READ
-		 * COMMITTED take a new one that sees what was applied meanwhile.
+		 * COMMITTED take a new one that sees what was applied meanwhile,
+		 * whenever forwarded commits were ever tracked here (an apply that
+		 * cleared its pending entry between the snapshot and the checks
+		 * leaves nothing to wait for, yet the old snapshot misses it).
 		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
 		 * it started with.)
 		 */
+		if (started && (Ryw->used > 0 || LocalityPendingCommitsSeen()))
+			waited = true;
 		if (waited && !IsolationUsesXactSnapshot() && queryDesc->snapshot != NULL)
 		{
 			Snapshot	fresh = RegisterSnapshot(GetTransactionSnapshot());

@@ -52,6 +52,9 @@ extern void LocalityPendingCommitApplied(LocalityRegionId region, TransactionId 
  */
 extern uint64 LocalityPendingCommitHorizon(void);
 
+/* True once any entry was ever recorded (since server start). */
+extern bool LocalityPendingCommitsSeen(void);
+
 /* True while an entry of region recorded before horizon remains. */
 extern bool LocalityPendingCommitBefore(LocalityRegionId region, uint64 horizon);
 
