@@ -576,7 +576,7 @@ ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region, const char *
 	steps[1].sql = settings.data;
 	steps[2].sql = sql;
 	steps[3].sql = "COMMIT";
-	steps[4].sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
+	steps[4].sql = "SELECT " LOCALITY_WAL_END_SQL;
 	LocalityRemotePipelineSend(conn, 5, steps, region->name);
 	results = LocalityRemotePipelineCollect(conn, 5, region->name);
 	for (i = 0; i < 5; i++)
@@ -1039,7 +1039,7 @@ ForgetFinishedPending(const LocalityRegion *region, PGconn *conn, List *pending,
 			continue;
 		if (lsn == InvalidXLogRecPtr)
 		{
-			PGresult   *res = LocalityRemoteExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
+			PGresult   *res = LocalityRemoteExec(conn, "SELECT " LOCALITY_WAL_END_SQL,
 												 region->name);
 
 			lsn = ParseLsn(res);
