@@ -62,6 +62,18 @@ Hlc hlc_reservation(Hlc last, Hlc reserved, std::uint64_t window_ms) noexcept {
   return last > kMax - window ? kMax : last + window;
 }
 
+Hlc HybridLogicalClock::commit(std::uint64_t physical_ms, bool* derived) {
+  check_physical(physical_ms);
+  Hlc floor = hlc_make(physical_ms, 0);
+  if (last_ <= floor) {
+    last_ = floor;
+    *derived = true;
+    return floor;
+  }
+  *derived = false;
+  return now(physical_ms);
+}
+
 int stamp_compare(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept {
   if (a.hlc != b.hlc) return a.hlc < b.hlc ? -1 : 1;
   if (a.region_id != b.region_id) return a.region_id < b.region_id ? -1 : 1;
@@ -94,6 +106,32 @@ extern "C" int locality_hlc_update(LocalityHlc* clock, uint64_t received, uint64
     clock->last = hlc.last();
     if (stamp != nullptr) *stamp = next;
   });
+}
+
+extern "C" int locality_hlc_commit(LocalityHlc* clock, uint64_t physical_ms, uint64_t* stamp,
+                                   int* derived, LocalityStatus* status) noexcept {
+  return locality::call_guarded(status, [&] {
+    if (clock == nullptr || derived == nullptr)
+      throw locality::Error(locality::sqlstate::kInternalError,
+                            "locality_hlc_commit: clock or derived is NULL");
+    locality::HybridLogicalClock hlc(clock->last);
+    bool is_derived = false;
+    locality::Hlc next = hlc.commit(physical_ms, &is_derived);
+    clock->last = hlc.last();
+    *derived = is_derived ? 1 : 0;
+    if (stamp != nullptr) *stamp = next;
+  });
+}
+
+extern "C" void locality_hlc_witness(LocalityHlc* clock, uint64_t stamp) noexcept {
+  if (clock == nullptr) return;
+  locality::HybridLogicalClock hlc(clock->last);
+  hlc.witness(stamp);
+  clock->last = hlc.last();
+}
+
+extern "C" uint64_t locality_hlc_of_commit_time(int64_t pg_timestamp_us) noexcept {
+  return locality::hlc_of_commit_time(pg_timestamp_us);
 }
 
 extern "C" int locality_hlc_stamp_compare(const LocalityHlcStamp* a,

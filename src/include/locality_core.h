@@ -625,6 +625,33 @@ uint64_t	locality_hlc_reservation(uint64_t last, uint64_t reserved,
 									 uint64_t window_ms) LOCALITY_NOEXCEPT;
 void		locality_hlc_restore(LocalityHlc *clock, uint64_t mark) LOCALITY_NOEXCEPT;
 
+/*
+ * locality_hlc_commit: the stamp of a local commit at physical_ms when its
+ * commit timestamp may stand for it (docs/conflicts.md section 8).  If the
+ * clock has not run ahead of physical_ms (its last stamp is at most
+ * physical_ms << 16), *derived = 1 and *stamp = physical_ms << 16, which
+ * becomes the clock's last: the commit's stamp is then
+ * locality_hlc_of_commit_time(its commit timestamp), taken later, so at
+ * least *stamp and greater than every stamp observed from other regions;
+ * nothing needs storing.  Otherwise *derived = 0 and *stamp (may be NULL)
+ * is locality_hlc_now's, to be stored.  Errors those of locality_hlc_now.
+ */
+int			locality_hlc_commit(LocalityHlc *clock, uint64_t physical_ms, uint64_t *stamp,
+								int *derived, LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_hlc_witness: the clock passes stamp, a derived commit's stamp
+ * known once the commit timestamp is (last = max(last, stamp)).
+ */
+void		locality_hlc_witness(LocalityHlc *clock, uint64_t stamp) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_hlc_of_commit_time: the stamp a commit timestamp stands for
+ * (pg_timestamp_us: a TimestampTz, microseconds since 2000-01-01): its
+ * millisecond, logical part 0.
+ */
+uint64_t	locality_hlc_of_commit_time(int64_t pg_timestamp_us) LOCALITY_NOEXCEPT;
+
 /* locality_hlc_stamp_compare: -1, 0 or 1 as a is before, equal to or after b. */
 int			locality_hlc_stamp_compare(const LocalityHlcStamp *a,
 									   const LocalityHlcStamp *b) LOCALITY_NOEXCEPT;

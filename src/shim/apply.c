@@ -2016,8 +2016,11 @@ LocalityApplyMessage(const char *data, size_t len)
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
 			RemoteXid = (TransactionId) msg.body.begin.xid;
-			/* Causality (docs/conflicts.md C2): observe the stamp before applying. */
-			LocalityHlcObserve(msg.body.begin.hlc);
+			/*
+			 * The stamp: stored on the sender (hlc), else derived from the
+			 * commit time.  The clock observes it (docs/conflicts.md C2) at the
+			 * first change applied to a GLOBAL table (LocalityStampApplied).
+			 */
 			RemoteStamp = msg.body.begin.hlc != 0 ?
 				(LocalityHlcStamp) {msg.body.begin.hlc, (uint16_t) Source.id} :
 				LocalityStampFromTime(RemoteCommitTime, Source.id);

@@ -153,6 +153,7 @@ WriteColumnVersions(Relation rel, const char *key, int64 row_xid, const int64 *x
 	values[2] = Int64GetDatum(row_xid);
 	values[3] = PointerGetDatum(construct_array(elems, natts, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
+	LocalityStoreStamp();		/* cleanup ages the versions out with it */
 	LocalityExecuteSaved(&ColumnVersionsPlan,
 				 /* No ON CONFLICT on a user catalog table (095_column_versions_decoding.sql);
 				  * the writers of a key hold its row's lock. */

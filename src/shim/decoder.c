@@ -360,11 +360,15 @@ EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	msg.body.begin.commit_time = txn->xact_time.commit_time;
 	msg.body.begin.xid = txn->xid;
 	msg.body.begin.origin_region_id = (uint16_t) state->local_region_id;
-	/* The stamp of a transaction that wrote a GLOBAL table (0: none). */
+	/*
+	 * The stored stamp of a transaction that wrote a GLOBAL table; 0 when
+	 * there is none: the stamp is then derived from the commit time and this
+	 * region, by the receiver as by every lookup here (stamps.c).
+	 */
 	{
 		LocalityHlcStamp stamp;
 
-		msg.body.begin.hlc = LocalityFindStamp(txn->xid, &stamp) ? stamp.hlc : 0;
+		msg.body.begin.hlc = LocalityFindStoredStamp(LocalityFullXid(txn->xid), &stamp) ? stamp.hlc : 0;
 	}
 	Write(ctx, &msg, true);
 	state->begin_sent = true;

@@ -224,6 +224,64 @@ LocalityHlcObserve(uint64 hlc)
 	LWLockRelease(Hlc->lock);
 }
 
+/*
+ * LocalityHlcCommit: the clock's part of a local commit (the rule is
+ * locality_hlc_commit's): *derived when the commit's stamp is the one its
+ * commit timestamp gives (at least the value returned), else a stamp from
+ * now() to be stored.  For a derived stamp the mark on disk also covers
+ * HLC_DERIVED_MARGIN_MS beyond the reading: the commit timestamp is taken a
+ * little later, and LocalityHlcWitness, at commit, cannot write a file.
+ */
+#define HLC_DERIVED_MARGIN_MS 100
+uint64
+LocalityHlcCommit(bool *derived)
+{
+	LocalityStatus status;
+	LocalityHlc next;
+	uint64		stamp = 0;
+	int			is_derived = 0;
+
+	CheckClock();
+	LocalityInitStatus(&status);
+	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
+	Restore();
+	next = Hlc->clock;
+	if (!locality_hlc_commit(&next, PhysicalMs(), &stamp, &is_derived, &status))
+	{
+		LWLockRelease(Hlc->lock);
+		LocalityRaiseStatus(&status, NULL);
+	}
+	if (is_derived)
+	{
+		uint64		mark = locality_hlc_reservation(stamp + ((uint64) HLC_DERIVED_MARGIN_MS << LOCALITY_HLC_LOGICAL_BITS),
+													Hlc->reserved, HLC_MARK_WINDOW_MS);
+
+		if (mark != 0)
+		{
+			WriteMark(mark);
+			Hlc->reserved = mark;
+		}
+	}
+	Advance(next);
+	LWLockRelease(Hlc->lock);
+	*derived = is_derived != 0;
+	return stamp;
+}
+
+/*
+ * LocalityHlcWitness: the clock passes hlc (a derived stamp, at commit);
+ * never fails and writes nothing (LocalityHlcCommit reserved the mark).
+ */
+void
+LocalityHlcWitness(uint64 hlc)
+{
+	if (Hlc == NULL)
+		return;
+	LWLockAcquire(Hlc->lock, LW_EXCLUSIVE);
+	locality_hlc_witness(&Hlc->clock, hlc);
+	LWLockRelease(Hlc->lock);
+}
+
 PG_FUNCTION_INFO_V1(locality_hlc_current);
 
 /* locality.hlc_now(): the last stamp of this server's clock. */

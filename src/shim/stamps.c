@@ -4,11 +4,17 @@
  * (docs/conflicts.md sections 2-3 and 8).
  *
  *   local write to a GLOBAL table --internal trigger (global_triggers.c)--> mark
- *   pre-commit: stamp = hlc now() --> locality.commit_stamps[xid]
- *   decoder BEGIN: hlc = commit_stamps[txn xid]  --> other regions
- *   apply BEGIN: hlc update(remote hlc) (hlc_clock.c)
- *   apply commit: commit_stamps[apply xid] = remote stamp
- *   conflict: local row's stamp = row_stamps[key] or commit_stamps[xmin]
+ *   pre-commit: clock not ahead of physical time --> nothing stored: the
+ *                 stamp is the commit timestamp's ms (and origin), "derived"
+ *               else stamp = hlc now() --> locality.commit_stamps[xid]
+ *   decoder BEGIN: hlc = commit_stamps[txn xid], or 0: derive from commit time
+ *   apply: hlc update(remote stamp) before commit (hlc_clock.c)
+ *   apply commit: commit_stamps[apply xid] = remote stamp, unless the
+ *                 remote commit time and origin this commit records give it
+ *   conflict: local row's stamp = row_stamps[key] or commit_stamps[xmin],
+ *             else derived from xmin's commit timestamp and origin
+ *
+ * docs/conflicts.md section 8 ("derived stamps") has the argument.
  *
  * Tombstones (tombstones.c) and per-column writers (column_versions.c) are
  * keyed by the same transaction ids.  Nothing here runs for a table that
@@ -64,6 +70,17 @@ static bool WroteGlobal = false;
 /* ... with this stamp (the apply worker's remote one) instead of now(). */
 static bool HaveAppliedStamp = false;
 static LocalityHlcStamp AppliedStamp;
+static bool AppliedObserved = false;	/* the clock has observed it */
+
+/*
+ * Rows keyed by this transaction's id (a tombstone, column versions, a kept
+ * row stamp) need its stamp stored: cleanup ages them out with it, and a
+ * kept row stamp is looked for only when the writer's stamp is stored.
+ */
+static bool StoreStamp = false;
+
+/* A local commit with a derived stamp: the clock reading at pre-commit (0: none). */
+static uint64 DerivedFloor = 0;
 
 static TimestampTz LastCleanup = 0;
 
@@ -76,6 +93,22 @@ LocalityStampApplied(LocalityHlcStamp stamp)
 	WroteGlobal = true;
 	HaveAppliedStamp = true;
 	AppliedStamp = stamp;
+	/*
+	 * Causality (docs/conflicts.md C2): the clock passes the stamp before
+	 * this transaction commits.  BEGIN observes a stored stamp; a derived one
+	 * (BEGIN's hlc 0) is observed here, at the first change to a GLOBAL table.
+	 */
+	if (!AppliedObserved)
+	{
+		LocalityHlcObserve(stamp.hlc);
+		AppliedObserved = true;
+	}
+}
+
+void
+LocalityStoreStamp(void)
+{
+	StoreStamp = true;
 }
 
 /* The full transaction id of xid, a recent one (not older than 2^31). */
@@ -171,12 +204,32 @@ InsertStamp(Relation rel, int64 xid, LocalityHlcStamp stamp, TimestampTz at)
 }
 
 /*
+ * AppliedStampIsDerived: the applied transaction's stamp is the one its
+ * commit record gives: the remote commit time (replorigin_session_origin_timestamp,
+ * which becomes this commit's timestamp) and the sender's region (its origin).
+ */
+static bool
+AppliedStampIsDerived(LocalityHlcStamp stamp)
+{
+	if (replorigin_session_origin == InvalidRepOriginId ||
+		replorigin_session_origin == DoNotReplicateId ||
+		replorigin_session_origin_timestamp == 0)
+		return false;
+	return stamp.hlc == locality_hlc_of_commit_time(replorigin_session_origin_timestamp) &&
+		stamp.region_id == (uint16) LocalityRegionOfOrigin(replorigin_session_origin);
+}
+
+/*
  * RecordStamp stamps the committing transaction: now() for a local one, the
  * remote stamp for an applied one; the row is keyed by the transaction and
  * by each committed subtransaction, since a row version's xmin may be one.
+ * Nothing is stored when the commit timestamp and origin give the stamp
+ * (docs/conflicts.md section 8): a local commit whose clock has not run
+ * ahead of physical time, an applied one whose remote stamp is derived.
+ * Prepared transactions always store theirs (their commit comes later).
  */
 static void
-RecordStamp(void)
+RecordStamp(bool prepare)
 {
 	LocalityHlcStamp stamp;
 	Oid			relid = LocalityExtensionTableOid("commit_stamps");
@@ -189,12 +242,28 @@ RecordStamp(void)
 	if (!OidIsValid(relid) || !TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return;
 	if (HaveAppliedStamp)
+	{
 		stamp = AppliedStamp;
+		if (!StoreStamp && !prepare && AppliedStampIsDerived(stamp))
+			return;
+	}
 	else
 	{
 		stamp.region_id = (uint16) LocalityLocalRegion()->id;
 		/* As late as possible: after everything this transaction observed. */
-		stamp.hlc = LocalityHlcNow();
+		if (StoreStamp || prepare || replorigin_session_origin != InvalidRepOriginId)
+			stamp.hlc = LocalityHlcNow();
+		else
+		{
+			bool		derived;
+
+			stamp.hlc = LocalityHlcCommit(&derived);
+			if (derived)
+			{
+				DerivedFloor = stamp.hlc;
+				return;
+			}
+		}
 	}
 	rel = table_open(relid, RowExclusiveLock);
 	InsertStamp(rel, (int64) U64FromFullTransactionId(GetTopFullTransactionId()), stamp, at);
@@ -202,6 +271,35 @@ RecordStamp(void)
 	for (i = 0; i < nchildren; i++)
 		InsertStamp(rel, LocalityFullXid(children[i]), stamp, at);
 	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * WitnessDerived, at commit: the clock passes the derived stamp, now that
+ * the commit timestamp is known.  A stamp below the pre-commit reading means
+ * the system clock stepped back in between (docs/conflicts.md section 8).
+ */
+static void
+WitnessDerived(void)
+{
+	uint64		hlc = locality_hlc_of_commit_time(GetCurrentTransactionStopTimestamp());
+
+	LocalityHlcWitness(hlc);
+	if (hlc < DerivedFloor)
+		ereport(LOG,
+				(errmsg("system clock went back %llu ms during a commit",
+						(unsigned long long) (LOCALITY_HLC_PHYSICAL_MS(DerivedFloor) -
+											  LOCALITY_HLC_PHYSICAL_MS(hlc))),
+				 errdetail("The commit's stamp, taken from its commit timestamp, is below the clock read at pre-commit.")));
+}
+
+static void
+ResetStampState(void)
+{
+	WroteGlobal = false;
+	HaveAppliedStamp = false;
+	AppliedObserved = false;
+	StoreStamp = false;
+	DerivedFloor = 0;
 }
 
 static void
@@ -212,16 +310,17 @@ StampXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
 			if (WroteGlobal)
-				RecordStamp();
-			WroteGlobal = false;
-			HaveAppliedStamp = false;
+				RecordStamp(event == XACT_EVENT_PRE_PREPARE);
+			break;
+		case XACT_EVENT_COMMIT:
+			if (DerivedFloor != 0)
+				WitnessDerived();
+			ResetStampState();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
-			WroteGlobal = false;
-			HaveAppliedStamp = false;
+			ResetStampState();
 			break;
 		default:
 			break;
@@ -242,13 +341,13 @@ LocalityInitStamps(void)
 }
 
 /*
- * LocalityFindStampByFullXid: the row of commit_stamps for xid.  SnapshotAny: the
+ * LocalityFindStoredStamp: the row of commit_stamps for xid.  SnapshotAny: the
  * writer is known committed (its row version is visible, or the output
  * plugin decodes its commit), and the output plugin's historic snapshot
  * could not see a row its transaction wrote at pre-commit.
  */
 bool
-LocalityFindStampByFullXid(int64 xid, LocalityHlcStamp *stamp)
+LocalityFindStoredStamp(int64 xid, LocalityHlcStamp *stamp)
 {
 	Oid			relid = LocalityExtensionTableOid("commit_stamps");
 	Relation	rel;
@@ -277,6 +376,32 @@ LocalityFindStampByFullXid(int64 xid, LocalityHlcStamp *stamp)
 	return found;
 }
 
+/*
+ * DerivedStamp: the stamp of a committed transaction from its commit
+ * timestamp and origin; false when unknown (in progress, aborted, frozen or
+ * older than the commit timestamps kept, or not a recent full xid).
+ */
+static bool
+DerivedStamp(int64 full_xid, LocalityHlcStamp *stamp)
+{
+	TransactionId xid = (TransactionId) full_xid;
+	TimestampTz ts;
+	RepOriginId origin;
+
+	if (!TransactionIdIsNormal(xid) || LocalityFullXid(xid) != full_xid)
+		return false;
+	if (!TransactionIdGetCommitTsData(xid, &ts, &origin) || ts == 0)
+		return false;
+	*stamp = LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
+	return true;
+}
+
+bool
+LocalityFindStampByFullXid(int64 xid, LocalityHlcStamp *stamp)
+{
+	return LocalityFindStoredStamp(xid, stamp) || DerivedStamp(xid, stamp);
+}
+
 bool
 LocalityFindStamp(TransactionId xid, LocalityHlcStamp *stamp)
 {
@@ -290,7 +415,7 @@ LocalityStampFromTime(TimestampTz ts, int16 region_id)
 {
 	LocalityHlcStamp stamp;
 
-	stamp.hlc = ((uint64) (ts / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH)) << LOCALITY_HLC_LOGICAL_BITS;
+	stamp.hlc = locality_hlc_of_commit_time(ts);
 	stamp.region_id = (uint16) region_id;
 	return stamp;
 }
@@ -362,25 +487,40 @@ LocalityKeepRowStamp(Relation rel, const char *key, LocalityHlcStamp stamp)
 				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid, key) DO UPDATE "
 				 "SET xid = excluded.xid, hlc = excluded.hlc, region_id = excluded.region_id",
 				 5, argtypes, values, NULL);
+	/* LocalityRowStamp looks for a kept stamp only when the writer's is stored. */
+	WroteGlobal = true;
+	StoreStamp = true;
 }
 
+/*
+ * LocalityRowStamp: a kept row stamp exists only for a version whose writer
+ * stored its stamp (LocalityKeepRowStamp), so an ordinary version costs one
+ * probe of commit_stamps (a miss) and a commit timestamp lookup.
+ */
 LocalityHlcStamp
 LocalityRowStamp(Relation rel, TupleTableSlot *slot, bool global)
 {
 	TransactionId xmin;
 	bool		isnull;
 	LocalityHlcStamp stamp;
-	TimestampTz ts;
-	RepOriginId origin;
 
 	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull));
-	if (!isnull && global && FindKeptRowStamp(rel, LocalityRowKey(rel, slot), xmin, &stamp))
-		return stamp;
-	if (!isnull && LocalityFindStamp(xmin, &stamp))
-		return stamp;
-	/* Unstamped: older than the stamps kept (or frozen), or not GLOBAL. */
-	if (!isnull && TransactionIdIsNormal(xmin) && TransactionIdGetCommitTsData(xmin, &ts, &origin))
-		return LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
+	if (!isnull && TransactionIdIsNormal(xmin))
+	{
+		int64		full = LocalityFullXid(xmin);
+
+		if (LocalityFindStoredStamp(full, &stamp))
+		{
+			LocalityHlcStamp kept;
+
+			if (global && FindKeptRowStamp(rel, LocalityRowKey(rel, slot), xmin, &kept))
+				return kept;
+			return stamp;
+		}
+		/* Derived; or unstamped: older than the stamps kept, or not GLOBAL. */
+		if (DerivedStamp(full, &stamp))
+			return stamp;
+	}
 	stamp.hlc = 0;
 	stamp.region_id = 0;
 	return stamp;
@@ -431,15 +571,10 @@ LocalityHlcStamp
 LocalityStampOfFullXid(int64 xid)
 {
 	LocalityHlcStamp stamp;
-	TimestampTz ts;
-	RepOriginId origin;
 
+	/* Stored or derived (a row copied by initial sync, or older than the stamps kept). */
 	if (xid != 0 && LocalityFindStampByFullXid(xid, &stamp))
 		return stamp;
-	/* Unstamped (a row copied by initial sync, or older than the stamps kept). */
-	if (xid != 0 && TransactionIdIsNormal((TransactionId) xid) &&
-		TransactionIdGetCommitTsData((TransactionId) xid, &ts, &origin))
-		return LocalityStampFromTime(ts, LocalityRegionOfOrigin(origin));
 	stamp.hlc = 0;
 	stamp.region_id = 0;
 	return stamp;

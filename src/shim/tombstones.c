@@ -287,6 +287,7 @@ LocalityRecordTombstone(Relation rel, const char *key, TupleTableSlot *deleted, 
 		values[5] = CrdtArray(rel, crdt);
 		nulls[5] = ' ';
 	}
+	LocalityStoreStamp();		/* cleanup ages the tombstone out with it */
 	/* A delete of what is not here keeps the columns an earlier tombstone kept. */
 	LocalityExecuteSaved(&TombstonePlan,
 				 "INSERT INTO locality.tombstones (relid, key, xid, row_values, column_xids, crdt_values) "

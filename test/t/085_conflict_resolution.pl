@@ -115,6 +115,36 @@ is($us->safe_psql('postgres', q{SELECT kind || ' ' || resolution || ' ' || remot
 	'update_origin_differs apply_remote eu-west1 us-east1 true true',
 	'logged on us-east1 with both regions, stamps and commit timestamps');
 
+# --- Stored and derived stamps (docs/conflicts.md section 8) ---------------
+# A is an ordinary commit: us-east1's clock had not run ahead of its physical
+# time, so its stamp is its commit timestamp's millisecond and origin, and no
+# region stores a commit_stamps row for it (the sender nor the receivers).
+# B was committed by a clock that had run ahead of physical time (eu-west1
+# had observed A, 400 ms in its future): its stamp is stored on eu-west1 and
+# with each applied copy, is later than A's, and won above.
+my $a_hlc = $us->safe_psql('postgres',
+	"SELECT floor(extract(epoch FROM '$a_commit'::timestamptz) * 1000)::bigint << 16");
+is($us->safe_psql('postgres', "SELECT count(*) FROM locality.commit_stamps WHERE xid = $a_xid"),
+	'0', 'an ordinary commit stores no stamp on its region');
+for my $node ($eu, $ap)
+{
+	is($node->safe_psql('postgres', "SELECT count(*) FROM locality.commit_stamps WHERE hlc = $a_hlc"),
+		'0', 'nor where it is applied: ' . $node->name);
+}
+my $b_stamp = $eu->safe_psql('postgres',
+	"SELECT hlc || ' ' || region_id FROM locality.commit_stamps WHERE xid % 4294967296 = $b_xmin");
+like($b_stamp, qr/^\d+ \d+$/, 'a commit whose clock ran ahead stores its stamp');
+my ($b_hlc, $b_region) = split / /, $b_stamp;
+ok($b_hlc > $a_hlc, "B's stored stamp ($b_hlc) is later than A's derived one ($a_hlc)");
+is($eu->safe_psql('postgres', q{SELECT id FROM locality.regions WHERE region = 'eu-west1'}), $b_region,
+	"B's stamp has eu-west1's region id");
+for my $node ($us, $ap)
+{
+	is($node->safe_psql('postgres',
+		"SELECT count(*) FROM locality.commit_stamps WHERE hlc = $b_hlc AND region_id = $b_region"),
+		'1', 'the applied copy of B stores the same stamp on ' . $node->name);
+}
+
 # --- Concurrent writes: ordered by stamp, the same everywhere ---------------
 # us-east1 and eu-west1 cannot see each other; eu-west1 writes after us-east1
 # in real time, but 400 ms behind, so its stamp is earlier: concurrent

@@ -270,6 +270,154 @@ TEST(Hlc, HappenedBeforeImpliesStampOrderInGeneratedExecutions) {
               static_cast<unsigned long long>(seed));
 }
 
+// ---- derived commit stamps (docs/conflicts.md section 8) ----
+
+TEST(HlcCommit, DerivedWhileTheClockHasNotRunAheadEvenTwiceInOneMillisecond) {
+  HybridLogicalClock c;
+  bool derived = false;
+  EXPECT_EQ(c.commit(kT, &derived), hlc_make(kT, 0));
+  EXPECT_TRUE(derived);
+  EXPECT_EQ(c.last(), hlc_make(kT, 0));
+  derived = false;
+  EXPECT_EQ(c.commit(kT, &derived), hlc_make(kT, 0));  // a second commit in the same ms
+  EXPECT_TRUE(derived);
+  EXPECT_EQ(c.commit(kT + 3, &derived), hlc_make(kT + 3, 0));
+  EXPECT_TRUE(derived);
+  EXPECT_EQ(c.last(), hlc_make(kT + 3, 0));
+}
+
+TEST(HlcCommit, AfterObservingAStampAheadTheCommitIsStoredAndLater) {
+  HybridLogicalClock c;
+  bool derived = true;
+  Hlc received = hlc_make(kT + 300, 7);  // a region 300 ms ahead
+  c.update(received, kT, kSkew);
+  Hlc s = c.commit(kT + 1, &derived);
+  EXPECT_FALSE(derived);
+  EXPECT_GT(s, received);
+  EXPECT_EQ(c.last(), s);
+  // Once the physical clock has passed everything seen, commits are derived again.
+  EXPECT_EQ(c.commit(kT + 301, &derived), hlc_make(kT + 301, 0));
+  EXPECT_TRUE(derived);
+}
+
+TEST(HlcCommit, AStampObservedInTheSameMillisecondIsNotDerivable) {
+  HybridLogicalClock c;
+  bool derived = true;
+  c.update(hlc_make(kT, 5), kT, kSkew);  // last = (kT, 6): above kT << 16
+  Hlc s = c.commit(kT, &derived);
+  EXPECT_FALSE(derived);
+  EXPECT_EQ(s, hlc_make(kT, 7));
+  EXPECT_EQ(c.commit(kT + 1, &derived), hlc_make(kT + 1, 0));
+  EXPECT_TRUE(derived);
+}
+
+TEST(HlcCommit, APhysicalClockThatWentBackGivesStoredStamps) {
+  HybridLogicalClock c;
+  bool derived = true;
+  c.commit(kT + 10, &derived);
+  Hlc s = c.commit(kT, &derived);
+  EXPECT_FALSE(derived);
+  EXPECT_EQ(s, hlc_make(kT + 10, 1));
+}
+
+TEST(HlcCommit, WitnessOnlyMovesTheClockAhead) {
+  HybridLogicalClock c(hlc_make(kT, 4));
+  c.witness(hlc_make(kT, 0));
+  EXPECT_EQ(c.last(), hlc_make(kT, 4));
+  c.witness(hlc_make(kT + 2, 0));
+  EXPECT_EQ(c.last(), hlc_make(kT + 2, 0));
+}
+
+TEST(HlcCommit, ACommitTimestampStandsForItsMillisecond) {
+  EXPECT_EQ(locality::hlc_of_commit_time(0), hlc_make(946684800000ULL, 0));
+  EXPECT_EQ(locality::hlc_of_commit_time(1999), hlc_make(946684800001ULL, 0));
+  // 2024-06-10 06:13:20.123456 UTC as a TimestampTz
+  std::int64_t ts = (static_cast<std::int64_t>(kT) - 946684800000LL) * 1000 + 123456;
+  EXPECT_EQ(locality::hlc_of_commit_time(ts), hlc_make(kT + 123, 0));
+  EXPECT_EQ(locality_hlc_of_commit_time(ts), hlc_make(kT + 123, 0));
+}
+
+// Generated executions of the shim's rule: a local commit reads the clock
+// at pre-commit (commit()); if derived, its stamp is the millisecond of a
+// commit timestamp taken later (0-1.5 ms), and the clock witnesses it at
+// commit; else the stamp commit() returned is stored.  Applying a commit
+// elsewhere updates that region's clock with the commit's final stamp.
+// Physical clocks are skewed by up to +-400 ms but do not step back.
+// Checked: e happened before f implies stamp(e) < stamp(f) across regions
+// and stamp(e) <= stamp(f) within one region, equal only for two derived
+// stamps; and a region's stamps never decrease in its commit order.
+TEST(HlcCommit, HappenedBeforeImpliesStampOrderWithDerivedStamps) {
+  std::uint64_t seed = base_seed(7000);
+  SCOPED_TRACE("replay with LOCALITY_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  struct Commit {
+    int region;
+    Hlc hlc;
+    bool derived;
+    std::vector<int> vc;
+  };
+  int checks = 0, derived_count = 0, stored_count = 0, ties = 0;
+  for (int run = 0; run < 50; ++run) {
+    const int n = 2 + static_cast<int>(rng() % 3);
+    std::vector<HybridLogicalClock> clocks(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> offset_us(static_cast<std::size_t>(n));
+    for (auto& o : offset_us) o = (static_cast<std::int64_t>(rng() % 801) - 400) * 1000;
+    std::vector<std::vector<int>> vc(static_cast<std::size_t>(n),
+                                     std::vector<int>(static_cast<std::size_t>(n), 0));
+    std::vector<Commit> commits;
+    std::vector<Hlc> last_of_region(static_cast<std::size_t>(n), 0);
+    std::int64_t now_us = static_cast<std::int64_t>(kT) * 1000;
+    for (int step = 0; step < 600; ++step) {
+      now_us += static_cast<std::int64_t>(rng() % 700);  // often several events per ms
+      auto i = static_cast<std::size_t>(rng() % static_cast<std::uint64_t>(n));
+      auto reading_us = [&] { return now_us + offset_us[i]; };
+      if (commits.empty() || rng() % 3 != 0) {
+        bool derived = false;
+        Hlc h = clocks[i].commit(static_cast<std::uint64_t>(reading_us() / 1000), &derived);
+        if (derived) {
+          now_us += static_cast<std::int64_t>(rng() % 1500);  // the commit timestamp comes later
+          std::int64_t pg_us = reading_us() - (946684800000LL * 1000);
+          h = locality::hlc_of_commit_time(pg_us);
+          clocks[i].witness(h);
+          ++derived_count;
+        } else {
+          ++stored_count;
+        }
+        ++vc[i][i];
+        ASSERT_GE(h, last_of_region[i]) << "region " << i << " went back in commit order";
+        last_of_region[i] = h;
+        commits.push_back(Commit{static_cast<int>(i), h, derived, vc[i]});
+      } else {
+        const Commit& m = commits[rng() % commits.size()];
+        if (m.region == static_cast<int>(i)) continue;
+        clocks[i].update(m.hlc, static_cast<std::uint64_t>(reading_us() / 1000), 1000);
+        for (std::size_t r = 0; r < vc[i].size(); ++r) vc[i][r] = std::max(vc[i][r], m.vc[r]);
+      }
+    }
+    for (std::size_t e = 0; e < commits.size(); ++e)
+      for (std::size_t f = 0; f < commits.size(); ++f) {
+        bool before = e != f;
+        for (std::size_t r = 0; r < commits[e].vc.size() && before; ++r)
+          before = commits[e].vc[r] <= commits[f].vc[r];
+        if (!before) continue;
+        ++checks;
+        if (commits[e].region != commits[f].region) {
+          ASSERT_LT(commits[e].hlc, commits[f].hlc) << "commits " << e << " -> " << f;
+        } else {
+          ASSERT_LE(commits[e].hlc, commits[f].hlc) << "commits " << e << " -> " << f;
+          if (commits[e].hlc == commits[f].hlc) {
+            ASSERT_TRUE(commits[e].derived && commits[f].derived) << "commits " << e << " -> " << f;
+            ++ties;
+          }
+        }
+      }
+  }
+  EXPECT_GT(derived_count, 0);
+  EXPECT_GT(stored_count, 0);
+  std::printf("  hlc commit: %d happened-before pairs, %d derived and %d stored stamps, %d same-region ties (seed %llu)\n",
+              checks, derived_count, stored_count, ties, static_cast<unsigned long long>(seed));
+}
+
 // ---- the C API ----
 
 TEST(HlcApi, NowAndUpdateKeepThePlainState) {
@@ -299,6 +447,26 @@ TEST(HlcApi, FailuresLeaveTheClockAndReportTheStatus) {
   EXPECT_STREQ(status.sqlstate, "XX000");
   EXPECT_EQ(locality_hlc_update(nullptr, 0, kT, kSkew, &s, &status), 0);
   EXPECT_STREQ(status.sqlstate, "XX000");
+  int derived = 0;
+  EXPECT_EQ(locality_hlc_commit(nullptr, kT, &s, &derived, &status), 0);
+  EXPECT_STREQ(status.sqlstate, "XX000");
+}
+
+TEST(HlcApi, CommitAndWitnessKeepThePlainState) {
+  LocalityHlc clock = {0};
+  LocalityStatus status;
+  uint64_t s = 0;
+  int derived = 0;
+  ASSERT_EQ(locality_hlc_commit(&clock, kT, &s, &derived, &status), 1);
+  EXPECT_EQ(derived, 1);
+  EXPECT_EQ(s, hlc_make(kT, 0));
+  EXPECT_EQ(clock.last, s);
+  locality_hlc_witness(&clock, hlc_make(kT + 1, 0));
+  EXPECT_EQ(clock.last, hlc_make(kT + 1, 0));
+  ASSERT_EQ(locality_hlc_commit(&clock, kT, &s, &derived, &status), 1);
+  EXPECT_EQ(derived, 0);
+  EXPECT_EQ(s, hlc_make(kT + 1, 1));
+  EXPECT_EQ(clock.last, s);
 }
 
 TEST(HlcPersist, TheMarkIsWrittenOnlyWhenTheClockPassesIt) {

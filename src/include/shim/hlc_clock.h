@@ -19,6 +19,17 @@ extern void LocalityInitHlcClock(void);
 extern uint64 LocalityHlcNow(void);
 
 /*
+ * LocalityHlcCommit: the stamp of a local commit.  *derived: the commit
+ * timestamp stands for it (its millisecond, at least the value returned),
+ * nothing to store; else a stamp from now(), to be stored
+ * (docs/conflicts.md section 8).
+ */
+extern uint64 LocalityHlcCommit(bool *derived);
+
+/* LocalityHlcWitness: the clock passes hlc, a derived stamp known at commit. */
+extern void LocalityHlcWitness(uint64 hlc);
+
+/*
  * LocalityHlcObserve: the apply worker's clock update before applying a
  * remote transaction stamped hlc (0: unstamped, ignored); 55000 when hlc is
  * more than locality.max_clock_skew ahead of this server's clock.

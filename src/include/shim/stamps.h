@@ -25,8 +25,22 @@ extern void LocalityMarkGlobalWrite(void);
 /* The full transaction id of xid, a recent one (not older than 2^31). */
 extern int64 LocalityFullXid(TransactionId xid);
 
-/* The stamp recorded for a full transaction id; false if none. */
+/*
+ * The stamp of a full transaction id: stored in commit_stamps, else derived
+ * from its commit timestamp and origin; false if neither (in progress,
+ * aborted, or older than both).
+ */
 extern bool LocalityFindStampByFullXid(int64 xid, LocalityHlcStamp *stamp);
+
+/* The stamp stored in commit_stamps for a full transaction id; false if none (derived). */
+extern bool LocalityFindStoredStamp(int64 xid, LocalityHlcStamp *stamp);
+
+/*
+ * LocalityStoreStamp: the current transaction keeps rows keyed by its id
+ * (a tombstone, column versions, a kept row stamp): its stamp is stored,
+ * not derived, so that cleanup ages them out together.
+ */
+extern void LocalityStoreStamp(void);
 
 /* The oid of the extension's table locality.name, InvalidOid if absent. */
 extern Oid	LocalityExtensionTableOid(const char *name);
@@ -46,14 +60,15 @@ extern void LocalityExecuteSaved(SPIPlanPtr *plan, const char *sql, int nargs, O
  */
 extern void LocalityStampApplied(LocalityHlcStamp stamp);
 
-/* The stamp recorded for transaction xid (top or sub); false if none. */
+/* The stamp of transaction xid (top or sub), stored or derived; false if none. */
 extern bool LocalityFindStamp(TransactionId xid, LocalityHlcStamp *stamp);
 
 /*
  * LocalityRowStamp: the stamp of the local row version in slot (of rel):
  * the one kept for it by LocalityKeepRowStamp (global tables), else its
- * writer's recorded stamp, else (row older than the stamps kept, or of a
- * table that is not GLOBAL) its commit timestamp and origin region.
+ * writer's stored stamp, else its commit timestamp and origin region (a
+ * derived stamp, or a row older than the stamps kept, or of a table that
+ * is not GLOBAL).
  */
 extern LocalityHlcStamp LocalityRowStamp(Relation rel, TupleTableSlot *slot, bool global);
 
@@ -73,7 +88,7 @@ extern char *LocalityRowKey(Relation rel, TupleTableSlot *slot);
 /* The region id of the writer of a row version by its replication origin. */
 extern int16 LocalityRegionOfOrigin(RepOriginId origin);
 
-/* The stamp of a (full) transaction id: recorded, else by commit time, else 0. */
+/* The stamp of a (full) transaction id: stored, else by commit time and origin, else 0. */
 extern LocalityHlcStamp LocalityStampOfFullXid(int64 xid);
 
 /* Deletes stamps and tombstones older than locality.stamp_retention. */

@@ -71,6 +71,23 @@ class HybridLogicalClock {
   // winning every conflict.  Also throws what now() throws.
   Hlc update(Hlc received, std::uint64_t physical_ms, std::uint64_t max_skew_ms);
 
+  // The stamp of a local commit that may be derived from its commit
+  // timestamp (docs/conflicts.md section 8, "derived stamps").  When the
+  // clock has not run ahead of physical_ms (last <= physical_ms << 16), sets
+  // *derived and returns physical_ms << 16, which the clock takes as its
+  // last: the commit's stamp is then hlc_of_commit_time(its commit
+  // timestamp), taken later, so at least this value and greater than every
+  // stamp the clock observed from another region.  Otherwise clears
+  // *derived and returns now(physical_ms), a stamp to be stored.  Throws
+  // what now() throws; the clock is unchanged then.
+  Hlc commit(std::uint64_t physical_ms, bool* derived);
+
+  // The clock passes stamp (a derived commit's stamp, known once its commit
+  // timestamp is): last = max(last, stamp).
+  void witness(Hlc stamp) noexcept {
+    if (stamp > last_) last_ = stamp;
+  }
+
   Hlc last() const noexcept { return last_; }
 
  private:
@@ -86,9 +103,19 @@ class HybridLogicalClock {
 Hlc hlc_reservation(Hlc last, Hlc reserved, std::uint64_t window_ms) noexcept;
 inline Hlc hlc_restore(Hlc last, Hlc mark) noexcept { return last > mark ? last : mark; }
 
+// The stamp a commit timestamp stands for (pg_timestamp_us: microseconds
+// since 2000-01-01, a TimestampTz): its millisecond, logical part 0.
+constexpr Hlc hlc_of_commit_time(std::int64_t pg_timestamp_us) noexcept {
+  return static_cast<Hlc>(pg_timestamp_us / 1000 + LOCALITY_HLC_UNIX_MS_AT_PG_EPOCH)
+         << kHlcLogicalBits;
+}
+
 // The causal last-write-wins order: (hlc, region id), lexicographic.  Two
-// regions never hand out the same (hlc, region) for different transactions,
-// so every region orders any two writes the same way.  -1, 0 or 1.
+// regions never hand out the same (hlc, region); two transactions of one
+// region share a stamp only when both are derived from commit timestamps in
+// the same millisecond, and then every other region receives them in their
+// commit order on one stream (docs/conflicts.md section 2), so every region
+// orders any two writes the same way.  -1, 0 or 1.
 int stamp_compare(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept;
 
 inline bool stamp_before(const LocalityHlcStamp& a, const LocalityHlcStamp& b) noexcept {
