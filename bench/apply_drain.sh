@@ -92,6 +92,11 @@
 #   LOCALITY_ONE_WAY=0 (1: pause the reverse stream bench-s -> bench-p, to compare one-way only)
 #   LOCALITY_TABLE=GLOBAL (the locality modes' tables; 'REGIONAL BY TABLE' is one writer like the
 #     anchors and pays no commit stamps; GLOBAL stamps every transaction for causal last-write-wins)
+#   SETUP_LOCK=/tmp/pg_locality.lock (held while a locality mode's servers start and create the
+#     extension, so a concurrent `make install` cannot swap the library or the install SQL under
+#     the set-up; a running server keeps the library it loaded at start)  INSTALL=1 (make install of
+#     this tree under SETUP_LOCK before each locality mode's set-up; then the installed library must
+#     be this tree's build)
 #   SUB_SNAPSHOT=0 (1: in every mode, a third session on the subscriber holds a REPEATABLE READ
 #     snapshot from just before the enable until the drain is done. Its xmin keeps every row
 #     version the drain creates from being pruned, so no apply worker prunes pages on access
@@ -126,6 +131,8 @@ LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the rev
 SUB_SNAPSHOT=${SUB_SNAPSHOT:-0}           # 1: hold a snapshot on the subscriber during each drain (every mode)
 LOCALITY_TABLE=${LOCALITY_TABLE:-GLOBAL}   # locality modes: the tables' locality (GLOBAL pays commit stamps for conflict resolution; 'REGIONAL BY TABLE' is one writer, like the anchors)
 ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)
+SETUP_LOCK=${SETUP_LOCK:-}    # lock file held during a locality mode's set-up (see the header)
+INSTALL=${INSTALL:-0}         # 1: make install of this tree under SETUP_LOCK first
 
 BENCH_NAME=apply_drain.sh
 SYNC_COMMIT=off
@@ -224,8 +231,18 @@ setup_mode() {
     local dsn_p="host=127.0.0.1 port=$(port_of p) dbname=$DB user=postgres"
     local dsn_s="host=127.0.0.1 port=$(port_of s) dbname=$DB user=postgres"
     as_pg mkdir -p "$TMP/$MODE"
-    local so_before=""
+    local so_before="" lockfd=""
+    if is_locality && [[ -n $SETUP_LOCK ]]; then
+        exec {lockfd}>"$SETUP_LOCK"
+        log "waiting for $SETUP_LOCK"
+        flock "$lockfd"
+        if [[ $INSTALL == 1 ]]; then
+            make -s -C "$SRC_TOP" install >/dev/null 2>&1 || die "make install failed"
+            log "installed this tree's build"
+        fi
+    fi
     is_locality && so_before=$(installed_so)
+    if [[ $INSTALL == 1 && $so_before != *"(= "* ]]; then die "installed pg_locality.so is not this tree's build: $so_before"; fi
     start_cluster p
     start_cluster s
     local ddl="CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n $(n_type) NOT NULL)"
@@ -256,6 +273,7 @@ setup_mode() {
         echo "# locality mode ran the installed pg_locality.so $(installed_so)"
         [[ $(installed_so) == "$so_before" ]] ||
             die "pg_locality.so was reinstalled while the locality clusters started ($so_before -> $(installed_so)); run again"
+        if [[ -n $lockfd ]]; then flock -u "$lockfd"; exec {lockfd}>&-; log "released $SETUP_LOCK"; fi
         log "pg_locality $(sql s "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_locality'") (source $(git -C "$SRC_TOP" describe --always --dirty 2>/dev/null || echo '?')); tables: $(sql s "$DB" -c "SELECT string_agg(table_name || '=' || locality, ' ' ORDER BY 1) FROM locality.tables")"
     else
         sql p "$DB" >/dev/null <<EOF
