@@ -242,7 +242,7 @@ setup_mode() {
         fi
     fi
     is_locality && so_before=$(installed_so)
-    if [[ $INSTALL == 1 && $so_before != *"(= "* ]]; then die "installed pg_locality.so is not this tree's build: $so_before"; fi
+    if is_locality && [[ $INSTALL == 1 && $so_before != *"(= "* ]]; then die "installed pg_locality.so is not this tree's build: $so_before"; fi
     start_cluster p
     start_cluster s
     local ddl="CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL, n $(n_type) NOT NULL)"
