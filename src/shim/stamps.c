@@ -396,10 +396,61 @@ DerivedStamp(int64 full_xid, LocalityHlcStamp *stamp)
 	return true;
 }
 
+/*
+ * Committed transactions known to have no stored stamp, with their derived
+ * one (per backend, direct-mapped by full xid).  Both are final once a
+ * transaction has committed: its commit_stamps row can only be written at
+ * its own pre-commit, and its commit timestamp never changes.  A run of
+ * applied changes to rows written by one transaction (a bulk load, then
+ * updates) then costs no index probe per change.
+ */
+#define DERIVED_CACHE_SIZE 64
+typedef struct DerivedCacheEntry
+{
+	int64		xid;			/* 0: empty */
+	LocalityHlcStamp stamp;
+} DerivedCacheEntry;
+static DerivedCacheEntry DerivedCache[DERIVED_CACHE_SIZE];
+
+/*
+ * LookupStamp: xid's stamp, *stored telling whether it came from
+ * commit_stamps.  The commit timestamp is read first: when it exists the
+ * transaction has committed, so a stored stamp, written before that, is
+ * already there to find, and its absence can be cached.
+ */
+static bool
+LookupStamp(int64 xid, LocalityHlcStamp *stamp, bool *stored)
+{
+	DerivedCacheEntry *entry = &DerivedCache[(uint64) xid % DERIVED_CACHE_SIZE];
+	LocalityHlcStamp derived;
+	bool		have_derived;
+
+	*stored = false;
+	if (xid != 0 && entry->xid == xid)
+	{
+		*stamp = entry->stamp;
+		return true;
+	}
+	have_derived = DerivedStamp(xid, &derived);
+	if (LocalityFindStoredStamp(xid, stamp))
+	{
+		*stored = true;
+		return true;
+	}
+	if (!have_derived)
+		return false;
+	entry->xid = xid;
+	entry->stamp = derived;
+	*stamp = derived;
+	return true;
+}
+
 bool
 LocalityFindStampByFullXid(int64 xid, LocalityHlcStamp *stamp)
 {
-	return LocalityFindStoredStamp(xid, stamp) || DerivedStamp(xid, stamp);
+	bool		stored;
+
+	return LookupStamp(xid, stamp, &stored);
 }
 
 bool
@@ -494,8 +545,9 @@ LocalityKeepRowStamp(Relation rel, const char *key, LocalityHlcStamp stamp)
 
 /*
  * LocalityRowStamp: a kept row stamp exists only for a version whose writer
- * stored its stamp (LocalityKeepRowStamp), so an ordinary version costs one
- * probe of commit_stamps (a miss) and a commit timestamp lookup.
+ * stored its stamp (LocalityKeepRowStamp), so an ordinary version costs a
+ * commit timestamp lookup and a probe of commit_stamps (a miss), or nothing
+ * when its writer is in the cache of derived stamps.
  */
 LocalityHlcStamp
 LocalityRowStamp(Relation rel, TupleTableSlot *slot, bool global)
@@ -507,19 +559,17 @@ LocalityRowStamp(Relation rel, TupleTableSlot *slot, bool global)
 	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull));
 	if (!isnull && TransactionIdIsNormal(xmin))
 	{
-		int64		full = LocalityFullXid(xmin);
+		bool		stored;
 
-		if (LocalityFindStoredStamp(full, &stamp))
+		/* Derived; or unstamped: older than the stamps kept, or not GLOBAL. */
+		if (LookupStamp(LocalityFullXid(xmin), &stamp, &stored))
 		{
 			LocalityHlcStamp kept;
 
-			if (global && FindKeptRowStamp(rel, LocalityRowKey(rel, slot), xmin, &kept))
+			if (stored && global && FindKeptRowStamp(rel, LocalityRowKey(rel, slot), xmin, &kept))
 				return kept;
 			return stamp;
 		}
-		/* Derived; or unstamped: older than the stamps kept, or not GLOBAL. */
-		if (DerivedStamp(full, &stamp))
-			return stamp;
 	}
 	stamp.hlc = 0;
 	stamp.region_id = 0;
