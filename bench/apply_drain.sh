@@ -125,6 +125,7 @@ POLL_S=${POLL_S:-0.02}
 DRAIN_TIMEOUT_S=${DRAIN_TIMEOUT_S:-600}
 NATIVE_SUB_OPTS=${NATIVE_SUB_OPTS:-}
 RESULTS_TSV=${RESULTS_TSV:-}
+if [[ -n $RESULTS_TSV && $RESULTS_TSV != /* ]]; then RESULTS_TSV=$PWD/$RESULTS_TSV; fi   # the script cd's to its temp dir
 REGION_P=bench-p    # locality mode: the provider's region (primary region)
 REGION_S=bench-s    # locality mode: the subscriber's region
 LOCALITY_ONE_WAY=${LOCALITY_ONE_WAY:-0}   # 1: pause bench-s -> bench-p (the reverse stream) for the whole mode
