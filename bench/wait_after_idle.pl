@@ -9,6 +9,8 @@
 #   wait   : SELECT locality.wait_for_replication(NULL, '60s')
 #   ryw    : (a fresh transaction first) a read of the table, which waits until
 #            eu-west1's commit is applied here (locality.read_your_writes)
+# Then ITERATIONS times the same commit followed at once by the read alone
+# (no wait_for_replication first): what read-your-writes costs by itself.
 # in one session kept open (its connections to the other regions are made
 # once, as in a pooled application), and, before the wait, how far each
 # source's WAL insert position is ahead of its flush position (bytes the
@@ -62,6 +64,25 @@ for my $i (1 .. $n)
 	push @ryw, ($t2 - $t1) * 1000;
 	diag(sprintf('iteration %2d: wait_for_replication %8.1f ms (%s), ryw read %6.1f ms; insert-flush gap %s',
 		$i, $wait[-1], $ok, $ryw[-1], $gap));
+}
+
+# Read-your-writes alone: the same commit, then at once the read (no
+# wait_for_replication before it), which waits for eu-west1's commit.
+my @ryw_alone;
+for my $i (1 .. $n)
+{
+	$us->safe_psql('postgres', "SELECT pg_sleep($idle)");
+	$us->safe_psql('postgres', q{
+		BEGIN;
+		INSERT INTO w (v, region) VALUES ('here', 'us-east1');
+		INSERT INTO w (v, region) VALUES ('there', 'eu-west1');
+		COMMIT;
+	});
+	my $t0 = time;
+	$session->query_safe(q{SELECT count(*) FROM w WHERE region = 'eu-west1'});
+	push @ryw_alone, (time - $t0) * 1000;
+	diag(sprintf('iteration %2d: read-your-writes read right after the commit %8.1f ms',
+		$i, $ryw_alone[-1]));
 }
 
 # WAL ending at a page boundary on eu-west1 (see test/t/021_wait_for_replication.pl).
@@ -118,6 +139,8 @@ sub median { my @s = sort { $a <=> $b } @_; return $s[ int($#s / 2) ]; }
 sub max { my @s = sort { $a <=> $b } @_; return $s[-1]; }
 diag(sprintf('wait_for_replication: median %.1f ms, max %.1f ms over %d', median(@wait), max(@wait), $n));
 diag(sprintf('read-your-writes read: median %.1f ms, max %.1f ms', median(@ryw), max(@ryw)));
+diag(sprintf('read-your-writes read right after the commit: median %.1f ms, max %.1f ms over %d',
+	median(@ryw_alone), max(@ryw_alone), $n));
 diag(sprintf('page boundary: median %.1f ms, max %.1f ms over %d', median(@boundary), max(@boundary), scalar @boundary))
   if @boundary;
 ok(1, 'measured');

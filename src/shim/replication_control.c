@@ -8,6 +8,7 @@
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "executor/spi.h"
@@ -171,6 +172,46 @@ locality_resume_replication(PG_FUNCTION_ARGS)
 {
 	SetPaused(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	PG_RETURN_VOID();
+}
+
+/*
+ * locality._wal_end(): the end of the WAL this server has generated, as a
+ * position a logical stream that decoded everything reaches, after
+ * flushing the WAL up to it (LOCALITY_WAL_END_SQL, run by other regions'
+ * waiters: read-your-writes, wait_for_replication, rehoming).
+ *
+ * pg_current_wal_insert_lsn() is where the next record will start: on a
+ * page nothing is written on yet, past the page's header (24 bytes, 40 on
+ * a segment's first page), while the stream stops at the page's start;
+ * that is the position returned then.
+ *
+ * The flush: a walsender decodes flushed WAL only, and what precedes the
+ * position is often an asynchronous commit (this server's apply workers
+ * commit with synchronous_commit = off, as PostgreSQL's own apply does; so
+ * may local sessions), which the walwriter flushes only at its next round,
+ * up to wal_writer_delay (200 ms) later: waiters took 100 ms on average on
+ * an idle cluster.  XLogFlush wakes the walsenders at once; it costs
+ * nothing when the WAL is flushed already.
+ */
+PG_FUNCTION_INFO_V1(locality_wal_end);
+
+Datum
+locality_wal_end(PG_FUNCTION_ARGS)
+{
+	XLogRecPtr	end;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recovery is in progress"),
+				 errhint("WAL control functions cannot be executed during recovery.")));
+	end = GetXLogInsertRecPtr();
+	if (XLogSegmentOffset(end, wal_segment_size) == SizeOfXLogLongPHD)
+		end -= SizeOfXLogLongPHD;
+	else if (end % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		end -= SizeOfXLogShortPHD;
+	XLogFlush(end);
+	PG_RETURN_LSN(end);
 }
 
 /*

@@ -84,21 +84,15 @@ extern ApplySlot *LocalityFindApplySlot(Oid dboid, int16 region_id);
 extern void LocalityRequestKeepalive(int16 region_id);
 
 /*
- * LOCALITY_WAL_END_SQL: SQL (a scalar subquery) for the end of the WAL a
+ * LOCALITY_WAL_END_SQL: SQL (a scalar expression) for the end of the WAL a
  * source has written, as a position its walsender reaches once it has
- * decoded everything.  pg_current_wal_insert_lsn() is where the next record
- * will start: on a page nothing is written on yet, past the page's header
- * (24 bytes, 40 on a segment's first page), while a stream that decoded
- * everything stops at the page's start.  A waiter given the former waited
- * until some other record was written and flushed (up to the bgwriter's
- * next standby snapshot, 15 s and more on an idle server).
+ * decoded everything (at a page boundary the page's start, not past the
+ * next page's header), with the WAL flushed up to it so that the walsender
+ * can decode it now, not at the walwriter's next round (asynchronous
+ * commits, such as every applied transaction's).  See locality_wal_end()
+ * in replication_control.c.
  */
-#define LOCALITY_WAL_END_SQL \
-	"(SELECT CASE WHEN w.file_offset = 40 OR pg_catalog.mod(w.file_offset, b.size) = 24 " \
-	"THEN l.lsn - (pg_catalog.mod(w.file_offset, b.size))::pg_catalog.numeric ELSE l.lsn END " \
-	"FROM (SELECT pg_catalog.pg_current_wal_insert_lsn() AS lsn) l, " \
-	"(SELECT pg_catalog.current_setting('wal_block_size')::pg_catalog.int4 AS size) b, " \
-	"pg_catalog.pg_walfile_name_offset(l.lsn) w)"
+#define LOCALITY_WAL_END_SQL "locality._wal_end()"
 
 extern XLogRecPtr LocalityProcessedLsn(int16 region_id);
 
