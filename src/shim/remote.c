@@ -135,6 +135,47 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why, bool counted)
 }
 
 /*
+ * RaiseIfRefused: when the server itself refused the connection (libpq's
+ * text msg holds its ErrorResponse: authentication failed, no such role or
+ * database, too many connections), the region is there: the call counts as
+ * having reached it, and the server's error is raised with its SQLSTATE
+ * (28000, 28P01, 3D000, 53300, ...), message, detail and hint; so is a
+ * server's request for a password libpq did not have (needs_password,
+ * 28P01 with libpq's text).  A region
+ * that refuses one role must not open the circuit breaker for every role.
+ * Returns when msg is no such refusal.
+ */
+static void
+RaiseIfRefused(const char *msg, bool needs_password, const char *label, const char *user)
+{
+	LocalityStatus refusal;
+
+	/* The server asked for a password libpq did not have: it is there. */
+	if (needs_password)
+	{
+		const char *text = strstr(msg, "failed: ");
+		size_t		len;
+
+		memset(&refusal, 0, sizeof(refusal));
+		strlcpy(refusal.sqlstate, "28P01", sizeof(refusal.sqlstate));
+		strlcpy(refusal.message, text ? text + strlen("failed: ") : msg, sizeof(refusal.message));
+		len = strlen(refusal.message);
+		while (len > 0 && (refusal.message[len - 1] == '\n' || refusal.message[len - 1] == ' '))
+			refusal.message[--len] = '\0';
+	}
+	else if (!locality_login_refusal(msg, &refusal))
+		return;
+	LocalityRegionCallEnd(label, true, NULL, -1);
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(refusal.sqlstate[0], refusal.sqlstate[1], refusal.sqlstate[2],
+								   refusal.sqlstate[3], refusal.sqlstate[4])),
+			 errmsg_internal("%s", refusal.message),
+			 refusal.detail[0] ? errdetail_internal("%s", refusal.detail) : 0,
+			 refusal.hint[0] ? errhint("%s", refusal.hint) : 0,
+			 errcontext("connecting to region \"%s\" as role \"%s\"", label, user)));
+}
+
+/*
  * Connect opens a new connection to conninfo as the current role, bounded by
  * locality.forward_timeout; a replication connection when replication.
  */
@@ -188,6 +229,8 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 		PQfinish(conn);
 		RaiseUnavailable(NULL, label, msg, !replication);
 	}
+	/* A server's refusal then carries its SQLSTATE (RaiseIfRefused). */
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
 
 	while (state != PGRES_POLLING_OK)
 	{
@@ -210,10 +253,15 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		char	   *msg = pstrdup(PQerrorMessage(conn));
+		bool		needs_password = PQconnectionNeedsPassword(conn);
 
 		PQfinish(conn);
+		if (!replication)
+			RaiseIfRefused(msg, needs_password, label, user);
 		RaiseUnavailable(NULL, label, msg, !replication);
 	}
+	/* Statements' errors come as PGresults; keep libpq's texts terse. */
+	PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
 	if (PQsetnonblocking(conn, 1) != 0)
 	{
 		PQfinish(conn);
