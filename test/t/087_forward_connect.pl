@@ -6,8 +6,8 @@
 # and commit position go in the same message.  The connection's settings
 # (locality.remote_apply, application_name) travel in the startup packet.
 # A conninfo with sslmode=disable saves the probe; the next statement of
-# the session costs one round trip.  A count, not a timing: the proxy adds
-# no delay here.
+# the session costs one round trip.  Counts and an order, not timings.
+# A statement at several regions opens its connections at once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -16,8 +16,9 @@ use LocalityCluster;
 
 my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
 my ($us, $eu, $ap) = @nodes;
-my $eu_proxy = LocalityCluster::start_proxy($eu, delay_ms => 0, log => 1);
-my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 0, log => 1);
+# A delay, so that what is sent before an answer comes back shows in order.
+my $eu_proxy = LocalityCluster::start_proxy($eu, delay_ms => 50, log => 1);
+my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 50, log => 1);
 $us->safe_psql('postgres', "SELECT locality.add_region('us-east1', '" . LocalityCluster::connstr($us) . "')");
 $us->safe_psql('postgres', "SELECT locality.add_region('eu-west1', '"
 	  . LocalityCluster::connstr($eu, port => $eu_proxy->port) . "')");
@@ -65,6 +66,28 @@ is($n, '4', 'a second forwarded statement of the session costs one more round tr
 ($n, $sent) = round_trips($ap_proxy, "INSERT INTO fwd (v, region) VALUES ('x', 'ap-east1')");
 is($n, '2', 'with sslmode=disable in the conninfo: 2 round trips (startup, statement)');
 like($sent, qr/^(\d+):Startup \1:Q$/, 'no SSL probe') or diag($sent);
+
+# A statement at every region (an UPDATE without a region qual) opens the
+# session's connections to all of them at once: ap-east1's startup packet
+# goes out before eu-west1's SSL probe has been answered (sequentially, it
+# would wait until eu-west1's connection were open and its statement sent).
+$_->clear_log for ($eu_proxy, $ap_proxy);
+$us->safe_psql('postgres', "UPDATE fwd SET v = 'everywhere' WHERE v = 'x'");
+my @eu_log = grep { $_->[2] eq 'c' } $eu_proxy->log_lines;
+my @ap_log = grep { $_->[2] eq 'c' } $ap_proxy->log_lines;
+my ($eu_ssl) = grep { $_->[4] eq 'SSLRequest' } @eu_log;
+my ($eu_startup) = grep { $_->[4] eq 'Startup' } @eu_log;
+my ($ap_startup) = grep { $_->[4] eq 'Startup' } @ap_log;
+ok($eu_ssl && $eu_startup && $ap_startup, 'the UPDATE opened a connection to each region')
+  or diag(join("\n", map { join(' ', @$_) } @eu_log, @ap_log));
+ok($eu_startup && $ap_startup && $ap_startup->[0] < $eu_startup->[0],
+	"both connections were opened at once: ap-east1's startup went out before eu-west1's SSL probe came back")
+  or diag(join("\n", map { join(' ', @$_) } @eu_log, @ap_log));
+ok($eu->poll_query_until('postgres',
+		"SELECT count(*) = 3 FROM fwd WHERE v = 'everywhere' AND region = 'eu-west1'")
+	  && $ap->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM fwd WHERE v = 'everywhere' AND region = 'ap-east1'"),
+	'the UPDATE ran at both homes');
 
 is($eu->safe_psql('postgres', "SELECT count(*) FROM fwd WHERE region = 'eu-west1'"), '4',
 	'every forwarded row is at its home');
