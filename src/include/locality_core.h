@@ -437,6 +437,19 @@ int			locality_sequence_restart(int64_t last_value, int is_called, int64_t floor
 int			locality_sequence_is_aligned(int64_t increment, int64_t last_value,
 										 int region_id) LOCALITY_NOEXCEPT;
 
+/*
+ * locality_login_refusal: was a failed connection attempt refused by a
+ * server that is up?  text is libpq's PQerrorMessage after the failure, the
+ * connection made with PQERRORS_VERBOSE (server errors then read
+ * "SEVERITY:  SQLSTATE: message" with DETAIL/HINT lines).  Returns 1 when
+ * the last server error in text is a refusal (authentication failed, no
+ * such role or database, too many connections: any SQLSTATE but classes 08
+ * and 57, which say the server is not serving) and fills *refusal as a
+ * failed status: its SQLSTATE, message, detail and hint.  Returns 0 (and
+ * *refusal ok) when text holds no server error or one of classes 08/57.
+ */
+int			locality_login_refusal(const char *text, LocalityStatus *refusal) LOCALITY_NOEXCEPT;
+
 /* ----------------------------------------------------------------
  * Circuit breaker per remote region (ARCHITECTURE.md, component 5;
  * SPEC.md sections 1 and 7)

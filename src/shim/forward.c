@@ -454,6 +454,15 @@ RunAtAll(ForwardState *state, EState *estate, List *remote, bool with_qual)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("region with id %d does not exist", id)));
 		CheckForwardDepth(regions[i]);
+		i++;
+	}
+	/* A new session opens its connections to all of them at once. */
+	LocalityRemoteConnectAll(regions, n);
+	i = 0;
+	foreach(lc, remote)
+	{
+		LocalityRegionId id = lfirst_int(lc);
+
 		calls[i] = LocalityForwardSend(regions[i],
 									   DeparseFor(state, estate,
 												  with_qual ? id : InvalidLocalityRegionId),

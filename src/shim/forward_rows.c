@@ -40,6 +40,7 @@
 #include "shim/catalog.h"
 #include "shim/forward.h"
 #include "shim/shippable.h"
+#include "shim/remote.h"
 
 /* Rows per region sent in one pipeline (one round trip). */
 #define ROW_BATCH 1000
@@ -448,8 +449,20 @@ Finish(RowRouterState *state)
 {
 	PGresult   *error = NULL;
 	LocalityForwardCall *failed_call = NULL;
+	const LocalityRegion **regions = palloc(sizeof(LocalityRegion *) * Max(state->nbatches, 1));
+	int			nregions = 0;
 	int			i;
 
+	/* A new session opens its connections to all those regions at once. */
+	for (i = 0; i < state->nbatches; i++)
+	{
+		const LocalityRegion *region = state->batches[i].nrows > 0 ?
+			LocalityFindRegionById(state->batches[i].id) : NULL;
+
+		if (region != NULL)
+			regions[nregions++] = region;
+	}
+	LocalityRemoteConnectAll(regions, nregions);
 	for (i = 0; i < state->nbatches; i++)
 		Send(state, &state->batches[i]);
 	for (i = 0; i < state->nbatches; i++)

@@ -135,23 +135,89 @@ RaiseUnavailable(PGconn *conn, const char *label, const char *why, bool counted)
 }
 
 /*
- * Connect opens a new connection to conninfo as the current role, bounded by
- * locality.forward_timeout; a replication connection when replication.
+ * RaiseIfRefused: when the server itself refused the connection (libpq's
+ * text msg holds its ErrorResponse: authentication failed, no such role or
+ * database, too many connections), the region is there: the call counts as
+ * having reached it, and the server's error is raised with its SQLSTATE
+ * (28000, 28P01, 3D000, 53300, ...), message, detail and hint; so is a
+ * server's request for a password libpq did not have (needs_password,
+ * 28P01 with libpq's text).  A region
+ * that refuses one role must not open the circuit breaker for every role.
+ * Returns when msg is no such refusal.
  */
-static PGconn *
-Connect(const char *conninfo, const char *label, bool replication, const char *user,
-		const char *password, const char *token)
+static void
+RaiseIfRefused(const char *msg, bool needs_password, const char *label, const char *user)
+{
+	LocalityStatus refusal;
+
+	/* The server asked for a password libpq did not have: it is there. */
+	if (needs_password)
+	{
+		const char *text = strstr(msg, "failed: ");
+		size_t		len;
+
+		memset(&refusal, 0, sizeof(refusal));
+		strlcpy(refusal.sqlstate, "28P01", sizeof(refusal.sqlstate));
+		strlcpy(refusal.message, text ? text + strlen("failed: ") : msg, sizeof(refusal.message));
+		len = strlen(refusal.message);
+		while (len > 0 && (refusal.message[len - 1] == '\n' || refusal.message[len - 1] == ' '))
+			refusal.message[--len] = '\0';
+	}
+	else if (!locality_login_refusal(msg, &refusal))
+		return;
+	LocalityRegionCallEnd(label, true, NULL, -1);
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(refusal.sqlstate[0], refusal.sqlstate[1], refusal.sqlstate[2],
+								   refusal.sqlstate[3], refusal.sqlstate[4])),
+			 errmsg_internal("%s", refusal.message),
+			 refusal.detail[0] ? errdetail_internal("%s", refusal.detail) : 0,
+			 refusal.hint[0] ? errhint("%s", refusal.hint) : 0,
+			 errcontext("connecting to region \"%s\" as role \"%s\"", label, user)));
+}
+
+/*
+ * A connection being opened.  Several are opened at once when a statement
+ * needs several regions (LocalityRemoteConnectAll), so that the session's
+ * first statement waits for the slowest handshake, not for their sum.
+ */
+typedef struct PendingConnect
+{
+	PGconn	   *conn;
+	const char *label;
+	const char *role;			/* the role it is for, named in errors */
+	PostgresPollingStatusType state;	/* PQconnectPoll's last answer */
+	char	   *failure;		/* why it failed (NULL while it has not) */
+	bool		needs_password;
+} PendingConnect;
+
+/*
+ * ConnectStart starts opening a connection to conninfo for role, logging
+ * in as user with password (NULL: none), a replication connection when
+ * replication; never raises but for out of
+ * memory: a failure is left in pc->failure.  The caller has passed the
+ * region's gate (LocalityRegionCallBegin).
+ */
+static void
+ConnectStart(PendingConnect *pc, const char *conninfo, const char *label, bool replication,
+			 const char *user, const char *password, const char *role, const char *token)
 {
 	const char *keywords[7];
 	const char *values[7];
 	int			n;
 	char		appname[NAMEDATALEN + 16];
-	PGconn	   *conn;
-	TimestampTz deadline = DeadlineFromNow();
-	PostgresPollingStatusType state = PGRES_POLLING_WRITING;
 
+	memset(pc, 0, sizeof(*pc));
+	pc->label = label;
+	pc->role = role;
+	pc->state = PGRES_POLLING_WRITING;
 	snprintf(appname, sizeof(appname), "pg_locality %s",
 			 LocalityRegionSetting ? LocalityRegionSetting : "");
+	/*
+	 * Everything the remote session needs goes in the startup packet, so
+	 * opening it costs the startup exchange and nothing more (plus what the
+	 * conninfo asks for: libpq's SSL probe under sslmode=prefer, the
+	 * default, and an authentication exchange).
+	 */
 	keywords[0] = "dbname";
 	values[0] = conninfo;
 	keywords[1] = "user";
@@ -175,50 +241,178 @@ Connect(const char *conninfo, const char *label, bool replication, const char *u
 	keywords[n] = NULL;
 	values[n] = NULL;
 
+	pc->conn = PQconnectStartParams(keywords, values, true);
+	if (pc->conn == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (PQstatus(pc->conn) == CONNECTION_BAD)
+	{
+		pc->failure = pstrdup(PQerrorMessage(pc->conn));
+		PQfinish(pc->conn);
+		pc->conn = NULL;
+		return;
+	}
+	/* A server's refusal then carries its SQLSTATE (RaiseIfRefused). */
+	PQsetErrorVerbosity(pc->conn, PQERRORS_VERBOSE);
+}
+
+/* Drops every connection of pcs[0..n) still being opened. */
+static void
+ConnectAbandon(PendingConnect *pcs, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (pcs[i].conn != NULL && pcs[i].state != PGRES_POLLING_OK)
+		{
+			PQfinish(pcs[i].conn);
+			pcs[i].conn = NULL;
+		}
+	}
+}
+
+/*
+ * ConnectWait drives every connection of pcs[0..n) until it is open or has
+ * failed (pc->failure), all bounded by locality.forward_timeout.  Not
+ * interruptible while libpq holds half-open connections: a query cancel or
+ * die drops them all first.
+ */
+static void
+ConnectWait(PendingConnect *pcs, int n)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	WaitEvent  *events = palloc(sizeof(WaitEvent) * (n + 2));
+
+	for (;;)
+	{
+		WaitEventSet *set;
+		long		timeout = MsUntil(deadline);
+		int			waiting = 0;
+		int			nevents;
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			PendingConnect *pc = &pcs[i];
+
+			if (pc->failure != NULL || pc->state == PGRES_POLLING_OK)
+				continue;
+			if (pc->state == PGRES_POLLING_FAILED)
+			{
+				pc->failure = pstrdup(PQerrorMessage(pc->conn));
+				pc->needs_password = PQconnectionNeedsPassword(pc->conn);
+				PQfinish(pc->conn);
+				pc->conn = NULL;
+				continue;
+			}
+			if (timeout <= 0)
+			{
+				pc->failure = psprintf("no connection within locality.forward_timeout (%d ms)",
+									   LocalityForwardTimeoutMs);
+				PQfinish(pc->conn);
+				pc->conn = NULL;
+				continue;
+			}
+			waiting++;
+		}
+		if (waiting == 0)
+			break;
+
+		/* libpq may change sockets (next host, SSL fallback): a new set each time. */
+		set = CreateWaitEventSet(CurrentMemoryContext, waiting + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (i = 0; i < n; i++)
+		{
+			PendingConnect *pc = &pcs[i];
+
+			if (pc->failure != NULL || pc->state == PGRES_POLLING_OK)
+				continue;
+			AddWaitEventToSet(set, pc->state == PGRES_POLLING_WRITING ?
+							  WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE,
+							  PQsocket(pc->conn), NULL, pc);
+		}
+		nevents = WaitEventSetWait(set, timeout, events, waiting + 2, PG_WAIT_EXTENSION);
+		FreeWaitEventSet(set);
+		for (i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				if (InterruptPending)
+				{
+					ConnectAbandon(pcs, n);
+					CHECK_FOR_INTERRUPTS();
+					ereport(ERROR,
+							(errcode(ERRCODE_QUERY_CANCELED),
+							 errmsg("connecting to another region was interrupted")));
+				}
+			}
+			else if (events[i].user_data != NULL)
+			{
+				PendingConnect *pc = events[i].user_data;
+
+				pc->state = PQconnectPoll(pc->conn);
+			}
+		}
+	}
+	pfree(events);
+}
+
+/*
+ * ConnectOutcome: pc's connection ready for use (non-blocking, libpq's
+ * texts terse again: statements' errors come as PGresults), or NULL with
+ * pc->failure set.
+ */
+static PGconn *
+ConnectOutcome(PendingConnect *pc)
+{
+	if (pc->failure != NULL)
+		return NULL;
+	PQsetErrorVerbosity(pc->conn, PQERRORS_DEFAULT);
+	if (PQsetnonblocking(pc->conn, 1) != 0)
+	{
+		PQfinish(pc->conn);
+		pc->conn = NULL;
+		pc->failure = pstrdup("cannot make the connection non-blocking");
+		return NULL;
+	}
+	return pc->conn;
+}
+
+/*
+ * ConnectRaise raises pc's failure: the server's own error when it refused
+ * the login (RaiseIfRefused), else 08006; counted by the region's breaker
+ * when counted.
+ */
+static void
+ConnectRaise(PendingConnect *pc, bool counted)
+{
+	if (counted)
+		RaiseIfRefused(pc->failure, pc->needs_password, pc->label, pc->role);
+	RaiseUnavailable(NULL, pc->label, pc->failure, counted);
+}
+
+/*
+ * Connect opens a new connection to conninfo for role (logging in as user,
+ * with password unless NULL), bounded by locality.forward_timeout; a
+ * replication connection when replication.
+ */
+static PGconn *
+Connect(const char *conninfo, const char *label, bool replication, const char *user,
+		const char *password, const char *role, const char *token)
+{
+	PendingConnect pc;
+	PGconn	   *conn;
+
 	/* Replication connections (apply, initial sync) are never refused. */
 	if (!replication)
 		LocalityRegionCallBegin(label);
-	conn = PQconnectStartParams(keywords, values, true);
+	ConnectStart(&pc, conninfo, label, replication, user, password, role, token);
+	ConnectWait(&pc, 1);
+	conn = ConnectOutcome(&pc);
 	if (conn == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (PQstatus(conn) == CONNECTION_BAD)
-	{
-		char	   *msg = pstrdup(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		RaiseUnavailable(NULL, label, msg, !replication);
-	}
-
-	while (state != PGRES_POLLING_OK)
-	{
-		if (state == PGRES_POLLING_FAILED)
-			break;
-		if (!WaitForSocket(conn, state == PGRES_POLLING_WRITING, deadline, false))
-		{
-			PQfinish(conn);
-			RaiseUnavailable(NULL, label,
-							 psprintf("no connection within locality.forward_timeout (%d ms)",
-									  LocalityForwardTimeoutMs), !replication);
-		}
-		if (InterruptPending)
-		{
-			PQfinish(conn);
-			CHECK_FOR_INTERRUPTS();
-		}
-		state = PQconnectPoll(conn);
-	}
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = pstrdup(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		RaiseUnavailable(NULL, label, msg, !replication);
-	}
-	if (PQsetnonblocking(conn, 1) != 0)
-	{
-		PQfinish(conn);
-		RaiseUnavailable(NULL, label, "cannot make the connection non-blocking", !replication);
-	}
+		ConnectRaise(&pc, !replication);
 	if (!replication)
 		LocalityRegionCallEnd(label, true, NULL, -1);
 	return conn;
@@ -266,6 +460,28 @@ MappedLogin(const char *region, char **user, char **password)
 }
 
 /*
+ * CheckMappedLogin: a mapping to another login is only believed when the
+ * region checked its password (as postgres_fdw): else a role could name any
+ * login at a region that trusts its network.  Closes conn and raises then.
+ */
+static void
+CheckMappedLogin(PGconn *conn, const char *label, bool mapped, const char *user,
+				 const char *role)
+{
+	if (mapped && strcmp(user, role) != 0 && !superuser() && !PQconnectionUsedPassword(conn))
+	{
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Region \"%s\" did not ask for the password of \"%s\", the login "
+						   "the user mapping of server \"%s%s\" gives role \"%s\".",
+						   label, user, LOCALITY_SERVER_PREFIX, label, role),
+				 errhint("Make region \"%s\" authenticate \"%s\" by password.", label, user)));
+	}
+}
+
+/*
  * LocalityConnectTo opens a new, uncached connection to conninfo as the
  * current role: with the login of the user mapping for server
  * "locality_<label>" when there is one (MappedLogin), else with the role's
@@ -278,24 +494,10 @@ LocalityConnectTo(const char *conninfo, const char *label)
 	char	   *user = role;
 	char	   *password = NULL;
 	bool		mapped = MappedLogin(label, &user, &password);
-	PGconn	   *conn = Connect(conninfo, label, false, user, password, LocalityPeerToken());
+	PGconn	   *conn = Connect(conninfo, label, false, user, password, role,
+							   LocalityPeerToken());
 
-	/*
-	 * A mapping to another login is only believed when the region checked
-	 * its password (as postgres_fdw): else a role could name any login at a
-	 * region that trusts its network.
-	 */
-	if (mapped && strcmp(user, role) != 0 && !superuser() && !PQconnectionUsedPassword(conn))
-	{
-		PQfinish(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required"),
-				 errdetail("Region \"%s\" did not ask for the password of \"%s\", the login "
-						   "the user mapping of server \"%s%s\" gives role \"%s\".",
-						   label, user, LOCALITY_SERVER_PREFIX, label, role),
-				 errhint("Make region \"%s\" authenticate \"%s\" by password.", label, user)));
-	}
+	CheckMappedLogin(conn, label, mapped, user, role);
 	return conn;
 }
 
@@ -307,7 +509,7 @@ LocalityConnectTo(const char *conninfo, const char *label)
 PGconn *
 LocalityConnectReplication(const char *conninfo, const char *label, const char *user)
 {
-	return Connect(conninfo, label, true, user, NULL, "on");	/* a walsender runs no DDL */
+	return Connect(conninfo, label, true, user, NULL, user, "on");	/* a walsender runs no DDL */
 }
 
 /* Cancels whatever conn is running and drops it (its state is unknown). */
@@ -585,6 +787,127 @@ LocalityRemoteConnection(const LocalityRegion *region)
 	if (entry->pending != NULL)
 		(void) FinishPending(entry, true, false);
 	return EntryConnection(entry, region);
+}
+
+/*
+ * LocalityRemoteConnectAll makes sure the current role has a cached
+ * connection to each of regions[0..n), opening the missing ones at the same
+ * time: a statement that needs several regions waits for the slowest
+ * handshake, not for their sum.  Each region passes its gate and has its
+ * outcome counted as one connect does; once all are done, the first
+ * failure (in the order given) is raised as LocalityRemoteConnection would
+ * raise it, the connections that did open staying cached.  Logins come
+ * from the user mappings as for LocalityConnectTo.
+ */
+void
+LocalityRemoteConnectAll(const LocalityRegion *const *regions, int n)
+{
+	PendingConnect *pcs = palloc0(sizeof(PendingConnect) * Max(n, 1));
+	RemoteEntry **entries = palloc0(sizeof(RemoteEntry *) * Max(n, 1));
+	char	   *role = GetUserNameFromId(GetUserId(), false);
+	char	  **users = palloc0(sizeof(char *) * Max(n, 1));
+	bool	   *mapped = palloc0(sizeof(bool) * Max(n, 1));
+	int			bad_login = -1;
+	const char *token = NULL;
+	int			missing = 0;
+	int			started = 0;
+	PendingConnect *first_failure = NULL;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			j;
+
+		entries[i] = EntryFor(regions[i]);
+		for (j = 0; j < i; j++)
+			if (entries[j] == entries[i])
+				entries[i] = NULL;	/* the same region twice */
+		if (entries[i] == NULL)
+			continue;
+		/* As LocalityRemoteForwardConnection: a commit in flight keeps its conn. */
+		if (entries[i]->pending != NULL)
+			(void) FinishPending(entries[i], false, false);
+		if (entries[i]->conn != NULL && entries[i]->pending == NULL &&
+			PQstatus(entries[i]->conn) != CONNECTION_OK)
+		{
+			PQfinish(entries[i]->conn);
+			entries[i]->conn = NULL;
+		}
+		if (entries[i]->conn == NULL)
+			missing++;
+	}
+	/* One missing connection is opened when it is first used. */
+	if (missing < 2)
+		return;
+	token = LocalityPeerToken();
+
+	/* Open breakers refuse here, before anything is started. */
+	for (i = 0; i < n; i++)
+		if (entries[i] != NULL && entries[i]->conn == NULL)
+			LocalityRegionCallBegin(regions[i]->name);
+	for (i = 0; i < n; i++)
+		pcs[i].state = PGRES_POLLING_OK;	/* nothing to open */
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			char	   *password = NULL;
+
+			if (entries[i] == NULL || entries[i]->conn != NULL)
+				continue;
+			users[i] = role;
+			mapped[i] = MappedLogin(regions[i]->name, &users[i], &password);
+			ConnectStart(&pcs[i], regions[i]->conninfo, regions[i]->name, false, users[i],
+						 password, role, token);
+			started = i + 1;
+		}
+		ConnectWait(pcs, n);
+	}
+	PG_CATCH();
+	{
+		ConnectAbandon(pcs, started);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	for (i = 0; i < n; i++)
+	{
+		PendingConnect *pc = &pcs[i];
+		LocalityStatus refusal;
+
+		if (entries[i] == NULL || entries[i]->conn != NULL)
+			continue;
+		if (ConnectOutcome(pc) != NULL)
+		{
+			LocalityRegionCallEnd(pc->label, true, NULL, -1);
+			/* A login the region did not check is not kept (CheckMappedLogin). */
+			if (mapped[i] && strcmp(users[i], role) != 0 && !superuser() &&
+				!PQconnectionUsedPassword(pc->conn))
+			{
+				if (bad_login < 0)
+					bad_login = i;
+				else
+					PQfinish(pc->conn);
+			}
+			else
+				entries[i]->conn = pc->conn;
+		}
+		else if (first_failure == NULL)
+			first_failure = pc;		/* counted when raised */
+		else
+			LocalityRegionCallEnd(pc->label,
+								  pc->needs_password ||
+								  locality_login_refusal(pc->failure, &refusal),
+								  pc->failure, -1);
+	}
+	if (first_failure != NULL)
+	{
+		if (bad_login >= 0)
+			PQfinish(pcs[bad_login].conn);
+		ConnectRaise(first_failure, true);
+	}
+	if (bad_login >= 0)
+		CheckMappedLogin(pcs[bad_login].conn, pcs[bad_login].label, true, users[bad_login], role);
 }
 
 /*

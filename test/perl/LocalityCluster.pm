@@ -169,13 +169,16 @@ sub connstr
 	return "host=127.0.0.1 port=$port dbname=$db";
 }
 
-# start_proxy($node, delay_ms => D): a latency proxy in front of $node.
-# Returns an object with {port}, {pid} and ->stop.
+# start_proxy($node, delay_ms => D, log => 1): a latency proxy in front of
+# $node.  Returns an object with {port}, {pid} and ->stop; with log, the
+# proxy logs every chunk it relays (->round_trips, ->log_lines, ->clear_log).
 sub start_proxy
 {
 	my ($node, %opts) = @_;
 	my $delay = $opts{delay_ms} // 0;
-	my $ready = PostgreSQL::Test::Utils::tempdir() . "/proxy.ready";
+	my $tmp = PostgreSQL::Test::Utils::tempdir();
+	my $ready = "$tmp/proxy.ready";
+	my $log = $opts{log} ? "$tmp/proxy.log" : undef;
 	my $pid = fork();
 	die "fork failed: $!" unless defined $pid;
 	if ($pid == 0)
@@ -183,7 +186,8 @@ sub start_proxy
 		exec($^X, "$here/latency_proxy.pl",
 			'--target' => '127.0.0.1:' . $node->port,
 			'--delay-ms' => $delay,
-			'--ready-file' => $ready) or die "exec failed: $!";
+			'--ready-file' => $ready,
+			($log ? ('--log' => $log) : ())) or die "exec failed: $!";
 	}
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 	until (-s $ready)
@@ -194,12 +198,49 @@ sub start_proxy
 	open my $fh, '<', $ready or die;
 	my ($port) = split ' ', scalar <$fh>;
 	close $fh;
-	return bless { port => $port, pid => $pid, delay_ms => $delay }, 'LocalityCluster::Proxy';
+	return bless { port => $port, pid => $pid, delay_ms => $delay, log => $log },
+	  'LocalityCluster::Proxy';
 }
 
 package LocalityCluster::Proxy;
 
 sub port { $_[0]{port} }
+
+# log_lines: the chunks logged so far, each [time, conn, dir, bytes, what].
+sub log_lines
+{
+	my ($self) = @_;
+	die "proxy started without log" unless $self->{log};
+	open my $fh, '<', $self->{log} or return ();
+	my @lines = map { chomp; [ split / /, $_, 5 ] } <$fh>;
+	close $fh;
+	return @lines;
+}
+
+# clear_log: forget what was logged so far.
+sub clear_log
+{
+	my ($self) = @_;
+	die "proxy started without log" unless $self->{log};
+	open my $fh, '>', $self->{log} or die "cannot truncate $self->{log}: $!";
+	close $fh;
+}
+
+# round_trips: { conn => n } where n counts the runs of client chunks that a
+# run of server chunks answered, for each connection in the log.
+sub round_trips
+{
+	my ($self) = @_;
+	my (%n, %last);
+	for my $l ($self->log_lines)
+	{
+		my ($conn, $dir) = ($l->[1], $l->[2]);
+		$n{$conn} //= 0;
+		$n{$conn}++ if $dir eq 's' && ($last{$conn} // '') eq 'c';
+		$last{$conn} = $dir;
+	}
+	return \%n;
+}
 
 sub stop
 {

@@ -4,7 +4,7 @@
 # has no netem).
 #
 #   latency_proxy.pl --target 127.0.0.1:5433 --delay-ms 35 \
-#                    [--listen 127.0.0.1:0] [--ready-file FILE]
+#                    [--listen 127.0.0.1:0] [--ready-file FILE] [--log FILE]
 #
 # Each chunk read from one side is written to the other side delay-ms after it
 # was read, in order, in both directions.  Chunks are pipelined (a chunk's
@@ -12,6 +12,14 @@
 # latency D, round trip 2D, no bandwidth limit.  The TCP handshake itself is
 # local.  Once listening it writes "PORT PID" to --ready-file.  SIGTERM or
 # SIGINT stops it.
+#
+# --log FILE appends one line per chunk read, as it is read:
+#   TIME CONN DIR BYTES WHAT
+# CONN numbers the relayed connections from 1, DIR is "c" (client to server)
+# or "s" (server to client), WHAT names the protocol messages the chunk
+# starts with, as far as it can tell (SSLRequest, Startup, Q, P, B, E, S, ...;
+# "?" when it cannot).  One round trip of a connection is a run of "c"
+# chunks answered by a run of "s" chunks (LocalityCluster::Proxy->round_trips).
 use strict;
 use warnings;
 use Getopt::Long;
@@ -21,12 +29,13 @@ use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 
-my ($listen, $target, $delay_ms, $ready_file) = ('127.0.0.1:0', undef, 0, undef);
+my ($listen, $target, $delay_ms, $ready_file, $log_file) = ('127.0.0.1:0', undef, 0, undef, undef);
 GetOptions(
 	'listen=s'     => \$listen,
 	'target=s'     => \$target,
 	'delay-ms=f'   => \$delay_ms,
-	'ready-file=s' => \$ready_file) or die "usage: $0 --target HOST:PORT --delay-ms N\n";
+	'ready-file=s' => \$ready_file,
+	'log=s'        => \$log_file) or die "usage: $0 --target HOST:PORT --delay-ms N\n";
 die "--target is required\n" unless $target;
 my ($lhost, $lport) = split /:/, $listen;
 die "only loopback addresses may be used\n"
@@ -43,6 +52,45 @@ my $listener = IO::Socket::INET->new(
 my $running = 1;
 $SIG{TERM} = $SIG{INT} = sub { $running = 0 };
 $SIG{PIPE} = 'IGNORE';
+
+my $log;
+if ($log_file)
+{
+	open $log, '>>', $log_file or die "cannot write $log_file: $!\n";
+	$log->autoflush(1);
+}
+
+# what($bytes): the protocol messages a chunk starts with, best effort (a
+# chunk may end inside a message, and TLS traffic is opaque).
+sub what
+{
+	my ($buf) = @_;
+	my $len = length $buf;
+	return 'N' if $buf eq 'N';
+	return 'S' if $buf eq 'S';
+	if ($len >= 8 && unpack('N', $buf) == $len)
+	{
+		my $code = unpack('N', substr($buf, 4, 4));
+		return 'SSLRequest' if $code == 80877103;
+		return 'GSSENCRequest' if $code == 80877104;
+		return 'CancelRequest' if $code == 80877102;
+		return ($buf =~ /\0replication\0/ ? 'Startup(replication)' : 'Startup') if $code == 196608;
+	}
+	my @types;
+	my $pos = 0;
+	while ($pos + 5 <= $len && @types < 40)
+	{
+		my $type = substr($buf, $pos, 1);
+		my $mlen = unpack('N', substr($buf, $pos + 1, 4));
+		last unless $type =~ /^[A-Za-z0-9]$/ && $mlen >= 4;
+		push @types, $type;
+		$pos += 1 + $mlen;
+	}
+	push @types, '?' if $pos < $len;
+	return join(',', @types);
+}
+
+my $next_conn = 1;
 
 if ($ready_file)
 {
@@ -66,8 +114,12 @@ sub add_pair
 		setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
 		$select->add($s);
 	}
-	$end{$a} = { sock => $a, peer => $b, queue => [], eof_in => 0, closed_out => 0 };
-	$end{$b} = { sock => $b, peer => $a, queue => [], eof_in => 0, closed_out => 0 };
+	my $conn = $next_conn++;
+	# dir: what reading from this socket carries ($a is the client)
+	$end{$a} = { sock => $a, peer => $b, queue => [], eof_in => 0, closed_out => 0,
+		conn => $conn, dir => 'c' };
+	$end{$b} = { sock => $b, peer => $a, queue => [], eof_in => 0, closed_out => 0,
+		conn => $conn, dir => 's' };
 }
 
 sub drop_pair
@@ -131,6 +183,7 @@ while ($running)
 			push @{ $peer->{queue} }, [ time + $delay, undef ];
 			next;
 		}
+		printf $log "%.6f %d %s %d %s\n", time, $e->{conn}, $e->{dir}, $n, what($buf) if $log;
 		push @{ $peer->{queue} }, [ time + $delay, $buf ];
 	}
 

@@ -2,7 +2,8 @@
 # a region that is down fails forwarded writes with 08006 and opens its
 # breaker, after which they fail at once; locality.enforce_home_region turns
 # a forwarded write into 55000; the remote statement runs as the calling
-# role (42501 when the role may not write the table at the home); and a
+# role (42501 when the role may not write the table at the home; 28000,
+# not a breaker failure, when the home refuses the role's login); and a
 # coordinator that crashes after its local commit, before COMMIT PREPARED
 # reached the home, has the home's prepared transaction committed by the
 # resolver after restart.
@@ -82,6 +83,32 @@ is($eu->safe_psql('postgres', "SELECT v FROM t WHERE id = 11"), 'remote part',
 	'it committed it, as the coordinator had decided');
 is($us->safe_psql('postgres', "SELECT v FROM t WHERE id = 10"), 'local part',
 	'and the local part is there');
+
+# A role the home refuses to log in: the server answered, so the region is
+# reachable.  Each forwarded write fails with the server's 28000, and the
+# breaker, which counts region failures only, stays closed for every role.
+for my $n (@nodes)
+{
+	$n->safe_psql('postgres', q{
+		CREATE ROLE nologin_at_eu LOGIN;
+		SET locality.remote_apply = 'on';
+		GRANT SELECT, INSERT ON t TO nologin_at_eu;
+	});
+}
+$eu->safe_psql('postgres', "ALTER ROLE nologin_at_eu NOLOGIN");
+for my $try (1 .. 5)
+{
+	like(failure($us, "SET ROLE nologin_at_eu; INSERT INTO t VALUES (40 + $try, 'x', 'eu-west1')"),
+		qr/^28000: role "nologin_at_eu" is not permitted to log in$/,
+		"forwarded write $try of a role the home refuses: 28000 with the server's message");
+}
+is($us->safe_psql('postgres',
+		"SELECT reachable, breaker, last_error IS NULL FROM locality.region_status WHERE region = 'eu-west1'"),
+	't|closed|t', 'the refusals did not count against eu-west1: reachable, breaker closed');
+is(error_of($us, "INSERT INTO t VALUES (46, 'y', 'eu-west1')"), '',
+	"another role's forwarded write to eu-west1 still works");
+is($eu->safe_psql('postgres', "SELECT string_agg(id::text, ',' ORDER BY id) FROM t WHERE id BETWEEN 41 AND 46"),
+	'46', 'only that write reached eu-west1');
 
 # A region that is down: 08006, then the open breaker fails at once.
 $us->safe_psql('postgres', "ALTER SYSTEM SET locality.breaker_reset_timeout = '1h'; SELECT pg_reload_conf()");

@@ -196,8 +196,8 @@ close $fh;
 $eu->reload;
 
 like(error_of($us, "SET ROLE alice; INSERT INTO items VALUES (60, 'a', 0, 'eu-west1')"),
-	qr/^08006: region "eu-west1" is unavailable/,
-	'without a user mapping the forwarded session has no password');
+	qr/^28P01: fe_sendauth: no password supplied/,
+	'without a user mapping the forwarded session has no password: 28P01 (the region answered)');
 $us->safe_psql('postgres', q{
 	CREATE FOREIGN DATA WRAPPER locality_login;
 	CREATE SERVER "locality_eu-west1" FOREIGN DATA WRAPPER locality_login;

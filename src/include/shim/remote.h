@@ -26,6 +26,14 @@ extern int	LocalityForwardTimeoutMs;
 extern PGconn *LocalityRemoteConnection(const LocalityRegion *region);
 
 /*
+ * LocalityRemoteConnectAll: makes sure the current role has a cached
+ * connection to each of regions[0..n), opening the missing ones at the same
+ * time (a statement at several regions); raises the first failure as
+ * LocalityRemoteConnection would, once every region has answered.
+ */
+extern void LocalityRemoteConnectAll(const LocalityRegion *const *regions, int n);
+
+/*
  * LocalityConnectTo: a new, uncached connection to conninfo as the current
  * role (add_region uses it before the region is in the catalog).  Close it
  * with PQfinish.  label names the target in errors.
