@@ -68,6 +68,16 @@ extern List *LocalityPendingCommitGids(LocalityRegionId region);
 extern bool LocalityPendingCommitInFlight(LocalityRegionId region, const char *gid,
 										  int max_age_ms);
 
+/*
+ * The remote xids of this database's entries at region as the text of an
+ * xid[] ('{1,2}', palloc'd), or NULL when there are none: a forwarded
+ * statement to region then first runs locality._wait_for_xacts on them at
+ * the home, in the same round trip (dist_xact.c), so it runs after those
+ * commits even when another session sent them.  Costs one shared-memory
+ * read when no entry exists at all.  Never raises (but on out of memory).
+ */
+extern char *LocalityPendingCommitXidArray(LocalityRegionId region);
+
 /* Registers the shared memory (while preloading). */
 extern void LocalityInitPendingCommits(void);
 
