@@ -169,13 +169,19 @@ sub connstr
 	return "host=127.0.0.1 port=$port dbname=$db";
 }
 
-# start_proxy($node, delay_ms => D): a latency proxy in front of $node.
-# Returns an object with {port}, {pid} and ->stop.
+# start_proxy($node, delay_ms => D, hold_pattern => P): a latency proxy in
+# front of $node.  Returns an object with {port}, {pid} and ->stop; with
+# hold_pattern, ->hold makes it keep a client's chunk containing P (and what
+# that client sends next) from the server until ->release.
 sub start_proxy
 {
 	my ($node, %opts) = @_;
 	my $delay = $opts{delay_ms} // 0;
-	my $ready = PostgreSQL::Test::Utils::tempdir() . "/proxy.ready";
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my $ready = "$dir/proxy.ready";
+	my $hold_file = "$dir/proxy.hold";
+	my @hold = defined $opts{hold_pattern}
+	  ? ('--hold-file' => $hold_file, '--hold-pattern' => $opts{hold_pattern}) : ();
 	my $pid = fork();
 	die "fork failed: $!" unless defined $pid;
 	if ($pid == 0)
@@ -183,7 +189,7 @@ sub start_proxy
 		exec($^X, "$here/latency_proxy.pl",
 			'--target' => '127.0.0.1:' . $node->port,
 			'--delay-ms' => $delay,
-			'--ready-file' => $ready) or die "exec failed: $!";
+			'--ready-file' => $ready, @hold) or die "exec failed: $!";
 	}
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 	until (-s $ready)
@@ -194,12 +200,23 @@ sub start_proxy
 	open my $fh, '<', $ready or die;
 	my ($port) = split ' ', scalar <$fh>;
 	close $fh;
-	return bless { port => $port, pid => $pid, delay_ms => $delay }, 'LocalityCluster::Proxy';
+	return bless { port => $port, pid => $pid, delay_ms => $delay, hold_file => $hold_file },
+	  'LocalityCluster::Proxy';
 }
 
 package LocalityCluster::Proxy;
 
 sub port { $_[0]{port} }
+
+# hold/release: see start_proxy's hold_pattern.
+sub hold
+{
+	my ($self) = @_;
+	open my $fh, '>', $self->{hold_file} or die "cannot write $self->{hold_file}: $!";
+	close $fh;
+}
+
+sub release { unlink $_[0]{hold_file} }
 
 sub stop
 {
