@@ -8,7 +8,9 @@
  * position is not known yet.  Before COMMIT returns, one entry per home
  * {region, remote xid, gid} goes into shared memory; read-your-writes
  * (read_your_writes.c) makes every later local read of rows homed there wait
- * while an entry that existed when the read started remains.  An entry is
+ * while an entry that existed when the read started remains, and every
+ * later statement forwarded there by any session first waits at the home
+ * for the entries' remote xids (LocalityPendingCommitXidArray).  An entry is
  * cleared by the home's apply worker when it applies the commit of that xid
  * (the stream's BEGIN carries it), by the committing backend when it reads
  * the answer (after recording the commit position), or by the resolver once
