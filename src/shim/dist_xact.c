@@ -278,6 +278,28 @@ AppendSessionSettings(StringInfo sql, Participant *p)
 	}
 }
 
+/*
+ * WaitSql: the statement that makes the home wait for this server's commits
+ * to region still in flight (pending_commits.c), possibly sent by other
+ * sessions, before a forwarded statement runs there; NULL when there are
+ * none (one shared-memory read) or when waiting cannot help: a remote
+ * transaction already open (depth > 0) with a transaction snapshot.
+ * Without it another session's statement could reach the home before
+ * COMMIT PREPARED of a commit that already returned here.
+ */
+static char *
+WaitSql(const LocalityRegion *region, int depth)
+{
+	char	   *xids;
+
+	if (depth > 0 && IsolationUsesXactSnapshot())
+		return NULL;
+	xids = LocalityPendingCommitXidArray(region->id);
+	if (xids == NULL)
+		return NULL;
+	return psprintf("SELECT locality._wait_for_xacts('%s')", xids);
+}
+
 static PGresult *ForwardPipelined(const LocalityRegion *region, const char *sql);
 static PGresult *ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region,
 										 const char *sql);
@@ -307,7 +329,7 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 	if (one_shot)
 	{
 		conn = LocalityRemoteForwardConnection(region);
-		if (LocalityRemoteCommitPending(conn))
+		if (LocalityRemoteCommitPending(conn) || LocalityPendingCommitXidArray(region->id) != NULL)
 			return ForwardOneShotPipelined(conn, region, sql);
 		appendStringInfo(&buf, "START TRANSACTION ISOLATION LEVEL %s;", IsolationLevelSql());
 		AppendSessionSettings(&buf, NULL);
@@ -322,8 +344,8 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 		p = ForwardParticipant(region);
 		RequireOpen(p);
 		conn = p->conn;
-		/* Behind a commit in flight on the connection: one pipeline. */
-		if (LocalityRemoteCommitPending(conn))
+		/* Behind a commit in flight (on the connection or not): one pipeline. */
+		if (LocalityRemoteCommitPending(conn) || WaitSql(region, p->depth) != NULL)
 			return ForwardPipelined(region, sql);
 		if (p->depth == 0)
 		{
@@ -392,6 +414,7 @@ struct LocalityForwardCall
 	Participant *p;
 	int			npre;			/* opening statements before the statement */
 	int			nsteps;
+	int			presync;		/* the wait before START TRANSACTION, or -1 */
 };
 
 
@@ -406,11 +429,25 @@ LocalityForwardSend(const LocalityRegion *region, const char *sql, int nparams, 
 	LocalityForwardCall *call = palloc0(sizeof(LocalityForwardCall));
 	int			n = 0;
 	int			row;
+	char	   *wait;
 
 	RequireOpen(p);
-	steps = palloc0(sizeof(LocalityPipelineStep) * (level + 3 + nrows));
+	wait = WaitSql(region, p->depth);
+	steps = palloc0(sizeof(LocalityPipelineStep) * (level + 5 + nrows));
+	call->presync = -1;
 	if (p->depth == 0)
 	{
+		/*
+		 * A transaction snapshot is taken by the first statement: wait in a
+		 * transaction of its own before (its failure is left to the check
+		 * below, which then fails in the transaction).
+		 */
+		if (wait != NULL && IsolationUsesXactSnapshot())
+		{
+			call->presync = n;
+			steps[n].sql = wait;
+			steps[n++].sync = true;
+		}
 		steps[n++].sql = psprintf("START TRANSACTION ISOLATION LEVEL %s", IsolationLevelSql());
 		p->depth = 1;
 		p->search_path = NULL;
@@ -420,6 +457,9 @@ LocalityForwardSend(const LocalityRegion *region, const char *sql, int nparams, 
 		steps[n++].sql = psprintf("SAVEPOINT locality_s%d", p->depth + 1);
 		p->depth++;
 	}
+	/* READ COMMITTED: wait here; else check the snapshot sees them. */
+	if (wait != NULL)
+		steps[n++].sql = wait;
 	if (!p->forwarded || p->search_path == NULL || strcmp(p->search_path, path) != 0)
 	{
 		StringInfoData settings;
@@ -466,7 +506,13 @@ LocalityForwardCollect(LocalityForwardCall *call, int *nresults, PGresult **erro
 	{
 		ExecStatusType st = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
 
-		if (*error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
+		/* The check in the transaction decides whether the wait failing matters. */
+		if (i == call->presync && results[i] != NULL)
+		{
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+		else if (*error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
 		{
 			*error = results[i];
 			results[i] = NULL;
@@ -530,7 +576,9 @@ LocalityForwardedRegions(void)
  * ForwardPipelined is LocalityForwardStatement in a transaction when the
  * connection still owes the answer to a commit: the statement is sent
  * behind it (so it runs after that commit at the region), in the same
- * round trip, and the commit's answer is read first.
+ * round trip, and the commit's answer is read first.  Also when commits to
+ * the region sent by other sessions are in flight: the wait for them goes
+ * first (LocalityForwardSend).
  */
 static PGresult *
 ForwardPipelined(const LocalityRegion *region, const char *sql)
@@ -556,40 +604,61 @@ ForwardPipelined(const LocalityRegion *region, const char *sql)
 
 /*
  * ForwardOneShotPipelined is the one-shot LocalityForwardStatement behind a
- * commit still in flight on conn: the same statements as one pipeline.
+ * commit still in flight on conn, or after commits to the region in flight
+ * from other sessions (the wait for them first, as in LocalityForwardSend):
+ * the same statements as one pipeline.
  */
 static PGresult *
 ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region, const char *sql)
 {
 	StringInfoData settings;
-	LocalityPipelineStep steps[5];
+	LocalityPipelineStep steps[7];
 	PGresult  **results;
 	PGresult   *error = NULL;
 	PGresult   *result = NULL;
 	XLogRecPtr	commit_lsn = InvalidXLogRecPtr;
+	char	   *wait = WaitSql(region, 0);
+	int			presync = -1;
+	int			stmt;
+	int			n = 0;
 	int			i;
 
 	memset(steps, 0, sizeof(steps));
 	initStringInfo(&settings);
 	AppendSessionSettings(&settings, NULL);
-	steps[0].sql = psprintf("START TRANSACTION ISOLATION LEVEL %s", IsolationLevelSql());
-	steps[1].sql = settings.data;
-	steps[2].sql = sql;
-	steps[3].sql = "COMMIT";
-	steps[4].sql = "SELECT " LOCALITY_WAL_END_SQL;
-	LocalityRemotePipelineSend(conn, 5, steps, region->name);
-	results = LocalityRemotePipelineCollect(conn, 5, region->name);
-	for (i = 0; i < 5; i++)
+	if (wait != NULL && IsolationUsesXactSnapshot())
+	{
+		presync = n;
+		steps[n].sql = wait;
+		steps[n++].sync = true;
+	}
+	steps[n++].sql = psprintf("START TRANSACTION ISOLATION LEVEL %s", IsolationLevelSql());
+	if (wait != NULL)
+		steps[n++].sql = wait;
+	steps[n++].sql = settings.data;
+	stmt = n;
+	steps[n++].sql = sql;
+	steps[n++].sql = "COMMIT";
+	steps[n++].sql = "SELECT " LOCALITY_WAL_END_SQL;
+	LocalityRemotePipelineSend(conn, n, steps, region->name);
+	results = LocalityRemotePipelineCollect(conn, n, region->name);
+	for (i = 0; i < n; i++)
 	{
 		ExecStatusType st = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
 
-		if (error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
+		if (i == presync)
+		{
+			/* the check in the transaction decides whether this failing matters */
+			if (results[i])
+				PQclear(results[i]);
+		}
+		else if (error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
 			error = results[i];
-		else if (i == 2 && error == NULL)
+		else if (i == stmt && error == NULL)
 			result = results[i];
 		else
 		{
-			if (i == 4 && error == NULL)
+			if (i == n - 1 && error == NULL)
 				commit_lsn = ParseLsn(results[i]);
 			if (results[i])
 				PQclear(results[i]);

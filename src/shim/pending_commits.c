@@ -8,8 +8,16 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "utils/array.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
@@ -206,6 +214,96 @@ LocalityPendingCommitInFlight(LocalityRegionId region, const char *gid, int max_
 	}
 	LWLockRelease(Pending->lock);
 	return found;
+}
+
+char *
+LocalityPendingCommitXidArray(LocalityRegionId region)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (Pending == NULL)
+		return NULL;
+	/* The common case costs this one read: nothing in flight anywhere. */
+	pg_memory_barrier();
+	if (Pending->used == 0)
+		return NULL;
+	buf.data = NULL;
+	LWLockAcquire(Pending->lock, LW_SHARED);
+	for (i = 0; i < Pending->high; i++)
+	{
+		PendingCommit *e = &Pending->slots[i];
+
+		if (e->dboid != MyDatabaseId || e->region_id != region ||
+			!TransactionIdIsNormal(e->xid))
+			continue;
+		if (buf.data == NULL)
+		{
+			initStringInfo(&buf);
+			appendStringInfoChar(&buf, '{');
+		}
+		else
+			appendStringInfoChar(&buf, ',');
+		appendStringInfo(&buf, "%u", e->xid);
+	}
+	LWLockRelease(Pending->lock);
+	if (buf.data == NULL)
+		return NULL;
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+PG_FUNCTION_INFO_V1(locality_wait_for_xacts);
+
+/*
+ * locality_wait_for_xacts is locality._wait_for_xacts(xid[]), run at a home
+ * by a forwarding server before a statement (see
+ * LocalityPendingCommitXidArray): waits until each transaction still in
+ * progress here has ended.  A prepared transaction holds its xid's lock
+ * until COMMIT PREPARED, so this waits exactly until a commit in flight
+ * lands.  It only waits on transaction locks (interruptible, bounded by the
+ * caller's timeouts) and returns nothing, so any role may run it.  In a
+ * transaction block whose snapshot is the transaction's (REPEATABLE READ,
+ * SERIALIZABLE), the snapshot was taken before waiting could help: a
+ * transaction the snapshot does not see as committed raises 40001 instead (the forwarding server
+ * waits in a transaction of its own before such a block begins; this only
+ * happens when that wait failed).
+ */
+Datum
+locality_wait_for_xacts(PG_FUNCTION_ARGS)
+{
+	ArrayType  *xids = PG_GETARG_ARRAYTYPE_P(0);
+	TransactionId next = XidFromFullTransactionId(ReadNextFullTransactionId());
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(xids, XIDOID, sizeof(TransactionId), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		TransactionId xid = DatumGetTransactionId(elems[i]);
+
+		/* Not an xid this server has handed out: nothing to wait for. */
+		if (nulls[i] || !TransactionIdIsNormal(xid) || !TransactionIdPrecedes(xid, next) ||
+			TransactionIdIsCurrentTransactionId(xid))
+			continue;
+		if (IsTransactionBlock() && IsolationUsesXactSnapshot())
+		{
+			if (XidInMVCCSnapshot(xid, GetTransactionSnapshot()))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to a forwarded commit in flight"),
+						 errdetail("Transaction %u had not committed here when this transaction's snapshot was taken.",
+								   xid),
+						 errhint("Retry the transaction.")));
+			continue;
+		}
+		if (TransactionIdIsInProgress(xid))
+			XactLockTableWait(xid, NULL, NULL, XLTW_None);
+	}
+	PG_RETURN_VOID();
 }
 
 void

@@ -1485,6 +1485,8 @@ LocalityRemotePipelineSend(PGconn *conn, int n, const LocalityPipelineStep *step
 									 NULL, NULL, 0);
 		else
 			sent = PQsendQueryPrepared(conn, "", step->nparams, step->params, NULL, NULL, 0);
+		if (sent && step->sync)
+			sent = PQpipelineSync(conn);
 		if (!sent)
 			why = pstrdup(PQerrorMessage(conn));
 		/* A long batch: keep the data moving both ways as it is queued. */
@@ -1534,6 +1536,12 @@ LocalityRemotePipelineCollect(PGconn *conn, int n, const char *label)
 			}
 			if (res == NULL)
 				break;
+			/* the sync of a step sent with one (step->sync) */
+			if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			{
+				PQclear(res);
+				continue;
+			}
 			if (results[i])
 				PQclear(results[i]);
 			results[i] = res;

@@ -169,9 +169,12 @@ sub connstr
 	return "host=127.0.0.1 port=$port dbname=$db";
 }
 
-# start_proxy($node, delay_ms => D, log => 1): a latency proxy in front of
-# $node.  Returns an object with {port}, {pid} and ->stop; with log, the
-# proxy logs every chunk it relays (->round_trips, ->log_lines, ->clear_log).
+# start_proxy($node, delay_ms => D, log => 1, hold_pattern => P): a latency
+# proxy in front of $node.  Returns an object with {port}, {pid} and ->stop;
+# with log, the proxy logs every chunk it relays (->round_trips, ->log_lines,
+# ->clear_log); with hold_pattern, ->hold makes it keep a client's chunk
+# containing P (and what that client sends next) from the server until
+# ->release.
 sub start_proxy
 {
 	my ($node, %opts) = @_;
@@ -179,6 +182,9 @@ sub start_proxy
 	my $tmp = PostgreSQL::Test::Utils::tempdir();
 	my $ready = "$tmp/proxy.ready";
 	my $log = $opts{log} ? "$tmp/proxy.log" : undef;
+	my $hold_file = "$tmp/proxy.hold";
+	my @hold = defined $opts{hold_pattern}
+	  ? ('--hold-file' => $hold_file, '--hold-pattern' => $opts{hold_pattern}) : ();
 	my $pid = fork();
 	die "fork failed: $!" unless defined $pid;
 	if ($pid == 0)
@@ -186,7 +192,7 @@ sub start_proxy
 		exec($^X, "$here/latency_proxy.pl",
 			'--target' => '127.0.0.1:' . $node->port,
 			'--delay-ms' => $delay,
-			'--ready-file' => $ready,
+			'--ready-file' => $ready, @hold,
 			($log ? ('--log' => $log) : ())) or die "exec failed: $!";
 	}
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
@@ -198,7 +204,8 @@ sub start_proxy
 	open my $fh, '<', $ready or die;
 	my ($port) = split ' ', scalar <$fh>;
 	close $fh;
-	return bless { port => $port, pid => $pid, delay_ms => $delay, log => $log },
+	return bless { port => $port, pid => $pid, delay_ms => $delay, log => $log,
+		hold_file => $hold_file },
 	  'LocalityCluster::Proxy';
 }
 
@@ -241,6 +248,16 @@ sub round_trips
 	}
 	return \%n;
 }
+
+# hold/release: see start_proxy's hold_pattern.
+sub hold
+{
+	my ($self) = @_;
+	open my $fh, '>', $self->{hold_file} or die "cannot write $self->{hold_file}: $!";
+	close $fh;
+}
+
+sub release { unlink $_[0]{hold_file} }
 
 sub stop
 {

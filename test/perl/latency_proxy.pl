@@ -5,6 +5,7 @@
 #
 #   latency_proxy.pl --target 127.0.0.1:5433 --delay-ms 35 \
 #                    [--listen 127.0.0.1:0] [--ready-file FILE] [--log FILE]
+#                    [--hold-file FILE --hold-pattern TEXT]
 #
 # Each chunk read from one side is written to the other side delay-ms after it
 # was read, in order, in both directions.  Chunks are pipelined (a chunk's
@@ -20,6 +21,10 @@
 # starts with, as far as it can tell (SSLRequest, Startup, Q, P, B, E, S, ...;
 # "?" when it cannot).  One round trip of a connection is a run of "c"
 # chunks answered by a run of "s" chunks (LocalityCluster::Proxy->round_trips).
+# While --hold-file exists, a chunk from a client containing --hold-pattern
+# (and whatever that client sends after it) is held, not passed on, until
+# the file is removed: e.g. one statement in flight kept from reaching the
+# server, deterministically, while other connections go on.
 use strict;
 use warnings;
 use Getopt::Long;
@@ -30,17 +35,22 @@ use Time::HiRes qw(time);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 
 my ($listen, $target, $delay_ms, $ready_file, $log_file) = ('127.0.0.1:0', undef, 0, undef, undef);
+my ($hold_file, $hold_pattern);
 GetOptions(
-	'listen=s'     => \$listen,
-	'target=s'     => \$target,
-	'delay-ms=f'   => \$delay_ms,
-	'ready-file=s' => \$ready_file,
-	'log=s'        => \$log_file) or die "usage: $0 --target HOST:PORT --delay-ms N\n";
+	'listen=s'       => \$listen,
+	'target=s'       => \$target,
+	'delay-ms=f'     => \$delay_ms,
+	'ready-file=s'   => \$ready_file,
+	'log=s'          => \$log_file,
+	'hold-file=s'    => \$hold_file,
+	'hold-pattern=s' => \$hold_pattern) or die "usage: $0 --target HOST:PORT --delay-ms N\n";
 die "--target is required\n" unless $target;
 my ($lhost, $lport) = split /:/, $listen;
 die "only loopback addresses may be used\n"
   unless $lhost eq '127.0.0.1' || $lhost eq 'localhost';
 my $delay = $delay_ms / 1000.0;
+my $held = 0;    # chunks held (due time infinite)
+my $forever = 9**9**9;
 
 my $listener = IO::Socket::INET->new(
 	LocalAddr => $lhost,
@@ -117,7 +127,7 @@ sub add_pair
 	my $conn = $next_conn++;
 	# dir: what reading from this socket carries ($a is the client)
 	$end{$a} = { sock => $a, peer => $b, queue => [], eof_in => 0, closed_out => 0,
-		conn => $conn, dir => 'c' };
+		conn => $conn, dir => 'c', client => 1 };
 	$end{$b} = { sock => $b, peer => $a, queue => [], eof_in => 0, closed_out => 0,
 		conn => $conn, dir => 's' };
 }
@@ -139,7 +149,17 @@ while ($running)
 {
 	# Sleep until the next chunk is due or a socket is readable.
 	my $now = time;
-	my $timeout = 0.5;
+	my $timeout = $held ? 0.05 : 0.5;
+
+	# The hold is over: what it kept goes on at once (it waited long enough).
+	if ($held && !-e $hold_file)
+	{
+		for my $e (values %end)
+		{
+			$_->[0] = $now for grep { $_->[0] == $forever } @{ $e->{queue} };
+		}
+		$held = 0;
+	}
 	for my $e (values %end)
 	{
 		next unless @{ $e->{queue} };
@@ -184,7 +204,18 @@ while ($running)
 			next;
 		}
 		printf $log "%.6f %d %s %d %s\n", time, $e->{conn}, $e->{dir}, $n, what($buf) if $log;
-		push @{ $peer->{queue} }, [ time + $delay, $buf ];
+		my $due = time + $delay;
+		if ($e->{client} && defined $hold_pattern)
+		{
+			my $q = $peer->{queue};
+			if ((@$q && $q->[-1][0] == $forever)
+				|| (index($buf, $hold_pattern) >= 0 && -e $hold_file))
+			{
+				$due = $forever;
+				$held++;
+			}
+		}
+		push @{ $peer->{queue} }, [ $due, $buf ];
 	}
 
 	# Write every chunk that is due.

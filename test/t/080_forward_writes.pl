@@ -14,7 +14,7 @@ use LocalityCluster;
 
 my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
 my ($us, $eu, $ap) = @nodes;
-my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 100);
+my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 100, hold_pattern => 'COMMIT PREPARED');
 $us->safe_psql('postgres', "SELECT locality.add_region('" . $_->[0]->name . "', '"
 	  . LocalityCluster::connstr($_->[0], %{ $_->[1] }) . "')")
   for ([ $us, {} ], [ $eu, {} ], [ $ap, { port => $ap_proxy->port } ]);
@@ -206,6 +206,44 @@ is($s1->query_safe(q{
 	INSERT INTO accounts VALUES (69, 'here', 0, 'us-east1');
 	COMMIT;
 }), '68', '(c) and so does one in a transaction');
+
+# (d) Another session's forwarded statement right after COMMIT returned is
+# ordered behind the commit in flight too: it first waits at the home for
+# this server's pending commits there.  The proxy holds COMMIT PREPARED, so
+# the window stays open until the home has the statement; the statement is
+# followed by a forwarded INSERT of a marker row, so the home shows either
+# the statement waiting for the commit or the marker (it did not wait).
+sub other_session_after_commit
+{
+	my ($id, $marker, $sql) = @_;
+	$ap_proxy->hold;
+	$s1->query_safe(qq{
+		BEGIN;
+		INSERT INTO accounts VALUES ($id, 'here', 0, 'us-east1');
+		INSERT INTO accounts VALUES ($id + 1, 'there', 0, 'ap-east1');
+		COMMIT;
+	});
+	$s2->query_until(qr/sent/, "\\echo sent\n$sql\n"
+		  . "INSERT INTO accounts VALUES ($marker, 'marker', 0, 'ap-east1');\n\\echo done\n");
+	$ap->poll_query_until('postgres', qq{
+		SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event = 'transactionid')
+			OR EXISTS (SELECT FROM accounts WHERE id = $marker)});
+	$ap_proxy->release;
+	my $out = $s2->query_until(qr/done/, '');
+	$out =~ s/\s*done\s*$//;
+	return $out;
+}
+is(other_session_after_commit(70, 72,
+	"UPDATE accounts SET balance = balance + 1 WHERE id = 71 AND region = 'ap-east1' RETURNING id;"),
+	'71', '(d) another session\'s forwarded UPDATE right after COMMIT finds the row at the home');
+is(other_session_after_commit(73, 75,
+	"BEGIN ISOLATION LEVEL REPEATABLE READ;\n"
+	  . "UPDATE accounts SET balance = balance + 1 WHERE id = 74 AND region = 'ap-east1' RETURNING id;\n"
+	  . "COMMIT;"),
+	'74', '(d) and so does one in a REPEATABLE READ transaction');
+is($s2->query_safe("SELECT string_agg(id || ':' || balance, ',' ORDER BY id) FROM accounts "
+	  . "WHERE id BETWEEN 70 AND 75"), '70:0,71:1,72:0,73:0,74:1,75:0',
+	'(d) the updates are read here too');
 is($s2->query_safe("SELECT string_agg(id || ':' || balance, ',' ORDER BY id) FROM accounts "
 	  . "WHERE id BETWEEN 61 AND 69"), '61:0,62:0,63:0,64:0,65:0,66:1,67:0,68:1,69:0',
 	'every row of those transactions is read here, with the updates');

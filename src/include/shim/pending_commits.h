@@ -8,7 +8,9 @@
  * position is not known yet.  Before COMMIT returns, one entry per home
  * {region, remote xid, gid} goes into shared memory; read-your-writes
  * (read_your_writes.c) makes every later local read of rows homed there wait
- * while an entry that existed when the read started remains.  An entry is
+ * while an entry that existed when the read started remains, and every
+ * later statement forwarded there by any session first waits at the home
+ * for the entries' remote xids (LocalityPendingCommitXidArray).  An entry is
  * cleared by the home's apply worker when it applies the commit of that xid
  * (the stream's BEGIN carries it), by the committing backend when it reads
  * the answer (after recording the commit position), or by the resolver once
@@ -67,6 +69,16 @@ extern List *LocalityPendingCommitGids(LocalityRegionId region);
  */
 extern bool LocalityPendingCommitInFlight(LocalityRegionId region, const char *gid,
 										  int max_age_ms);
+
+/*
+ * The remote xids of this database's entries at region as the text of an
+ * xid[] ('{1,2}', palloc'd), or NULL when there are none: a forwarded
+ * statement to region then first runs locality._wait_for_xacts on them at
+ * the home, in the same round trip (dist_xact.c), so it runs after those
+ * commits even when another session sent them.  Costs one shared-memory
+ * read when no entry exists at all.  Never raises (but on out of memory).
+ */
+extern char *LocalityPendingCommitXidArray(LocalityRegionId region);
 
 /* Registers the shared memory (while preloading). */
 extern void LocalityInitPendingCommits(void);

@@ -126,6 +126,7 @@ typedef struct LocalityPipelineStep
 	bool		prepare;
 	int			nparams;
 	const char *const *params;
+	bool		sync;			/* a sync after it: the next step starts a new transaction */
 } LocalityPipelineStep;
 
 /*
