@@ -530,6 +530,64 @@ RefuseLockingJoin(const char *message, Oid relid)
 					 "their own, or name only tables homed here in FOR UPDATE OF.")));
 }
 
+/* The region column of a REGIONAL BY ROW table and its = operator, into route. */
+static bool
+SetRegionColumn(LocalityRoute *route, Oid relid, const LocalityTable *table)
+{
+	Oid			type;
+
+	route->region_attno = get_attnum(relid, table->spec.column);
+	if (route->region_attno == InvalidAttrNumber)
+		return false;
+	type = get_atttype(relid, route->region_attno);
+	route->region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
+	return true;
+}
+
+/*
+ * PinOneTableRead: the region(s) of a one-table read of a REGIONAL BY ROW
+ * table, by the UPDATE/DELETE rules with the table as the target; false
+ * when it cannot be pinned (it would fan out).
+ */
+static bool
+PinOneTableRead(Query *parse, ParamListInfo boundParams, LocalityRoute *route)
+{
+	Query		probe = *parse;
+	bool		add_local_qual = false;
+
+	probe.commandType = CMD_UPDATE;
+	probe.resultRelation = 1;
+	return RouteRegionalByRow(&probe, boundParams, route, &add_local_qual) &&
+		route->kind != ROUTE_FANOUT;
+}
+
+/*
+ * PlanReadAt: the plan of a read routed by route: a Forward node returning
+ * the visible columns, over the local plan when the target is decided at
+ * run time (or, for a pinned read, may stay here).
+ */
+static PlannedStmt *
+PlanReadAt(LocalityRoute *route, Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	ListCell   *lc;
+
+	route->query = copyObject(parse);
+	foreach(lc, route->query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			route->returning = lappend(route->returning, tle);
+	}
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (route->kind != ROUTE_STATIC || route->pinned_read)
+		route->local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(route);
+	return result;
+}
+
 /*
  * PlanLockingJoin: SELECT ... FOR UPDATE/SHARE over several tables.  Locks
  * on rows homed elsewhere must be taken at their home, so: when every
@@ -551,7 +609,6 @@ PlanLockingJoin(Query *parse, const char *query_string, int cursorOptions,
 	int			nregional = 0;
 	List	   *quals = NIL;
 	LocalityRoute route;
-	PlannedStmt *result;
 	ListCell   *lc;
 
 	CollectInnerQuals((Node *) parse->jointree, &quals);
@@ -655,19 +712,7 @@ PlanLockingJoin(Query *parse, const char *query_string, int cursorOptions,
 		route.kind = ROUTE_STATIC;
 		route.region_ids = list_make1(makeInteger(target));
 	}
-	route.query = copyObject(parse);
-	foreach(lc, route.query->targetList)
-	{
-		TargetEntry *tle = lfirst(lc);
-
-		if (!tle->resjunk)
-			route.returning = lappend(route.returning, tle);
-	}
-	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (route.kind != ROUTE_STATIC)
-		route.local_plan = result->planTree;
-	result->planTree = LocalityMakeForwardPlan(&route);
-	return result;
+	return PlanReadAt(&route, parse, query_string, cursorOptions, boundParams);
 }
 
 /*
@@ -685,9 +730,6 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	RangeTblEntry *rte;
 	const LocalityTable *table;
 	LocalityRoute route;
-	PlannedStmt *result;
-	Query		probe;
-	ListCell   *lc;
 
 	/*
 	 * Not the foreign-key checks' own locking reads (run as the table owner,
@@ -708,42 +750,15 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	table = RoutableTable(rte->relid);
 	if (table == NULL || !StartRoute(table, &route))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
-	{
-		Oid			type;
-		bool		add_local_qual = false;
-
-		route.region_attno = get_attnum(rte->relid, table->spec.column);
-		if (route.region_attno == InvalidAttrNumber)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-		type = get_atttype(rte->relid, route.region_attno);
-		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
-		/* The UPDATE/DELETE rules, with the one table as the target. */
-		probe = *parse;
-		probe.commandType = CMD_UPDATE;
-		probe.resultRelation = 1;
-		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual) ||
-			route.kind == ROUTE_FANOUT)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	}
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW &&
+		(!SetRegionColumn(&route, rte->relid, table) ||
+		 !PinOneTableRead(parse, boundParams, &route)))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 
 	/* It reads what only this server has: it locks the local copy. */
 	if (LocalityShippableQuery(parse, false, NULL, NULL) == NULL)
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	route.query = copyObject(parse);
-	/* The rows the client gets: the visible columns. */
-	foreach(lc, route.query->targetList)
-	{
-		TargetEntry *tle = lfirst(lc);
-
-		if (!tle->resjunk)
-			route.returning = lappend(route.returning, tle);
-	}
-	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (route.kind != ROUTE_STATIC)
-		route.local_plan = result->planTree;
-	result->planTree = LocalityMakeForwardPlan(&route);
-	return result;
+	return PlanReadAt(&route, parse, query_string, cursorOptions, boundParams);
 }
 
 /*
@@ -842,8 +857,6 @@ PlanRead(Query *parse, const char *query_string, int cursorOptions,
 	RangeTblEntry *rte;
 	const LocalityTable *table;
 	LocalityRoute route;
-	PlannedStmt *result;
-	ListCell   *lc;
 
 	if (list_length(parse->rtable) != 1 || !LocalityRouteWrites || LocalityForwardDepth > 0 ||
 		LocalityLookingUpHome || !LocalityIsInstalled())
@@ -865,39 +878,13 @@ PlanRead(Query *parse, const char *query_string, int cursorOptions,
 		InSecurityRestrictedOperation() || !StartRoute(table, &route) ||
 		query_tree_walker(parse, ContainsUnshippable, NULL, 0))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
-	{
-		Oid			type;
-		bool		add_local_qual = false;
-		Query		probe;
-
-		route.region_attno = get_attnum(rte->relid, table->spec.column);
-		if (route.region_attno == InvalidAttrNumber)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-		type = get_atttype(rte->relid, route.region_attno);
-		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
-		/* The UPDATE/DELETE rules, with the one table as the target. */
-		probe = *parse;
-		probe.commandType = CMD_UPDATE;
-		probe.resultRelation = 1;
-		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual) ||
-			route.kind == ROUTE_FANOUT)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	}
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW &&
+		(!SetRegionColumn(&route, rte->relid, table) ||
+		 !PinOneTableRead(parse, boundParams, &route)))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 
 	route.pinned_read = true;
-	route.query = copyObject(parse);
-	foreach(lc, route.query->targetList)
-	{
-		TargetEntry *tle = lfirst(lc);
-
-		if (!tle->resjunk)
-			route.returning = lappend(route.returning, tle);
-	}
-	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
-	route.local_plan = result->planTree;
-	result->planTree = LocalityMakeForwardPlan(&route);
-	return result;
+	return PlanReadAt(&route, parse, query_string, cursorOptions, boundParams);
 }
 
 static PlannedStmt *
@@ -925,18 +912,10 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	table = RoutableTable(rte->relid);
 	if (table == NULL || parse->hasModifyingCTE || !StartRoute(table, &route))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
-	{
-		Oid			type;
-
-		route.region_attno = get_attnum(rte->relid, table->spec.column);
-		if (route.region_attno == InvalidAttrNumber)
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-		type = get_atttype(rte->relid, route.region_attno);
-		route.region_eq_op = OpernameGetOprid(list_make1(makeString("=")), type, type);
-		if (!RouteRegionalByRow(parse, boundParams, &route, &add_local_qual))
-			return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	}
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW &&
+		(!SetRegionColumn(&route, rte->relid, table) ||
+		 !RouteRegionalByRow(parse, boundParams, &route, &add_local_qual)))
+		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 
 	/*
 	 * A per-row INSERT reads its source here; its rows go home as values.
