@@ -305,6 +305,33 @@ static PGresult *ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *reg
 										 const char *sql);
 
 /*
+ * ForwardedResult: the statement's result of a forwarded call, or its
+ * error raised (after ending a one-shot remote transaction the error left
+ * open); a one-shot call's commit position is noted for read-your-writes.
+ */
+static PGresult *
+ForwardedResult(const LocalityRegion *region, PGconn *conn, PGresult *result, PGresult *error,
+				bool one_shot, XLogRecPtr commit_lsn)
+{
+	if (error != NULL)
+	{
+		if (result)
+			PQclear(result);
+		if (one_shot && PQtransactionStatus(conn) == PQTRANS_INERROR)
+			(void) LocalityRemoteTryCommand(conn, "ROLLBACK", region->name, false);
+		LocalityRemoteRaise(error, conn, region->name);
+	}
+	if (result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("region \"%s\" returned no result for a forwarded statement",
+						region->name)));
+	if (one_shot)
+		LocalityNoteRemoteCommit(region->id, commit_lsn);
+	return result;
+}
+
+/*
  * LocalityForwardStatement runs sql at region inside the caller's
  * transaction and returns the statement's result.  Everything the remote
  * side needs first (BEGIN, savepoints, settings) goes in the same round
@@ -385,23 +412,7 @@ LocalityForwardStatement(const LocalityRegion *region, const char *sql, bool one
 			PQclear(results[i]);
 		}
 	}
-	if (error != NULL)
-	{
-		if (result)
-			PQclear(result);
-		/* A one-shot transaction left open by the error: end it. */
-		if (one_shot && PQtransactionStatus(conn) == PQTRANS_INERROR)
-			(void) LocalityRemoteTryCommand(conn, "ROLLBACK", region->name, false);
-		LocalityRemoteRaise(error, conn, region->name);
-	}
-	if (result == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("region \"%s\" returned no result for a forwarded statement",
-						region->name)));
-	if (one_shot)
-		LocalityNoteRemoteCommit(region->id, commit_lsn);
-	return result;
+	return ForwardedResult(region, conn, result, error, one_shot, commit_lsn);
 }
 
 /*
@@ -664,21 +675,7 @@ ForwardOneShotPipelined(PGconn *conn, const LocalityRegion *region, const char *
 				PQclear(results[i]);
 		}
 	}
-	if (error != NULL)
-	{
-		if (result)
-			PQclear(result);
-		if (PQtransactionStatus(conn) == PQTRANS_INERROR)
-			(void) LocalityRemoteTryCommand(conn, "ROLLBACK", region->name, false);
-		LocalityRemoteRaise(error, conn, region->name);
-	}
-	if (result == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("region \"%s\" returned no result for a forwarded statement",
-						region->name)));
-	LocalityNoteRemoteCommit(region->id, commit_lsn);
-	return result;
+	return ForwardedResult(region, conn, result, error, true, commit_lsn);
 }
 
 /* Removes decision rows of gids this backend saw committed everywhere. */
