@@ -24,6 +24,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
 #include "commands/trigger.h"
@@ -512,6 +513,28 @@ AnyTriggerFiresOnReplica(TriggerDesc *trigdesc)
 		if (trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ON_REPLICA ||
 			trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ALWAYS)
 			return true;
+	return false;
+}
+
+/* True when a BEFORE INSERT row trigger of rri's relation fires in the apply worker. */
+static bool
+BeforeInsertFiresOnReplica(ResultRelInfo *rri)
+{
+	TriggerDesc *trigdesc = rri->ri_TrigDesc;
+	int			i;
+
+	if (trigdesc == NULL || !trigdesc->trig_insert_before_row)
+		return false;
+	for (i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &trigdesc->triggers[i];
+
+		if ((trigger->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			 trigger->tgenabled == TRIGGER_FIRES_ALWAYS) &&
+			TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_BEFORE(trigger->tgtype) &&
+			TRIGGER_FOR_INSERT(trigger->tgtype))
+			return true;
+	}
 	return false;
 }
 
@@ -1409,6 +1432,7 @@ WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote, const boo
 }
 
 static void InsertRow(Change *change, TupleTableSlot *remote);
+static bool InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key);
 
 /*
  * FindUniqueHolder: the local row (into change->local, locked, then a fresh
@@ -1580,6 +1604,23 @@ ResolveUniqueViolation(Change *change, TupleTableSlot *remote)
 static void
 InsertRow(Change *change, TupleTableSlot *remote)
 {
+	(void) InsertRowChecked(change, remote, false);
+}
+
+/*
+ * InsertRowChecked is InsertRow; with absent_key, the caller has not looked
+ * for the key (ApplyInsert's fast path on a GLOBAL table): the row is kept
+ * only when the key is absent and has no tombstone, else it is taken back
+ * and false returned (nothing applied: the caller decides as before).  The
+ * unique index insertion waits for every transaction writing the key (a
+ * local DELETE of its row in progress included), so the fresh snapshot
+ * taken after it sees the tombstone of any delete that ended before: the
+ * same view as looking the row up first (FindLocalRow), at one index search
+ * less per row (docs/conflicts.md section 8).
+ */
+static bool
+InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
+{
 	Relation	rel = change->rel;
 	ResultRelInfo *rri = change->rri;
 	EState	   *estate = change->estate;
@@ -1589,7 +1630,7 @@ InsertRow(Change *change, TupleTableSlot *remote)
 	CheckCmdReplicaIdentity(rel, CMD_INSERT);
 	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
 		!ExecBRInsertTriggers(estate, rri, remote))
-		return;
+		return true;
 	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
 		ExecComputeStoredGenerated(rri, estate, remote, CMD_INSERT);
 	if (rel->rd_att->constr)
@@ -1598,6 +1639,15 @@ InsertRow(Change *change, TupleTableSlot *remote)
 	if (rri->ri_NumIndices > 0)
 		recheck = ExecInsertIndexTuples(rri, remote, estate, false, true, &duplicate, NIL);
 
+	if (absent_key && !duplicate)
+	{
+		LocalityHlcStamp stamp;
+		char	  **values;
+		int64	   *xids;
+
+		FreshSnapshot();
+		duplicate = LocalityFindTombstone(rel, LocalityRowKey(rel, remote), &stamp, &values, &xids);
+	}
 	/* A possible duplicate: is there really another row with this key? */
 	if (duplicate)
 	{
@@ -1608,6 +1658,11 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		CommandCounterIncrement();
 		estate->es_output_cid = GetCurrentCommandId(true);
 		simple_table_tuple_delete(rel, &mine, GetActiveSnapshot());
+		if (absent_key)
+		{
+			list_free(recheck);
+			return false;
+		}
 		same_key = FindLocalRow(rel, remote, change->local);
 		if (same_key)
 			WriteOverRow(change, "insert_exists", remote, NULL);
@@ -1625,6 +1680,7 @@ InsertRow(Change *change, TupleTableSlot *remote)
 		StampApplied(change);
 	}
 	list_free(recheck);
+	return true;
 }
 
 static void
@@ -1645,6 +1701,13 @@ ApplyInsert(const LocalityWireInsert *msg)
 	{
 		LocalSide	local;
 
+		/*
+		 * The common case first: insert, then check that the key had no row
+		 * and no tombstone (else the row is taken back and decided below).
+		 * Not with BEFORE INSERT triggers firing here, which must run once.
+		 */
+		if (!BeforeInsertFiresOnReplica(change->rri) && InsertRowChecked(change, remote, true))
+			return;
 		if (FindLocalRow(change->rel, remote, change->local) ||
 			RowAfterTombstoneLock(change, remote))
 		{
