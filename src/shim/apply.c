@@ -1612,11 +1612,12 @@ InsertRow(Change *change, TupleTableSlot *remote)
  * for the key (ApplyInsert's fast path on a GLOBAL table): the row is kept
  * only when the key is absent and has no tombstone, else it is taken back
  * and false returned (nothing applied: the caller decides as before).  The
- * unique index insertion waits for every transaction writing the key (a
- * local DELETE of its row in progress included), so the fresh snapshot
- * taken after it sees the tombstone of any delete that ended before: the
- * same view as looking the row up first (FindLocalRow), at one index search
- * less per row (docs/conflicts.md section 8).
+ * insertion into the replica identity index reports a possible duplicate
+ * for every version of the key that is live or written by a transaction
+ * still in progress (a local DELETE of the row not committed yet included);
+ * without one, every delete of the key has ended, so the fresh snapshot
+ * taken after it sees its tombstone: the view FindLocalRow gives, at one
+ * index search less per row (docs/conflicts.md section 8).
  */
 static bool
 InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
@@ -1704,9 +1705,12 @@ ApplyInsert(const LocalityWireInsert *msg)
 		/*
 		 * The common case first: insert, then check that the key had no row
 		 * and no tombstone (else the row is taken back and decided below).
-		 * Not with BEFORE INSERT triggers firing here, which must run once.
+		 * Only with a replica identity index, whose insertion reports the
+		 * key's row, and without BEFORE INSERT triggers firing here (they
+		 * must run once).
 		 */
-		if (!BeforeInsertFiresOnReplica(change->rri) && InsertRowChecked(change, remote, true))
+		if (OidIsValid(RelationGetReplicaIndex(change->rel)) &&
+			!BeforeInsertFiresOnReplica(change->rri) && InsertRowChecked(change, remote, true))
 			return;
 		if (FindLocalRow(change->rel, remote, change->local) ||
 			RowAfterTombstoneLock(change, remote))
