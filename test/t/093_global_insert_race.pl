@@ -66,6 +66,18 @@ drain();
 is(same_everywhere(q{SELECT count(*) FROM g WHERE id = 2}, 'row 2'), '0',
 	'the later delete wins over the insert that arrived while it was in progress');
 
+# An insert that loses to a tombstone: eu-west1 inserts row 4 and deletes it
+# later than us-east1, not having seen it, inserts it; the delete wins.
+pause_both();
+$eu->safe_psql('postgres', q{INSERT INTO g VALUES (4, 'eu')});
+$us->safe_psql('postgres', q{INSERT INTO g VALUES (4, 'us')});
+$eu->safe_psql('postgres', q{DELETE FROM g WHERE id = 4});
+$_->safe_psql('postgres', 'SELECT locality.resume_replication(\'' . ($_ == $us ? 'eu-west1' : 'us-east1') . '\')')
+  for @nodes;
+drain();
+is(same_everywhere(q{SELECT count(*) FROM g WHERE id = 4}, 'row 4'), '0',
+	'an insert earlier than a delete it had not seen stays deleted everywhere');
+
 # An insert over a tombstone: us-east1 deletes row 1, eu-west1 inserts it
 # again later without having seen the delete; the later insert wins.
 pause_both();
