@@ -1706,10 +1706,13 @@ ApplyInsert(const LocalityWireInsert *msg)
 		 * The common case first: insert, then check that the key had no row
 		 * and no tombstone (else the row is taken back and decided below).
 		 * Only with a replica identity index, whose insertion reports the
-		 * key's row, and without BEFORE INSERT triggers firing here (they
-		 * must run once).
+		 * key's row, without BEFORE INSERT triggers firing here (they must
+		 * run once), and without CRDT columns: a row taken back keeps local
+		 * inserts of the key waiting for this transaction, after their
+		 * insert trigger read the tombstone's CRDT state, which this
+		 * transaction may then merge into (090_global_convergence, seed 1).
 		 */
-		if (OidIsValid(RelationGetReplicaIndex(change->rel)) &&
+		if (change->crdt_kinds == NULL && OidIsValid(RelationGetReplicaIndex(change->rel)) &&
 			!BeforeInsertFiresOnReplica(change->rri) && InsertRowChecked(change, remote, true))
 			return;
 		if (FindLocalRow(change->rel, remote, change->local) ||
