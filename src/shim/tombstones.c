@@ -73,6 +73,24 @@ IsColumnModeTable(Oid relid)
 		strcmp(table->conflict_resolution, "last_write_wins_column") == 0;
 }
 
+/*
+ * BeginTombstoneScan: a scan of the tombstone of key in rel (at most one
+ * row), under the active snapshot; *tomb is opened here and closed by the
+ * caller after systable_endscan.
+ */
+static SysScanDesc
+BeginTombstoneScan(Relation rel, const char *key, Oid relid, Relation *tomb)
+{
+	ScanKeyData keys[2];
+
+	*tomb = table_open(relid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	return systable_beginscan(*tomb, RelationGetPrimaryKeyIndex(*tomb), true,
+							  GetActiveSnapshot(), 2, keys);
+}
+
 bool
 LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, char ***values,
 					  int64 **xids)
@@ -80,7 +98,6 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, ch
 	Oid			relid = LocalityExtensionTableOid("tombstones");
 	Relation	tomb;
 	SysScanDesc scan;
-	ScanKeyData keys[2];
 	HeapTuple	tuple;
 	int64		xid = 0;
 	bool		found = false;
@@ -89,12 +106,7 @@ LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, ch
 	*xids = NULL;
 	if (!OidIsValid(relid))
 		return false;
-	tomb = table_open(relid, AccessShareLock);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationGetRelid(rel)));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
-	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
-							  2, keys);
+	scan = BeginTombstoneScan(rel, key, relid, &tomb);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
@@ -168,18 +180,12 @@ LocalityTombstoneCrdt(Relation rel, const char *key)
 	Oid			relid = LocalityExtensionTableOid("tombstones");
 	Relation	tomb;
 	SysScanDesc scan;
-	ScanKeyData keys[2];
 	HeapTuple	tuple;
 	bytea	  **crdt = NULL;
 
 	if (!OidIsValid(relid))
 		return NULL;
-	tomb = table_open(relid, AccessShareLock);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationGetRelid(rel)));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
-	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
-							  2, keys);
+	scan = BeginTombstoneScan(rel, key, relid, &tomb);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
