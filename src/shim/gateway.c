@@ -35,12 +35,18 @@ LocalityDefineGatewayGucs(void)
 
 /*
  * LocalityGatewayRegion returns this server's region name, or raises 55000
- * when locality.region is unset or breaks the region-name rule.
+ * when locality.region is unset or breaks the region-name rule.  The setting
+ * only changes with a restart, so it is checked once per process: the
+ * router and the safety net ask on every write.
  */
 const char *
 LocalityGatewayRegion(void)
 {
+	static bool checked = false;
 	LocalityStatus status;
+
+	if (checked)
+		return LocalityRegionSetting;
 
 	if (LocalityRegionSetting == NULL || LocalityRegionSetting[0] == '\0')
 		ereport(ERROR,
@@ -58,6 +64,7 @@ LocalityGatewayRegion(void)
 				 errdetail_internal("%s", status.detail),
 				 errhint("Fix locality.region in postgresql.conf and restart the server.")));
 
+	checked = true;
 	return LocalityRegionSetting;
 }
 

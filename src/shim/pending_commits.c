@@ -40,6 +40,7 @@ typedef struct PendingShared
 {
 	LWLock	   *lock;			/* first: set by shmem.c */
 	uint64		next_seq;		/* 0 unused: seq starts at 1 */
+	bool		ever;			/* next_seq > 0, readable without the lock */
 	int			used;			/* entries in use */
 	int			high;			/* slots [high, PENDING_SLOTS) are free */
 	PendingCommit slots[PENDING_SLOTS];
@@ -66,6 +67,7 @@ LocalityPendingCommitAdd(LocalityRegionId region, TransactionId xid, const char 
 		e->region_id = region;
 		e->xid = xid;
 		e->seq = ++Pending->next_seq;
+		Pending->ever = true;
 		e->since = GetCurrentTimestamp();
 		strlcpy(e->gid, gid, sizeof(e->gid));
 		Pending->used++;
@@ -130,30 +132,29 @@ LocalityPendingCommitApplied(LocalityRegionId region, TransactionId xid)
 }
 
 uint64
-LocalityPendingCommitHorizon(void)
+LocalityPendingCommitHorizon(bool *seen)
 {
 	uint64		horizon = 0;
 
+	*seen = false;
 	if (Pending == NULL)
+		return 0;
+	/*
+	 * Nothing ever recorded (the common case, and every read of a server
+	 * that never forwarded a two-phase commit): no lock.  The flag only goes
+	 * up, under the lock, before the commit that recorded it returns; a read
+	 * that must see that commit starts after it, and this barrier makes it
+	 * see the flag.
+	 */
+	pg_memory_barrier();
+	if (!Pending->ever)
 		return 0;
 	LWLockAcquire(Pending->lock, LW_SHARED);
 	if (Pending->used > 0)
 		horizon = Pending->next_seq + 1;
+	*seen = Pending->next_seq > 0;
 	LWLockRelease(Pending->lock);
 	return horizon;
-}
-
-bool
-LocalityPendingCommitsSeen(void)
-{
-	bool		seen;
-
-	if (Pending == NULL)
-		return false;
-	LWLockAcquire(Pending->lock, LW_SHARED);
-	seen = Pending->next_seq > 0;
-	LWLockRelease(Pending->lock);
-	return seen;
 }
 
 bool

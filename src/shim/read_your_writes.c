@@ -221,6 +221,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		bool		waited = false;
 		uint64		horizon = 0;
 		bool		started = false;
+		bool		seen = false;
 
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
@@ -237,7 +238,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (!started)
 			{
 				LocalityRemotePollCommits();
-				horizon = LocalityPendingCommitHorizon();
+				horizon = LocalityPendingCommitHorizon(&seen);
 				started = true;
 			}
 			if ((Ryw->used > 0 || horizon != 0) && WaitForTable(table, horizon))
@@ -253,7 +254,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
 		 * it started with.)
 		 */
-		if (started && (Ryw->used > 0 || LocalityPendingCommitsSeen()))
+		if (started && (Ryw->used > 0 || seen))
 			waited = true;
 		if (waited && !IsolationUsesXactSnapshot() && queryDesc->snapshot != NULL)
 		{

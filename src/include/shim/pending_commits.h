@@ -51,11 +51,10 @@ extern void LocalityPendingCommitApplied(LocalityRegionId region, TransactionId 
 /*
  * The horizon of a read starting now: entries recorded before it have a
  * smaller sequence number; 0 when there are none at all (nothing to wait for).
+ * *seen: whether any entry was ever recorded (since server start).  No lock
+ * taken while none ever was.
  */
-extern uint64 LocalityPendingCommitHorizon(void);
-
-/* True once any entry was ever recorded (since server start). */
-extern bool LocalityPendingCommitsSeen(void);
+extern uint64 LocalityPendingCommitHorizon(bool *seen);
 
 /* True while an entry of region recorded before horizon remains. */
 extern bool LocalityPendingCommitBefore(LocalityRegionId region, uint64 horizon);
