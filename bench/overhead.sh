@@ -22,6 +22,27 @@
 # (paired: the two runs of a round are adjacent in time, so it is the more robust figure on a
 # shared machine).  The target counts as met when both figures reach it.
 #
+# Server CPU per transaction, beside each run's tps: the CPU time (user + system) the loaded
+# server's processes used during the pgbench run (the postmaster's own and its children's: live
+# ones from /proc/<pid>/stat, exited backends through the postmaster's cutime/cstime, as it
+# reaps them), divided by the transactions pgbench processed.  It counts the work the server
+# does per transaction whatever else loads the machine (a busy machine slows a run down; it
+# changes the CPU a transaction needs much less), so it shows the cost independently of the
+# wall-clock noise.  Reported per run, as each side's median and as the ratio of medians
+# test / base (a cost ratio: 1.05 matches a tps ratio of 0.95).  Its resolution is the clock
+# tick (getconf CLK_TCK, 10 ms), far below a run's CPU seconds.
+#
+# INSTRUCTIONS=1 adds the steadiest figure: instructions per transaction of the backend, counted
+# by valgrind's callgrind (installed with apt-get when missing).  After the tps rounds each
+# server is restarted under callgrind (its backends are followed through fork; counting only
+# inside PostgresMain); per side, `pgbench -n -c 1 -t N` runs with INSN_TXNS_SHORT and
+# INSN_TXNS transactions, each in a new backend, after pgbench's own clean-up (VACUUM of
+# branches and tellers, TRUNCATE of history); instructions per transaction = the difference of
+# the two backends' counts / the difference of their transactions (connection set-up and exit
+# cancel out).  Differences of a few hundred instructions per transaction between repeated
+# counts come from the tables' changing contents (dead rows the scans of tellers and branches
+# pass over).  Takes ~1 min per side with the defaults.
+#
 # synchronous_commit = off by default: with it on, every transaction waits for an fsync and the
 # CPU the extension spends per statement hides behind that wait; off, the runs are CPU-bound and
 # the ratio is the stricter one.  SYNC_COMMIT=on measures the default configuration.
@@ -30,6 +51,7 @@
 #   make -j2 && flock /tmp/pg_locality.lock make install
 #   bench/overhead.sh                    # ~11 min with the defaults
 # Knobs: BENCHES="a b" ROUNDS=10 DURATION_S=15 SCALE=10 CLIENTS=4 THREADS=2 SYNC_COMMIT=off
+#   INSTRUCTIONS=0 INSN_TXNS=1000 INSN_TXNS_SHORT=200
 #   PGBIN=/usr/lib/postgresql/15/bin PLAIN_PORT=56231 LOCALITY_PORT=56232 KEEP_TMP=1
 #   SETUP_LOCK=/tmp/pg_locality.lock (held while the servers start and the extension is created,
 #   so a concurrent `make install` cannot swap the library under the set-up; a server keeps the
@@ -52,6 +74,9 @@ SYNC_COMMIT=${SYNC_COMMIT:-off}
 KEEP_TMP=${KEEP_TMP:-0}
 SETUP_LOCK=${SETUP_LOCK:-}
 INSTALL=${INSTALL:-0}
+INSTRUCTIONS=${INSTRUCTIONS:-0}
+INSN_TXNS=${INSN_TXNS:-1000}
+INSN_TXNS_SHORT=${INSN_TXNS_SHORT:-200}
 SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REGION=bench-home
 
@@ -124,14 +149,35 @@ add_own_region() { # DB
         -c "SELECT locality.add_region('$REGION', 'host=127.0.0.1 port=$LOCALITY_PORT dbname=$1')" >/dev/null
 }
 
-# run_once PORT DB -> tps
+server_dir() { if [[ $1 == "$PLAIN_PORT" ]]; then echo "$TMP/plain"; else echo "$TMP/locality"; fi; }
+
+# server_cpu_ticks PORT -> clock ticks of CPU (user + system) the server's processes have used:
+# the postmaster's own, its reaped children's (cutime, cstime) and its live children's.
+server_cpu_ticks() {
+    local pm child total
+    pm=$(head -n 1 "$(server_dir "$1")/postmaster.pid")
+    # /proc/<pid>/stat after "pid (comm) ": utime, stime, cutime, cstime are fields 12-15.
+    total=$(sed 's/^.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
+    for child in $(pgrep -P "$pm"); do
+        total=$(( total + $(sed 's/^.*) //' "/proc/$child/stat" 2>/dev/null | awk '{print $12 + $13}' || true) + 0 ))
+    done
+    echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# run_once PORT DB -> "tps server-CPU-microseconds-per-transaction"
 run_once() {
-    local out
+    local out before after tps txns
     sql "$1" "$2" -c "CHECKPOINT"
+    before=$(server_cpu_ticks "$1")
     out=$(as_pg "$PGBIN/pgbench" -c "$CLIENTS" -j "$THREADS" -T "$DURATION_S" -h 127.0.0.1 -p "$1" "$2" 2>&1) ||
         { echo "$out" >&2; die "pgbench failed on $1/$2"; }
-    grep -oP '^tps = \K[0-9.]+(?= \(without initial connection time\))' <<<"$out" ||
+    after=$(server_cpu_ticks "$1")
+    tps=$(grep -oP '^tps = \K[0-9.]+(?= \(without initial connection time\))' <<<"$out") ||
         { echo "$out" >&2; die "no tps in pgbench output"; }
+    txns=$(grep -oP '^number of transactions actually processed: \K[0-9]+' <<<"$out") ||
+        { echo "$out" >&2; die "no transaction count in pgbench output"; }
+    echo "$tps $(awk -v t=$(( after - before )) -v n="$txns" -v hz="$CLK_TCK" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')"
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -139,19 +185,20 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? 
 # compare LABEL BASE_NAME BASE_PORT BASE_DB TEST_NAME TEST_PORT TEST_DB TARGET
 compare() {
     local label=$1 bname=$2 bport=$3 bdb=$4 tname=$5 tport=$6 tdb=$7 target=$8
-    local base=() test=() ratios=() r b t
+    local base=() test=() bcpu=() tcpu=() ratios=() r b t
     for (( r = 1; r <= ROUNDS; r++ )); do
         if (( r % 2 )); then
             b=$(run_once "$bport" "$bdb"); t=$(run_once "$tport" "$tdb")
         else
             t=$(run_once "$tport" "$tdb"); b=$(run_once "$bport" "$bdb")
         fi
-        base+=("$b"); test+=("$t")
-        ratios+=("$(awk -v t="$t" -v b="$b" 'BEGIN {printf "%.3f", t / b}')")
-        log "($label) round $r: $bname $b tps, $tname $t tps, ratio ${ratios[-1]}"
+        base+=("${b% *}"); test+=("${t% *}"); bcpu+=("${b#* }"); tcpu+=("${t#* }")
+        ratios+=("$(awk -v t="${t% *}" -v b="${b% *}" 'BEGIN {printf "%.3f", t / b}')")
+        log "($label) round $r: $bname ${b% *} tps ${b#* } us CPU/txn, $tname ${t% *} tps ${t#* } us CPU/txn, ratio ${ratios[-1]}"
     done
-    local bm tm
+    local bm tm bcm tcm
     bm=$(echo "${base[*]}" | median); tm=$(echo "${test[*]}" | median)
+    bcm=$(echo "${bcpu[*]}" | median); tcm=$(echo "${tcpu[*]}" | median)
     printf '\n(%s) %s vs %s, pgbench TPC-B -s %s -c %s -j %s -T %s, %s rounds, synchronous_commit = %s\n' \
         "$label" "$tname" "$bname" "$SCALE" "$CLIENTS" "$THREADS" "$DURATION_S" "$ROUNDS" "$SYNC_COMMIT"
     printf '  %-26s tps: %s  (median %.1f)\n' "$bname" "${base[*]}" "$bm"
@@ -162,8 +209,75 @@ compare() {
     awk -v t="$tm" -v b="$bm" -v p="$pm" -v target="$target" -v label="$label" \
         'BEGIN {r = t / b; printf "  ratio_%s = %.3f as the ratio of medians, %.4f as the median of the rounds'"'"' ratios (target >= %s): %s\n",
                 label, r, p, target, (r >= target && p >= target) ? "met" : "MISSED"}'
+    printf '  server CPU per transaction (us), %s: %s  (median %s)\n' "$bname" "${bcpu[*]}" "$bcm"
+    printf '  server CPU per transaction (us), %s: %s  (median %s)\n' "$tname" "${tcpu[*]}" "$tcm"
+    awk -v t="$tcm" -v b="$bcm" -v label="$label" \
+        'BEGIN {printf "  cpu_%s = %.3f: server CPU per transaction, %s / %s as the ratio of medians (a cost: 1.05 matches a tps ratio of 0.95)\n",
+                label, t / b, "test", "base"}'
 }
 
+# --- instructions per transaction (INSTRUCTIONS=1) ---------------------------------------
+
+# start_under_callgrind NAME PORT: restarts server NAME with its postmaster under callgrind.
+start_under_callgrind() {
+    local name=$1 port=$2 dir="$TMP/$1" try
+    as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null
+    mkdir -p "$TMP/cg.$name"; chown "$PG_OS_USER": "$TMP/cg.$name"
+    as_pg valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.$name/%p" \
+        --toggle-collect=PostgresMain "$PGBIN/postgres" -D "$dir" >>"$dir.valgrind.log" 2>&1 </dev/null &
+    for (( try = 0; try < 600; try++ )); do
+        as_pg "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+        sleep 0.5
+    done
+    die "server $name did not start under callgrind (see $dir.valgrind.log)"
+}
+
+# insn_count PORT DB NAME TXNS -> instructions the backend of one `pgbench -n -c 1 -t TXNS` ran
+insn_count() {
+    local port=$1 db=$2 name=$3 n=$4 f total best=0 before kids pm try
+    pm=$(head -n 1 "$TMP/$name/postmaster.pid")
+    before=$(ls "$TMP/cg.$name")
+    kids=$(pgrep -P "$pm" | sort || true)
+    as_pg "$PGBIN/pgbench" -n -c 1 -t "$n" -h 127.0.0.1 -p "$port" "$db" >"$TMP/insn.$name.$db.$n.log" 2>&1 ||
+        { cat "$TMP/insn.$name.$db.$n.log" >&2; die "pgbench failed on $port/$db under callgrind"; }
+    # A backend writes its counts as it exits: wait until pgbench's backends are gone.
+    for (( try = 0; try < 240; try++ )); do
+        [[ -z $(comm -13 <(echo "$kids") <(pgrep -P "$pm" | sort || true)) ]] && break
+        sleep 0.5
+    done
+    for f in $(comm -13 <(echo "$before") <(ls "$TMP/cg.$name")); do
+        total=$(grep -m1 '^totals:' "$TMP/cg.$name/$f" | awk '{print $2}')
+        if [[ -n $total ]] && (( total > best )); then best=$total; fi
+    done
+    (( best > 0 )) || die "no callgrind counts for $port/$db"
+    echo "$best"
+}
+
+# insn_per_txn PORT DB NAME -> instructions per transaction
+insn_per_txn() {
+    local port=$1 db=$2 name=$3 short long
+    sql "$port" "$db" -c "VACUUM pgbench_branches" -c "VACUUM pgbench_tellers" -c "TRUNCATE pgbench_history"
+    short=$(insn_count "$port" "$db" "$name" "$INSN_TXNS_SHORT")
+    long=$(insn_count "$port" "$db" "$name" "$INSN_TXNS")
+    echo $(( (long - short) / (INSN_TXNS - INSN_TXNS_SHORT) ))
+}
+
+# insn_compare LABEL BASE_NAME BASE_PORT BASE_DB BASE_SERVER TEST_NAME TEST_PORT TEST_DB TEST_SERVER
+insn_compare() {
+    local label=$1 bname=$2 bport=$3 bdb=$4 bserver=$5 tname=$6 tport=$7 tdb=$8 tserver=$9 b t
+    b=$(insn_per_txn "$bport" "$bdb" "$bserver"); t=$(insn_per_txn "$tport" "$tdb" "$tserver")
+    printf '\n(%s) instructions per transaction (callgrind, backend, pgbench -n -c 1, %s - %s transactions)\n' \
+        "$label" "$INSN_TXNS" "$INSN_TXNS_SHORT"
+    printf '  %-26s %s\n  %-26s %s\n' "$bname" "$b" "$tname" "$t"
+    awk -v t="$t" -v b="$b" -v label="$label" \
+        'BEGIN {printf "  insn_%s = %.4f (test / base; %+d instructions per transaction)\n", label, t / b, t - b}'
+}
+
+if [[ $INSTRUCTIONS == 1 ]] && ! command -v valgrind >/dev/null; then
+    log "installing valgrind (apt-get) for INSTRUCTIONS=1"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; } >&2 ||
+        die "could not install valgrind"
+fi
 TMP=$(mktemp -d /tmp/pg_locality_overhead.XXXXXX)
 chown "$PG_OS_USER": "$TMP"
 log "installed pg_locality.so $(md5sum <"$("$PGBIN/pg_config" --pkglibdir)/pg_locality.so" | cut -c1-12)," \
@@ -200,4 +314,14 @@ fi
 
 [[ $BENCHES == *a* ]] && compare a "plain server" "$PLAIN_PORT" bench "pg_locality, unmanaged" "$LOCALITY_PORT" bench 0.98
 [[ $BENCHES == *b* ]] && compare b "unmanaged accounts" "$LOCALITY_PORT" bench "REGIONAL BY ROW accounts" "$LOCALITY_PORT" regional 0.95
+if [[ $INSTRUCTIONS == 1 ]]; then
+    log "instructions per transaction under callgrind"
+    start_under_callgrind locality "$LOCALITY_PORT"
+    if [[ $BENCHES == *a* ]]; then
+        start_under_callgrind plain "$PLAIN_PORT"
+        insn_compare a "plain server" "$PLAIN_PORT" bench plain "pg_locality, unmanaged" "$LOCALITY_PORT" bench locality
+    fi
+    [[ $BENCHES == *b* ]] && insn_compare b "unmanaged accounts" "$LOCALITY_PORT" bench locality \
+        "REGIONAL BY ROW accounts" "$LOCALITY_PORT" regional locality
+fi
 exit 0
