@@ -24,25 +24,24 @@
 #
 # Server CPU per transaction, beside each run's tps: the CPU time (user + system) the loaded
 # server's processes used during the pgbench run (the postmaster's own and its children's: live
-# ones from /proc/<pid>/stat, exited backends through the postmaster's cutime/cstime, as it
-# reaps them), divided by the transactions pgbench processed.  It counts the work the server
-# does per transaction whatever else loads the machine (a busy machine slows a run down; it
-# changes the CPU a transaction needs much less), so it shows the cost independently of the
-# wall-clock noise.  Reported per run, as each side's median and as the ratio of medians
-# test / base (a cost ratio: 1.05 matches a tps ratio of 0.95).  Its resolution is the clock
-# tick (getconf CLK_TCK, 10 ms), far below a run's CPU seconds.
+# ones from /proc/<pid>/stat, exited backends through the postmaster's cutime/cstime once it has
+# reaped them, which the script waits for), divided by the transactions pgbench processed.
+# Reported per run, as each side's median and as the ratio of medians test / base (a cost
+# ratio: 1.05 matches a tps ratio of 0.95).  Its resolution is the clock tick (getconf
+# CLK_TCK, 10 ms), far below a run's CPU seconds.  On a shared machine it is noisy too (other
+# load slows every instruction down: caches, the other hyperthread), if less than tps.
 #
 # INSTRUCTIONS=1 adds the steadiest figure: instructions per transaction of the backend, counted
 # by valgrind's callgrind (installed with apt-get when missing).  After the tps rounds each
 # server is restarted under callgrind (its backends are followed through fork; counting only
-# inside PostgresMain); per side, `pgbench -n -c 1 -t N` runs with INSN_TXNS_SHORT and
-# INSN_TXNS transactions, each in a new backend, after pgbench's own clean-up (VACUUM of
-# branches and tellers, TRUNCATE of history); instructions per transaction = the difference of
-# the two backends' counts / the difference of their transactions (connection set-up and exit
-# cancel out).  Differences of a few hundred instructions per transaction between repeated
-# counts come from the tables' changing contents (dead rows the scans of tellers and branches
-# pass over).  Takes ~1 min per side with the defaults.
-#
+# inside PostgresMain).  Per side, after pgbench's own clean-up (VACUUM of branches and
+# tellers, TRUNCATE of history), `pgbench -n -c 1 --random-seed=1` runs INSN_TXNS_SHORT and
+# then INSN_TXNS transactions, each in a new backend, so both sides run the same transactions;
+# instructions per transaction = the difference of the two backends' counts / the difference
+# of their transactions (connection set-up and exit cancel out).  Instructions are not time
+# (cache misses, contention between clients are not counted), but they show the work a
+# transaction costs without the machine's noise.  Takes ~1 min per side with the defaults.
+
 # synchronous_commit = off by default: with it on, every transaction waits for an fsync and the
 # CPU the extension spends per statement hides behind that wait; off, the runs are CPU-bound and
 # the ratio is the stricter one.  SYNC_COMMIT=on measures the default configuration.
@@ -165,13 +164,30 @@ server_cpu_ticks() {
 }
 CLK_TCK=$(getconf CLK_TCK)
 
+# server_children PORT -> the pids of the postmaster's children, exited ones not reaped yet included
+server_children() { ps -o pid= --ppid "$(head -n 1 "$(server_dir "$1")/postmaster.pid")" | sort; }
+
+# wait_reaped PORT PIDS: waits (10 s at most) until the postmaster has reaped every child not in
+# PIDS, so their CPU is in its cutime/cstime (a backend that exited but is not reaped yet is
+# seen in neither place).
+wait_reaped() {
+    local try
+    for (( try = 0; try < 100; try++ )); do
+        [[ -z $(comm -13 <(echo "$2") <(server_children "$1")) ]] && return 0
+        sleep 0.1
+    done
+}
+
 # run_once PORT DB -> "tps server-CPU-microseconds-per-transaction"
 run_once() {
-    local out before after tps txns
+    local out before after tps txns kids
+    kids=$(server_children "$1")
     sql "$1" "$2" -c "CHECKPOINT"
+    wait_reaped "$1" "$kids"
     before=$(server_cpu_ticks "$1")
     out=$(as_pg "$PGBIN/pgbench" -c "$CLIENTS" -j "$THREADS" -T "$DURATION_S" -h 127.0.0.1 -p "$1" "$2" 2>&1) ||
         { echo "$out" >&2; die "pgbench failed on $1/$2"; }
+    wait_reaped "$1" "$kids"
     after=$(server_cpu_ticks "$1")
     tps=$(grep -oP '^tps = \K[0-9.]+(?= \(without initial connection time\))' <<<"$out") ||
         { echo "$out" >&2; die "no tps in pgbench output"; }
@@ -238,7 +254,7 @@ insn_count() {
     pm=$(head -n 1 "$TMP/$name/postmaster.pid")
     before=$(ls "$TMP/cg.$name")
     kids=$(pgrep -P "$pm" | sort || true)
-    as_pg "$PGBIN/pgbench" -n -c 1 -t "$n" -h 127.0.0.1 -p "$port" "$db" >"$TMP/insn.$name.$db.$n.log" 2>&1 ||
+    as_pg "$PGBIN/pgbench" -n -c 1 -t "$n" --random-seed=1 -h 127.0.0.1 -p "$port" "$db" >"$TMP/insn.$name.$db.$n.log" 2>&1 ||
         { cat "$TMP/insn.$name.$db.$n.log" >&2; die "pgbench failed on $port/$db under callgrind"; }
     # A backend writes its counts as it exits: wait until pgbench's backends are gone.
     for (( try = 0; try < 240; try++ )); do
