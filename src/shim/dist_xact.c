@@ -751,46 +751,160 @@ AsyncCommit(Participant *p)
 }
 
 /*
- * PrepareReadingXid PREPAREs p's remote transaction and reads its xid in
- * the same round trip (pending_commits.c tracks the commit by it); no xid
- * when it wrote nothing there.  A transaction with an xid also writes a
+ * SendPrepare sends p's PREPARE TRANSACTION without waiting for the answer
+ * (PrepareParticipants sends to every participant first, then collects), as
+ * a pipeline.  With an asynchronous commit the remote xid is read first, in
+ * the same round trip (pending_commits.c tracks the commit by it; no xid
+ * when it wrote nothing there); a transaction with an xid also writes a
  * LOCALITY_COMMIT_MARK message, so its commit reaches this server's apply
- * worker even if it only locked rows.
+ * worker even if it only locked rows.  Returns the number of steps sent.
  */
-static void
-PrepareReadingXid(Participant *p)
+static int
+SendPrepare(Participant *p)
 {
-	char	   *sql = psprintf("SELECT x, CASE WHEN x IS NOT NULL THEN "
-							   "pg_catalog.pg_logical_emit_message(true, '%s', '') END "
-							   "FROM (SELECT pg_catalog.pg_current_xact_id_if_assigned() AS x) s;"
-							   "PREPARE TRANSACTION '%s'", LOCALITY_COMMIT_MARK, p->gid);
-	int			n;
-	PGresult  **results = LocalityRemoteExecMulti(p->conn, sql, p->name, &n);
-	PGresult   *error = NULL;
+	LocalityPipelineStep steps[2];
+	int			n = 0;
+
+	memset(steps, 0, sizeof(steps));
+	if (AsyncCommit(p))
+		steps[n++].sql = psprintf("SELECT x, CASE WHEN x IS NOT NULL THEN "
+								  "pg_catalog.pg_logical_emit_message(true, '%s', '') END "
+								  "FROM (SELECT pg_catalog.pg_current_xact_id_if_assigned() AS x) s",
+								  LOCALITY_COMMIT_MARK);
+	steps[n++].sql = psprintf("PREPARE TRANSACTION '%s'", p->gid);
+	LocalityRemotePipelineSend(p->conn, n, steps, p->name);
+	return n;
+}
+
+/*
+ * CollectPrepare reads the answer to SendPrepare's n steps: true when p is
+ * prepared; otherwise *error gets the remote error (the caller raises it
+ * with LocalityRemoteRaise) or stays NULL when the region rolled the
+ * transaction back without one.  Unreachability raises 08006.
+ */
+static bool
+CollectPrepare(Participant *p, int n, PGresult **error)
+{
+	PGresult  **results = LocalityRemotePipelineCollect(p->conn, n, p->name);
 	uint64		fxid = 0;
+	bool		prepared = false;
 	int			i;
 
+	*error = NULL;
 	for (i = 0; i < n; i++)
 	{
-		ExecStatusType st = PQresultStatus(results[i]);
+		ExecStatusType st = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
 
-		if (error == NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		if (*error == NULL && st == PGRES_FATAL_ERROR && results[i] != NULL)
 		{
-			error = results[i];
+			*error = results[i];
 			continue;
 		}
-		if (i == 0 && st == PGRES_TUPLES_OK && PQntuples(results[i]) == 1 &&
+		if (i == 0 && n == 2 && st == PGRES_TUPLES_OK && PQntuples(results[i]) == 1 &&
 			!PQgetisnull(results[i], 0, 0))
 			(void) sscanf(PQgetvalue(results[i], 0, 0), UINT64_FORMAT, &fxid);
-		PQclear(results[i]);
+		/* An aborted remote transaction answers PREPARE with ROLLBACK. */
+		if (i == n - 1 && st == PGRES_COMMAND_OK &&
+			strcmp(PQcmdStatus(results[i]), "PREPARE TRANSACTION") == 0)
+			prepared = true;
+		if (results[i])
+			PQclear(results[i]);
 	}
-	if (error != NULL)
-		LocalityRemoteRaise(error, p->conn, p->name);
-	if (n != 2)
+	if (prepared)
+		p->remote_xid = XidFromFullTransactionId(FullTransactionIdFromU64(fxid));
+	return prepared && *error == NULL;
+}
+
+/*
+ * PrepareAll sends PREPARE TRANSACTION to every participant, then collects
+ * every answer, so the prepare phase takes one round trip to the slowest
+ * region rather than the sum.  Every answer is read before any failure is
+ * raised, so each participant is either prepared (p->prepared: the abort
+ * path sends ROLLBACK PREPARED) or not (ROLLBACK), never unknown with its
+ * PREPARE still in flight.  The first failure, in participant order, is
+ * raised; the local transaction then aborts and rolls every one back.
+ */
+static void
+PrepareAll(void)
+{
+	int			count = list_length(Participants);
+	int		   *nsteps = palloc0(sizeof(int) * count);
+	ErrorData  *volatile failure = NULL;
+	PGresult   *remote_error = NULL;
+	Participant *failed = NULL;
+	Participant *remote_failed = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+	int			i;
+
+	/* Send to all; a region that cannot be reached stops the sending. */
+	i = 0;
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+
+		PG_TRY();
+		{
+			nsteps[i] = SendPrepare(p);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			failure = CopyErrorData();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		if (failure != NULL)
+			break;
+		i++;
+	}
+
+	/* Collect from every one sent to. */
+	i = 0;
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
+		PGresult   *error = NULL;
+		volatile bool prepared = false;
+
+		if (nsteps[i] == 0)
+			break;
+		PG_TRY();
+		{
+			prepared = CollectPrepare(p, nsteps[i], &error);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			if (failure == NULL)
+				failure = CopyErrorData();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		p->prepared = prepared;
+		if (!prepared && error != NULL && remote_error == NULL)
+		{
+			remote_error = error;
+			remote_failed = p;
+		}
+		else if (error != NULL)
+			PQclear(error);
+		else if (!prepared && failed == NULL)
+			failed = p;
+		i++;
+	}
+	if (failure != NULL)
+	{
+		if (remote_error != NULL)
+			PQclear(remote_error);
+		ReThrowError(failure);
+	}
+	if (remote_error != NULL)
+		LocalityRemoteRaise(remote_error, remote_failed->conn, remote_failed->name);
+	if (failed != NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("region \"%s\" did not answer PREPARE TRANSACTION", p->name)));
-	p->remote_xid = XidFromFullTransactionId(FullTransactionIdFromU64(fxid));
+				(errcode(ERRCODE_TRANSACTION_ROLLBACK),
+				 errmsg("the transaction was rolled back on region \"%s\"", failed->name)));
 }
 
 /*
@@ -839,7 +953,6 @@ PrepareParticipants(void)
 	foreach(lc, Participants)
 	{
 		Participant *p = lfirst(lc);
-		char		sql[128];
 
 		if (p->broken)
 			ereport(ERROR,
@@ -848,15 +961,8 @@ PrepareParticipants(void)
 							p->name),
 					 errdetail("Rolling back to a savepoint failed there.")));
 		RequireOpen(p);
-		if (AsyncCommit(p))
-			PrepareReadingXid(p);
-		else
-		{
-			snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", p->gid);
-			LocalityRemoteCommand(p->conn, sql, p->name);
-		}
-		p->prepared = true;
 	}
+	PrepareAll();
 }
 
 /* After the local commit: COMMIT PREPARED everywhere (recovery retries). */

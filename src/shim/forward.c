@@ -42,6 +42,7 @@
 #include "utils/portal.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
 #include "utils/tuplestore.h"
 
 #include "shim.h"
@@ -74,7 +75,12 @@ enum
 	PRIV_QUERY,
 	PRIV_KEY_ATTNOS,
 	PRIV_HAS_LOCAL,
-	PRIV_PINNED_READ
+	PRIV_PINNED_READ,
+	PRIV_MERGE,					/* fanned-out locking read: merged here */
+	PRIV_SORT_COLS,
+	PRIV_SORT_OPS,
+	PRIV_SORT_COLLS,
+	PRIV_SORT_NULLS
 };
 
 /* True while LookupHome reads the local replica (router.c plans it local). */
@@ -109,6 +115,16 @@ typedef struct ForwardState
 	Query	   *shipped;		/* query as shipped: parameters and what is
 								 * read here replaced by values */
 	int			nfolded;		/* expressions evaluated here */
+	bool		merge;			/* PRIV_MERGE */
+	List	   *sort_cols;
+	List	   *sort_ops;
+	List	   *sort_colls;
+	List	   *sort_nulls;
+	ExprState  *offset_state;	/* the statement's OFFSET, or NULL */
+	ExprState  *count_state;	/* ... and LIMIT */
+	int64		offset;			/* rows still to skip */
+	int64		count;			/* rows still to return (-1: all) */
+	Tuplesortstate *sorted;		/* merged rows, in ORDER BY order */
 } ForwardState;
 
 /* A RETURNING row of a per-row INSERT and its input position. */
@@ -161,6 +177,7 @@ LocalityMakeForwardPlan(LocalityRoute *route)
 							 makeTargetEntry((Expr *) copyObject(expr), resno,
 											 tle->resname ? pstrdup(tle->resname) : NULL,
 											 false));
+		/* ORDER BY columns of a merged locking read: the junk filter drops them. */
 		tlist = lappend(tlist,
 						makeTargetEntry((Expr *) makeVar(INDEX_VAR, resno,
 														 exprType((Node *) expr),
@@ -168,7 +185,7 @@ LocalityMakeForwardPlan(LocalityRoute *route)
 														 exprCollation((Node *) expr), 0),
 										resno,
 										tle->resname ? pstrdup(tle->resname) : NULL,
-										false));
+										tle->resjunk));
 		resno++;
 	}
 	cscan->scan.plan.targetlist = tlist;
@@ -190,7 +207,14 @@ LocalityMakeForwardPlan(LocalityRoute *route)
 	cscan->custom_private = lappend(cscan->custom_private,
 									makeInteger(route->local_plan != NULL));
 	cscan->custom_private = lappend(cscan->custom_private, makeInteger(route->pinned_read));
-	if (route->kind == ROUTE_REGION_EXPR)
+	cscan->custom_private = lappend(cscan->custom_private, makeInteger(route->merge));
+	cscan->custom_private = lappend(cscan->custom_private, route->sort_cols);
+	cscan->custom_private = lappend(cscan->custom_private, route->sort_ops);
+	cscan->custom_private = lappend(cscan->custom_private, route->sort_colls);
+	cscan->custom_private = lappend(cscan->custom_private, route->sort_nulls);
+	if (route->merge)
+		cscan->custom_exprs = list_make2(route->limit_offset, route->limit_count);
+	else if (route->kind == ROUTE_REGION_EXPR)
 		cscan->custom_exprs = list_make1(route->region_expr);
 	else if (route->kind == ROUTE_KEY_LOOKUP)
 		cscan->custom_exprs = route->key_exprs;
@@ -213,6 +237,11 @@ CreateForwardState(CustomScan *cscan)
 	state->query = list_nth(cscan->custom_private, PRIV_QUERY);
 	state->key_attnos = list_nth(cscan->custom_private, PRIV_KEY_ATTNOS);
 	state->pinned_read = intVal(list_nth(cscan->custom_private, PRIV_PINNED_READ)) != 0;
+	state->merge = intVal(list_nth(cscan->custom_private, PRIV_MERGE)) != 0;
+	state->sort_cols = list_nth(cscan->custom_private, PRIV_SORT_COLS);
+	state->sort_ops = list_nth(cscan->custom_private, PRIV_SORT_OPS);
+	state->sort_colls = list_nth(cscan->custom_private, PRIV_SORT_COLLS);
+	state->sort_nulls = list_nth(cscan->custom_private, PRIV_SORT_NULLS);
 	return (Node *) state;
 }
 
@@ -227,7 +256,12 @@ BeginForward(CustomScanState *node, EState *estate, int eflags)
 		state->local_ps = ExecInitNode(linitial(cscan->custom_plans), estate, eflags);
 		node->custom_ps = list_make1(state->local_ps);
 	}
-	if (state->kind == ROUTE_REGION_EXPR)
+	if (state->merge)
+	{
+		state->offset_state = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
+		state->count_state = ExecInitExpr(lsecond(cscan->custom_exprs), &node->ss.ps);
+	}
+	else if (state->kind == ROUTE_REGION_EXPR)
 		state->region_state = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
 	else if (state->kind == ROUTE_KEY_LOOKUP)
 		state->key_states = ExecInitExprList(cscan->custom_exprs, &node->ss.ps);
@@ -1040,6 +1074,144 @@ GatherPerRow(ForwardState *state)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * MergeLimits evaluates the statement's OFFSET and LIMIT, as nodeLimit.c
+ * does (NULL: none; negative: an error), before any region runs it.
+ */
+static void
+MergeLimits(ForwardState *state)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	bool		isnull;
+	Datum		value;
+
+	state->offset = 0;
+	state->count = -1;
+	if (state->offset_state != NULL)
+	{
+		value = ExecEvalExprSwitchContext(state->offset_state, econtext, &isnull);
+		if (!isnull)
+		{
+			state->offset = DatumGetInt64(value);
+			if (state->offset < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE),
+						 errmsg("OFFSET must not be negative")));
+		}
+	}
+	if (state->count_state != NULL)
+	{
+		value = ExecEvalExprSwitchContext(state->count_state, econtext, &isnull);
+		if (!isnull)
+		{
+			state->count = DatumGetInt64(value);
+			if (state->count < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE),
+						 errmsg("LIMIT must not be negative")));
+		}
+	}
+}
+
+/* The local plan's next row, its junk (row mark) columns dropped; NULL at the end. */
+static TupleTableSlot *
+NextLocalRow(ForwardState *state)
+{
+	TupleTableSlot *local = ExecProcNode(state->local_ps);
+	int			natts = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor->natts;
+
+	if (TupIsNull(local))
+		return NULL;
+	if (local->tts_tupleDescriptor->natts == natts)
+		return local;
+	slot_getsomeattrs(local, natts);
+	ExecClearTuple(state->row_slot);
+	memcpy(state->row_slot->tts_values, local->tts_values, sizeof(Datum) * natts);
+	memcpy(state->row_slot->tts_isnull, local->tts_isnull, sizeof(bool) * natts);
+	return ExecStoreVirtualTuple(state->row_slot);
+}
+
+/*
+ * GatherMerged: every region's rows (remote ones in state->rows, then the
+ * local plan's) sorted by the statement's ORDER BY, or all kept in
+ * state->rows when it has none.
+ */
+static void
+GatherMerged(ForwardState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	int			nkeys = list_length(state->sort_cols);
+	TupleTableSlot *slot;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	if (state->rows == NULL)
+		state->rows = tuplestore_begin_heap(false, false, work_mem);
+	if (nkeys > 0)
+	{
+		AttrNumber *cols = palloc(sizeof(AttrNumber) * nkeys);
+		Oid		   *ops = palloc(sizeof(Oid) * nkeys);
+		Oid		   *colls = palloc(sizeof(Oid) * nkeys);
+		bool	   *nulls = palloc(sizeof(bool) * nkeys);
+		int			i;
+
+		for (i = 0; i < nkeys; i++)
+		{
+			cols[i] = intVal(list_nth(state->sort_cols, i));
+			ops[i] = (Oid) intVal(list_nth(state->sort_ops, i));
+			colls[i] = (Oid) intVal(list_nth(state->sort_colls, i));
+			nulls[i] = intVal(list_nth(state->sort_nulls, i)) != 0;
+		}
+		state->sorted = tuplesort_begin_heap(tupdesc, nkeys, cols, ops, colls, nulls,
+											 work_mem, NULL, TUPLESORT_NONE);
+	}
+	MemoryContextSwitchTo(old);
+	if (state->sorted != NULL)
+		while (tuplestore_gettupleslot(state->rows, true, false, state->out_slot))
+			tuplesort_puttupleslot(state->sorted, state->out_slot);
+	if (state->run_local)
+	{
+		while ((slot = NextLocalRow(state)) != NULL)
+		{
+			if (state->sorted != NULL)
+				tuplesort_puttupleslot(state->sorted, slot);
+			else
+				tuplestore_puttupleslot(state->rows, slot);
+		}
+		state->run_local = false;
+	}
+	if (state->sorted != NULL)
+		tuplesort_performsort(state->sorted);
+}
+
+/* The next merged row after OFFSET, within LIMIT; an empty slot at the end. */
+static TupleTableSlot *
+NextMerged(ForwardState *state)
+{
+	for (;;)
+	{
+		bool		got;
+
+		if (state->count == 0)
+			return ExecClearTuple(state->css.ss.ss_ScanTupleSlot);
+		if (state->sorted != NULL)
+			got = tuplesort_gettupleslot(state->sorted, true, false, state->out_slot, NULL);
+		else
+			got = tuplestore_gettupleslot(state->rows, true, false, state->out_slot);
+		if (!got)
+			return ExecClearTuple(state->css.ss.ss_ScanTupleSlot);
+		if (state->offset > 0)
+		{
+			state->offset--;
+			continue;
+		}
+		if (state->count > 0)
+			state->count--;
+		return state->out_slot;
+	}
+}
+
 static TupleTableSlot *
 ExecForward(CustomScanState *node)
 {
@@ -1049,13 +1221,19 @@ ExecForward(CustomScanState *node)
 	if (!state->started)
 	{
 		state->started = true;
+		if (state->merge)
+			MergeLimits(state);
 		StartForward(state);
 		if (state->kind == ROUTE_PER_ROW)
 		{
 			state->run_local = false;
 			GatherPerRow(state);
 		}
+		if (state->merge)
+			GatherMerged(state);
 	}
+	if (state->merge)
+		return NextMerged(state);
 	if (state->kind == ROUTE_PER_ROW)
 	{
 		if (state->next_ordered < state->nordered)
@@ -1100,6 +1278,8 @@ EndForward(CustomScanState *node)
 		ExecEndNode(state->local_ps);
 	if (state->rows != NULL)
 		tuplestore_end(state->rows);
+	if (state->sorted != NULL)
+		tuplesort_end(state->sorted);
 	if (state->row_slot != NULL)
 		ExecDropSingleTupleTableSlot(state->row_slot);
 	if (state->out_slot != NULL)
@@ -1216,6 +1396,18 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 			break;
 		default:
 			target = "every region";
+			/* A locking read names them: each locks the rows it homes. */
+			if (state->query->commandType == CMD_SELECT)
+			{
+				int			count;
+				const LocalityRegion *regions = LocalityRegions(&count);
+				int			i;
+
+				initStringInfo(&names);
+				for (i = 0; i < count; i++)
+					appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", regions[i].name);
+				target = psprintf("every region (%s)", names.data);
+			}
 			break;
 	}
 	ExplainPropertyText("Target Region", target, es);
@@ -1230,6 +1422,15 @@ ExplainForward(CustomScanState *node, List *ancestors, ExplainState *es)
 										 quote_identifier(get_attname(state->relid,
 																	  state->region_attno,
 																	  false))), es);
+		if (state->merge)
+			ExplainPropertyText("Merged Here",
+								psprintf("%s%s%s",
+										 state->sort_cols != NIL ? "ORDER BY" : "",
+										 state->offset_state != NULL ?
+										 (state->sort_cols != NIL ? ", OFFSET" : "OFFSET") : "",
+										 state->count_state != NULL ?
+										 (state->sort_cols != NIL || state->offset_state != NULL ?
+										  ", LIMIT" : "LIMIT") : ""), es);
 	}
 	else if (state->kind == ROUTE_PER_ROW)
 		ExplainPropertyText("Remote SQL (per row)",

@@ -223,7 +223,9 @@ KeyValues(Query *parse, Oid relid, List **exprs, List **attnos)
 static void
 AddLocalRegionQual(Query *parse, AttrNumber attno, Oid type, Oid eqop)
 {
-	Var		   *var = makeVar(parse->resultRelation, attno, type, -1, InvalidOid, 0);
+	/* A locking SELECT (PlanLockingFanout) reads its one table. */
+	Var		   *var = makeVar(parse->resultRelation > 0 ? parse->resultRelation : 1, attno, type,
+							  -1, InvalidOid, 0);
 	Const	   *value = makeConst(type, -1, InvalidOid, 2,
 								  Int16GetDatum(LocalityLocalRegion()->id), false, true);
 	Expr	   *qual = make_opclause(eqop, BOOLOID, false, (Expr *) var, (Expr *) value,
@@ -715,13 +717,152 @@ PlanLockingJoin(Query *parse, const char *query_string, int cursorOptions,
 	return PlanReadAt(&route, parse, query_string, cursorOptions, boundParams);
 }
 
+/* 0A000 for a one-table locking read that cannot lock its rows at their homes. */
+static void
+RefuseLockingRead(const char *message, Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg(message, get_rel_name(relid)),
+			 errdetail("Locks on rows homed in another region are taken at their home: a "
+					   "SELECT ... FOR UPDATE/SHARE that may lock rows of several regions runs "
+					   "at each of them with that region's qual, which this statement does not "
+					   "allow."),
+			 errhint("Add a region qual (region = constant or parameter) or the full primary "
+					 "key, so the statement runs at one region.")));
+}
+
+/* offset + count (int8), or count when there is no offset. */
+static Node *
+RegionLimit(Node *count, Node *offset)
+{
+	Oid			plus;
+	Expr	   *sum;
+
+	if (offset == NULL)
+		return count;
+	plus = OpernameGetOprid(list_make1(makeString("+")), INT8OID, INT8OID);
+	sum = make_opclause(plus, INT8OID, false, (Expr *) copyObject(count),
+						(Expr *) copyObject(offset), InvalidOid, InvalidOid);
+	fix_opfuncids((Node *) sum);
+	return (Node *) sum;
+}
+
+/*
+ * PlanLockingFanout: SELECT ... FOR UPDATE/SHARE of one REGIONAL BY ROW
+ * table that nothing pins to one region.  The statement runs at every other
+ * region with that region's qual added, each home locking the rows it homes
+ * (in the caller's transaction, as the caller's role: forward.c RunAtAll),
+ * and here with this region's qual for the rows homed here; the rows are
+ * returned together.  NOWAIT and SKIP LOCKED apply at each home as they
+ * would here.
+ *
+ * ORDER BY / LIMIT / OFFSET: each region runs the statement with its ORDER
+ * BY and LIMIT limit + offset (no OFFSET), so it returns, and locks, the
+ * rows that can be in the result among its own; the node merges them here
+ * and applies ORDER BY, OFFSET and LIMIT (forward.c).  Rows a region locked
+ * that the final LIMIT cuts stay locked until the transaction ends: at most
+ * (regions - 1) * (limit + offset) more rows than a one-region run locks.
+ * ORDER BY columns that are not selected are fetched as extra columns and
+ * dropped by the executor's junk filter.  FETCH ... WITH TIES and a LIMIT
+ * or OFFSET that depends on a subquery are refused (0A000).
+ */
+static PlannedStmt *
+PlanLockingFanout(LocalityRoute *route, Query *parse, const char *query_string,
+				  int cursorOptions, ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	ListCell   *lc;
+	Query	   *shipped;
+	Node	   *region_limit;
+
+	if (LocalityShippableQuery(parse, false, NULL, NULL) == NULL)
+		RefuseLockingRead("cannot lock rows of \"%s\" without a region qual in a statement that "
+						  "reads what only this region has", route->relid);
+	if (parse->limitOption == LIMIT_OPTION_WITH_TIES)
+		RefuseLockingRead("cannot lock rows of \"%s\" with FETCH ... WITH TIES without a region "
+						  "qual: they may be homed in several regions", route->relid);
+	if ((parse->limitCount != NULL && !IsRunTimeConstant(parse->limitCount)) ||
+		(parse->limitOffset != NULL && !IsRunTimeConstant(parse->limitOffset)))
+		RefuseLockingRead("cannot lock rows of \"%s\" with a LIMIT or OFFSET computed by a "
+						  "subquery without a region qual: they may be homed in several regions",
+						  route->relid);
+	shipped = copyObject(parse);
+	route->merge = parse->sortClause != NIL || parse->limitCount != NULL ||
+		parse->limitOffset != NULL;
+	if (route->merge)
+	{
+		/* Every region: its first limit + offset rows, in order. */
+		region_limit = parse->limitCount != NULL ?
+			RegionLimit(parse->limitCount, parse->limitOffset) : NULL;
+		route->limit_count = copyObject(parse->limitCount);
+		route->limit_offset = copyObject(parse->limitOffset);
+		if (route->limit_count != NULL)
+			fix_opfuncids(route->limit_count);
+		if (route->limit_offset != NULL)
+			fix_opfuncids(route->limit_offset);
+		shipped->limitCount = copyObject(region_limit);
+		shipped->limitOffset = NULL;
+		parse->limitCount = region_limit;
+		parse->limitOffset = NULL;
+	}
+	/* The node returns the selected columns, then ORDER BY's others (junk). */
+	foreach(lc, shipped->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk && !route->merge)
+			continue;
+		route->returning = lappend(route->returning, tle);
+	}
+	foreach(lc, shipped->sortClause)
+	{
+		SortGroupClause *sort = lfirst(lc);
+		TargetEntry *tle = get_sortgroupclause_tle(sort, shipped->targetList);
+		int			column = -1;
+		ListCell   *lr;
+
+		foreach(lr, route->returning)
+		{
+			if (lfirst(lr) == tle)
+				column = foreach_current_index(lr);
+		}
+
+		if (column < 0)
+			RefuseLockingRead("cannot lock rows of \"%s\" in this order without a region qual: "
+							  "they may be homed in several regions", route->relid);
+		route->sort_cols = lappend(route->sort_cols, makeInteger(column + 1));
+		route->sort_ops = lappend(route->sort_ops, makeInteger((int) sort->sortop));
+		route->sort_colls = lappend(route->sort_colls,
+									makeInteger((int) exprCollation((Node *) tle->expr)));
+		route->sort_nulls = lappend(route->sort_nulls, makeInteger(sort->nulls_first));
+	}
+	/* The regions return the junk ones too: shipped as selected columns. */
+	route->query = copyObject(shipped);
+	foreach(lc, route->query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk && route->merge)
+			tle->resjunk = false;
+	}
+	AddLocalRegionQual(parse, route->region_attno, get_atttype(route->relid, route->region_attno),
+					   route->region_eq_op);
+	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
+	route->local_plan = result->planTree;
+	result->planTree = LocalityMakeForwardPlan(route);
+	return result;
+}
+
 /*
  * PlanLockingRead: SELECT ... FOR UPDATE/SHARE of one REGIONAL table runs
- * at the rows' home when the router can pin it there (a REGIONAL BY TABLE
- * table homed elsewhere, a region qual, or every primary key column: the
- * home looked up in the local replica), so locks are taken where the
- * writes happen (SPEC.md section 4).  Anything else is planned as usual
- * (it locks the local copy).
+ * where its rows are homed, so locks are taken where the writes happen
+ * (SPEC.md section 4): at the home when the router can pin it there (a
+ * REGIONAL BY TABLE table homed elsewhere, a region qual, or every primary
+ * key column: the home looked up in the local replica); at every region,
+ * each for its own rows, when it cannot (PlanLockingFanout); as usual when
+ * every row it can lock is homed here.  A statement that would have to
+ * lock rows homed elsewhere here is refused (0A000).
  */
 static PlannedStmt *
 PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
@@ -730,6 +871,7 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 	RangeTblEntry *rte;
 	const LocalityTable *table;
 	LocalityRoute route;
+	Oid			inner;
 
 	/*
 	 * Not the foreign-key checks' own locking reads (run as the table owner,
@@ -740,24 +882,45 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	if (list_length(parse->rtable) > 1 && !(cursorOptions & CURSOR_OPT_SCROLL))
 		return PlanLockingJoin(parse, query_string, cursorOptions, boundParams);
-	if (list_length(parse->rtable) != 1 || parse->hasSubLinks || parse->cteList != NIL ||
-		parse->setOperations != NULL || parse->hasTargetSRFs ||
-		(cursorOptions & CURSOR_OPT_SCROLL))
+	if (list_length(parse->rtable) != 1 || (cursorOptions & CURSOR_OPT_SCROLL))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	rte = linitial(parse->rtable);
+	if (rte->rtekind == RTE_SUBQUERY && LocalityForwardDepth == 0 &&
+		FindRemoteRegional((Node *) rte->subquery, &inner))
+		RefuseLockingRead("cannot lock rows of \"%s\" through a subquery or view: they may be "
+						  "homed in another region", inner);
 	if (rte->rtekind != RTE_RELATION || !LocalityIsManagedTable(rte->relid))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
 	table = RoutableTable(rte->relid);
 	if (table == NULL || !StartRoute(table, &route))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW &&
-		(!SetRegionColumn(&route, rte->relid, table) ||
-		 !PinOneTableRead(parse, boundParams, &route)))
-		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_ROW)
+	{
+		Query		probe = *parse;
+		bool		add_local_qual = false;
 
-	/* It reads what only this server has: it locks the local copy. */
+		if (!SetRegionColumn(&route, rte->relid, table))
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		probe.commandType = CMD_UPDATE;
+		probe.resultRelation = 1;
+		/* Pinned here: the normal plan, at no cost. */
+		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual))
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		if (route.kind == ROUTE_FANOUT)
+		{
+			if (parse->hasSubLinks || parse->hasTargetSRFs || parse->cteList != NIL ||
+				parse->setOperations != NULL)
+				RefuseLockingRead("cannot lock rows of \"%s\" without a region qual in a "
+								  "statement with a subquery or set-returning function: they may "
+								  "be homed in several regions", rte->relid);
+			return PlanLockingFanout(&route, parse, query_string, cursorOptions, boundParams);
+		}
+	}
+
+	/* It runs at the home, which must be able to read all it reads. */
 	if (LocalityShippableQuery(parse, false, NULL, NULL) == NULL)
-		return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		RefuseLockingRead("cannot lock rows of \"%s\" at their home region in a statement that "
+						  "reads what only this region has", rte->relid);
 	return PlanReadAt(&route, parse, query_string, cursorOptions, boundParams);
 }
 

@@ -44,6 +44,19 @@ typedef struct LocalityRoute
 	List	   *returning;		/* RETURNING target list (Query's) */
 	bool		pinned_read;	/* plain SELECT: remote only in a transaction that
 								 * forwarded to the target (else local_plan) */
+
+	/*
+	 * A fanned-out locking read with ORDER BY / LIMIT / OFFSET: every region
+	 * returns its first limit + offset rows in order; the node merges them
+	 * here and applies the statement's own ORDER BY, OFFSET and LIMIT.
+	 */
+	bool		merge;
+	List	   *sort_cols;		/* Integer: output column numbers (1-based) */
+	List	   *sort_ops;		/* Integer: sort operators */
+	List	   *sort_colls;		/* Integer: collations */
+	List	   *sort_nulls;		/* Integer: nulls first */
+	Node	   *limit_offset;	/* the statement's OFFSET (NULL: none) */
+	Node	   *limit_count;	/* the statement's LIMIT (NULL: none) */
 } LocalityRoute;
 
 /* forward.c */
