@@ -72,9 +72,12 @@ DROP TABLE staging;
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE id = 7 FOR UPDATE;
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE region = 'far-east1' AND owner = 'b' FOR SHARE SKIP LOCKED;
 EXPLAIN (COSTS OFF) SELECT v FROM far_cfg WHERE k = 'k' FOR NO KEY UPDATE;
--- Local rows, or no pin: the normal plan.
+-- Rows pinned here: the normal plan.
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE region = 'regress-test' AND id = 7 FOR UPDATE;
+-- No pin: every region locks the rows it homes (the local plan with this
+-- region's qual); ORDER BY / LIMIT / OFFSET are merged here.
 EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE owner = 'b' FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT owner FROM acct WHERE owner = 'b' ORDER BY balance LIMIT 3 FOR SHARE;
 
 -- A locking join runs at the home when every REGIONAL table it locks is
 -- pinned there, here when they are all pinned here; otherwise 0A000.

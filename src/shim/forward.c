@@ -12,7 +12,8 @@
  * ruleutils with parameters replaced by their values, so the home plans it
  * itself, and runs in the caller's transaction (dist_xact.c) as the calling
  * role (remote.c's connection per (region, role)).  The same node runs
- * locking reads at their home, and pinned reads (a plain SELECT that runs in
+ * locking reads at their home (at every home, merging ORDER BY / LIMIT /
+ * OFFSET here, when they are not pinned to one: GatherMerged), and pinned reads (a plain SELECT that runs in
  * the transaction's remote part only when the transaction forwarded writes
  * to its region by the time it runs; StartPinnedRead).
  *

@@ -21,8 +21,9 @@
  * safety net refuses a row homed elsewhere.
  *
  * Reads: SELECT ... FOR UPDATE/SHARE runs at the home of the rows it locks
- * when they are pinned to one region, and a join that cannot be is refused
- * (PlanLockingRead, PlanLockingJoin); a plain SELECT pinned to one region's
+ * when they are pinned to one region; a one-table one that cannot be runs at
+ * every region, each locking the rows it homes (PlanLockingFanout), and a
+ * join that cannot be is refused (PlanLockingRead, PlanLockingJoin); a plain SELECT pinned to one region's
  * rows runs in the transaction's remote part there when the transaction has
  * forwarded writes to it (PlanRead: the pinned reads of SPEC.md section 4).
  */
@@ -905,6 +906,13 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 		probe.resultRelation = 1;
 		/* Pinned here: the normal plan, at no cost. */
 		if (!RouteRegionalByRow(&probe, boundParams, &route, &add_local_qual))
+			return NextPlanner(parse, query_string, cursorOptions, boundParams);
+		/*
+		 * Not in a session running a forwarded statement (a trigger's own
+		 * read at the home): it would not forward again, and keeps the
+		 * normal plan.
+		 */
+		if (route.kind == ROUTE_FANOUT && LocalityForwardDepth > 0)
 			return NextPlanner(parse, query_string, cursorOptions, boundParams);
 		if (route.kind == ROUTE_FANOUT)
 		{

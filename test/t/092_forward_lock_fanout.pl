@@ -155,7 +155,7 @@ is($us->safe_psql('postgres', q{
 	SET plan_cache_mode = force_generic_plan;
 	BEGIN; EXECUTE lim(2, 1); COMMIT;}), "3\n4", 'LIMIT and OFFSET as parameters of a generic plan');
 like($us->safe_psql('postgres', "EXPLAIN (COSTS OFF) $fanout ORDER BY id LIMIT 2 OFFSET 1 FOR UPDATE"),
-	qr/Remote SQL: SELECT id, owner, region FROM acct WHERE \(balance > 5\) ORDER BY id LIMIT \(2 \+ 1\) FOR UPDATE OF acct\n.*Merged Here: ORDER BY, OFFSET, LIMIT/s,
+	qr/Remote SQL: SELECT id, owner, region FROM acct WHERE \(balance > 5\) ORDER BY id LIMIT \(\(2\)::bigint \+ \(1\)::bigint\) FOR UPDATE OF acct\n.*Merged Here: ORDER BY, OFFSET, LIMIT/s,
 	'EXPLAIN: each region gets LIMIT limit + offset; ORDER BY, OFFSET and LIMIT are applied here');
 like(error_of($us, "$fanout ORDER BY id LIMIT -1 FOR UPDATE"), qr/^2201W: LIMIT must not be negative/,
 	'a negative LIMIT: the local error');
