@@ -965,21 +965,65 @@ PrepareParticipants(void)
 	PrepareAll();
 }
 
-/* After the local commit: COMMIT PREPARED everywhere (recovery retries). */
+/*
+ * FinishCommit reads p's answer to the COMMIT PREPARED sent by
+ * CommitParticipants (sent: it went out; n: 1, or 2 with the commit
+ * position for read-your-writes); false when p has not confirmed it.
+ */
+static bool
+FinishCommit(Participant *p, bool sent, int n)
+{
+	PGresult   *results[2] = {NULL, NULL};
+	bool		ok;
+
+	ok = sent && LocalityRemoteTryPipelineCollect(p->conn, n, results, p->name);
+	if (ok && PQresultStatus(results[0]) != PGRES_COMMAND_OK)
+	{
+		ereport(WARNING,
+				(errmsg("could not run \"COMMIT PREPARED '%s'\" on region \"%s\"", p->gid,
+						p->name),
+				 errdetail_internal("%s", PQresultErrorMessage(results[0]))));
+		ok = false;
+	}
+	if (ok && n == 2)
+	{
+		XLogRecPtr	lsn = ParseLsn(results[1]);
+
+		LocalityNoteRemoteCommit(p->region_id, lsn);
+		if (lsn != InvalidXLogRecPtr)
+			LocalityPendingCommitDone(p->region_id, p->gid);
+	}
+	if (results[0])
+		PQclear(results[0]);
+	if (results[1])
+		PQclear(results[1]);
+	return ok;
+}
+
+/*
+ * After the local commit: COMMIT PREPARED everywhere (recovery retries).
+ * Sent to every participant before any answer is read, so the commit
+ * phase takes as long as the slowest region, not the sum; a forwarded
+ * participant's is not waited for at all unless
+ * locality.synchronous_forward_commit is on (AsyncCommit).
+ */
 static void
 CommitParticipants(void)
 {
+	int			count = list_length(Participants);
+	bool	   *waiting = palloc0(sizeof(bool) * count);
+	bool	   *sent = palloc0(sizeof(bool) * count);
 	ListCell   *lc;
+	int			i = 0;
 
 	foreach(lc, Participants)
 	{
 		Participant *p = lfirst(lc);
-		char		sql[256];
-		bool		ok;
+		char	   *sqls[2];
 
+		i = foreach_current_index(lc);
 		if (p->committed)
 			continue;
-		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", p->gid);
 
 		/*
 		 * Not waiting for the answer (LocalityRemotePendingDone gets it),
@@ -991,38 +1035,22 @@ CommitParticipants(void)
 			 LocalityPendingCommitAdd(p->region_id, p->remote_xid, p->gid)) &&
 			LocalityRemoteCommitAsync(p->conn, p->gid, p->name))
 			continue;
-		if (!p->forwarded)
-			ok = LocalityRemoteIsOpen(p->conn) &&
-				LocalityRemoteTryCommand(p->conn, sql, p->name, true);
-		else
-		{
-			/* With the commit position for read-your-writes, one round trip. */
-			const char *sqls[2] = {sql, "SELECT " LOCALITY_WAL_END_SQL};
-			PGresult   *results[2] = {NULL, NULL};
+		/* With the commit position for read-your-writes, one round trip. */
+		sqls[0] = psprintf("COMMIT PREPARED '%s'", p->gid);
+		sqls[1] = "SELECT " LOCALITY_WAL_END_SQL;
+		waiting[i] = true;
+		sent[i] = LocalityRemoteIsOpen(p->conn) &&
+			LocalityRemoteTryPipelineSend(p->conn, p->forwarded ? 2 : 1,
+										  (const char *const *) sqls, p->name);
+	}
+	foreach(lc, Participants)
+	{
+		Participant *p = lfirst(lc);
 
-			ok = LocalityRemoteIsOpen(p->conn) &&
-				LocalityRemoteTryPipeline(p->conn, 2, sqls, results, p->name);
-			if (ok && PQresultStatus(results[0]) != PGRES_COMMAND_OK)
-			{
-				ereport(WARNING,
-						(errmsg("could not run \"%s\" on region \"%s\"", sql, p->name),
-						 errdetail_internal("%s", PQresultErrorMessage(results[0]))));
-				ok = false;
-			}
-			if (ok)
-			{
-				XLogRecPtr	lsn = ParseLsn(results[1]);
-
-				LocalityNoteRemoteCommit(p->region_id, lsn);
-				if (lsn != InvalidXLogRecPtr)
-					LocalityPendingCommitDone(p->region_id, p->gid);
-			}
-			if (results[0])
-				PQclear(results[0]);
-			if (results[1])
-				PQclear(results[1]);
-		}
-		if (ok)
+		i = foreach_current_index(lc);
+		if (!waiting[i])
+			continue;
+		if (FinishCommit(p, sent[i], p->forwarded ? 2 : 1))
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 

@@ -1336,18 +1336,32 @@ ReadPipelineResults(PGconn *conn, int n, PGresult **results, TimestampTz deadlin
  * transaction, all in one round trip (libpq pipeline mode, a sync after
  * each), for commit paths: COMMIT PREPARED cannot share a query string.
  * results[i] is statement i's last result or NULL.  Never raises; false
- * when the region could not be reached.
+ * when the region could not be reached.  LocalityRemoteTryPipelineSend and
+ * LocalityRemoteTryPipelineCollect are its two halves, so that several
+ * regions can be sent theirs before any answer is read.
  */
 bool
 LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult **results,
 						  const char *label)
 {
+	int			i;
+
+	if (!LocalityRemoteTryPipelineSend(conn, n, sqls, label))
+	{
+		for (i = 0; i < n; i++)
+			results[i] = NULL;
+		return false;
+	}
+	return LocalityRemoteTryPipelineCollect(conn, n, results, label);
+}
+
+bool
+LocalityRemoteTryPipelineSend(PGconn *conn, int n, const char *const *sqls, const char *label)
+{
 	TimestampTz deadline = DeadlineFromNow();
 	bool		ok = true;
 	int			i;
 
-	for (i = 0; i < n; i++)
-		results[i] = NULL;
 	if (!Settle(conn))
 		return false;
 	if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn))
@@ -1364,8 +1378,21 @@ LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sqls, PGresult
 		if (flushed < 0 || !WaitForSocket(conn, true, deadline, false))
 			ok = false;
 	}
-	if (ok)
-		ok = ReadPipelineResults(conn, n, results, deadline);
+	if (!ok)
+		LocalityRegionCallEnd(label, false, "no answer to a pipelined commit", -1);
+	return ok;
+}
+
+bool
+LocalityRemoteTryPipelineCollect(PGconn *conn, int n, PGresult **results, const char *label)
+{
+	TimestampTz deadline = DeadlineFromNow();
+	bool		ok;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		results[i] = NULL;
+	ok = ReadPipelineResults(conn, n, results, deadline);
 	if (!ok || !PQexitPipelineMode(conn))
 	{
 		ok = false;

@@ -80,6 +80,16 @@ extern bool LocalityRemoteTryPipeline(PGconn *conn, int n, const char *const *sq
 									  PGresult **results, const char *label);
 
 /*
+ * Its two halves: sent without waiting, then the answers read (results[i]
+ * as above); never raise; false when the region could not be reached (the
+ * caller then drops the connection).  Several regions' commits at once.
+ */
+extern bool LocalityRemoteTryPipelineSend(PGconn *conn, int n, const char *const *sqls,
+										  const char *label);
+extern bool LocalityRemoteTryPipelineCollect(PGconn *conn, int n, PGresult **results,
+											 const char *label);
+
+/*
  * LocalityRemoteCommitAsync: COMMIT PREPARED 'gid' (and a read of the
  * commit position) sent on conn without waiting; the answer goes to
  * LocalityRemotePendingDone (dist_xact.c; NULL results when it failed).
