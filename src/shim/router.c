@@ -23,9 +23,10 @@
  * Reads: SELECT ... FOR UPDATE/SHARE runs at the home of the rows it locks
  * when they are pinned to one region; a one-table one that cannot be runs at
  * every region, each locking the rows it homes (PlanLockingFanout), and a
- * join that cannot be is refused (PlanLockingRead, PlanLockingJoin); a plain SELECT pinned to one region's
- * rows runs in the transaction's remote part there when the transaction has
- * forwarded writes to it (PlanRead: the pinned reads of SPEC.md section 4).
+ * join that cannot be is refused (PlanLockingRead, PlanLockingJoin); a
+ * plain SELECT pinned to one region's rows runs in the transaction's remote
+ * part there when the transaction has forwarded writes to it (PlanRead: the
+ * pinned reads of SPEC.md section 4).
  */
 #include "postgres.h"
 
@@ -828,7 +829,6 @@ PlanLockingFanout(LocalityRoute *route, Query *parse, const char *query_string,
 			if (lfirst(lr) == tle)
 				column = foreach_current_index(lr);
 		}
-
 		if (column < 0)
 			RefuseLockingRead("cannot lock rows of \"%s\" in this order without a region qual: "
 							  "they may be homed in several regions", route->relid);

@@ -3,11 +3,14 @@
 # statement runs at every region with that region's qual, in the caller's
 # transaction, each home locking the rows it homes, and here for the rows
 # homed here; the rows come back together.  Local replicas of rows homed
-# elsewhere are never locked.  ORDER BY / LIMIT / OFFSET and subqueries are
-# refused (0A000); a region qual naming this region keeps the normal plan.
+# elsewhere are never locked.  WITH TIES, subqueries and views are refused
+# (0A000); a region qual naming this region keeps the normal plan.
+# ORDER BY / LIMIT / OFFSET: each region returns its first limit + offset rows
+# in order, merged here (rows cut by the final LIMIT stay locked).
 # Also: the 2PC prepare phase sends PREPARE TRANSACTION to every participant
-# before reading any answer, and a PREPARE failing at one region leaves no
-# prepared transaction anywhere.
+# before reading any answer, a PREPARE failing at one region leaves no
+# prepared transaction anywhere, and a synchronous commit sends COMMIT
+# PREPARED to every participant before reading any answer.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -19,9 +22,11 @@ my ($us, $eu, $ap) = @nodes;
 # eu-west1 is 20 ms away; its proxy can hold a PREPARE TRANSACTION.
 my $eu_proxy = LocalityCluster::start_proxy($eu, delay_ms => 20,
 	hold_pattern => 'PREPARE TRANSACTION');
+# ap-east1's proxy can hold a COMMIT PREPARED.
+my $ap_proxy = LocalityCluster::start_proxy($ap, delay_ms => 0, hold_pattern => 'COMMIT PREPARED');
 $us->safe_psql('postgres', "SELECT locality.add_region('" . $_->[0]->name . "', '"
 	  . LocalityCluster::connstr($_->[0], %{ $_->[1] }) . "')")
-  for ([ $us, {} ], [ $eu, { port => $eu_proxy->port } ], [ $ap, {} ]);
+  for ([ $us, {} ], [ $eu, { port => $eu_proxy->port } ], [ $ap, { port => $ap_proxy->port } ]);
 *error_of = \&LocalityCluster::error_of;
 
 # failure($node, $sql): the error with its DETAIL line.
@@ -237,6 +242,25 @@ is(join(',', map { $_->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_x
 is(join(',', map { $_->safe_psql('postgres', "SELECT count(*) FROM d WHERE id BETWEEN 20 AND 23") } @nodes),
 	'0,0,0', 'nothing of the transaction committed anywhere');
 
+# With locality.synchronous_forward_commit = on, COMMIT waits for every
+# COMMIT PREPARED, sent to all participants before any answer is read: the
+# ap-east1 proxy holds its COMMIT PREPARED (the first participant's), and
+# eu-west1 (the second) commits meanwhile.
+$ap_proxy->hold;
+$s1->query_until(qr/sent/, "\\echo sent\nSET locality.synchronous_forward_commit = on;\nBEGIN;\n"
+	  . "INSERT INTO d VALUES (30, 30, 'ap-east1');\n"
+	  . "INSERT INTO d VALUES (31, 31, 'eu-west1');\n"
+	  . "COMMIT;\nRESET locality.synchronous_forward_commit;\n\\echo done\n");
+ok($eu->poll_query_until('postgres', "SELECT count(*) = 1 FROM d WHERE id = 31"),
+	'synchronous commit: eu-west1 commits while ap-east1\'s COMMIT PREPARED is held');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '1',
+	'ap-east1 is still prepared');
+$ap_proxy->release;
+$s1->query_until(qr/done/, '');
+is($ap->safe_psql('postgres', "SELECT count(*) FROM d WHERE id = 30") . ','
+	  . $ap->safe_psql('postgres', "SELECT count(*) FROM pg_prepared_xacts"), '1,0',
+	'COMMIT returned once ap-east1 committed too');
+
 # (7) An open circuit breaker: the fan-out fails at once with 08006; locks
 # of rows pinned here do not wait on it.
 $s1->quit;
@@ -254,4 +278,5 @@ is($us->safe_psql('postgres', "BEGIN; SELECT id FROM acct WHERE region = 'us-eas
 
 $s2->quit;
 $eu_proxy->stop;
+$ap_proxy->stop;
 done_testing();
