@@ -933,6 +933,121 @@ PlanLockingRead(Query *parse, const char *query_string, int cursorOptions,
 }
 
 /*
+ * NestedLockAllowed: a FOR UPDATE/SHARE nested in a plain SELECT may lock
+ * relid (range table entry rti of q) here: an unrouted table, a REGIONAL
+ * BY TABLE table homed here, a region qual naming this region; also, as
+ * before, one whose home is known only at run time (a region qual with a
+ * parameter, every primary key column).  False when its rows are certainly
+ * homed elsewhere (a REGIONAL BY TABLE table or a region qual naming
+ * another region) or may be homed anywhere (no pin at all).
+ */
+static bool
+NestedLockAllowed(Query *q, Index rti, Oid relid, ParamListInfo boundParams)
+{
+	const LocalityTable *table = RoutableTable(relid);
+	const LocalityRegion *home;
+	AttrNumber	attno;
+	List	   *quals = NIL;
+	ListCell   *lc;
+	Query		probe;
+	List	   *exprs;
+	List	   *attnos;
+
+	if (table == NULL)
+		return true;
+	if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+		return (home = TableHome(table)) == NULL || home->is_local;
+	attno = get_attnum(relid, table->spec.column);
+	CollectInnerQuals((Node *) q->jointree, &quals);
+	foreach(lc, quals)
+	{
+		Node	   *operand = EqualityOperand(lfirst(lc), rti, attno);
+		LocalityRegionId id;
+		Node	   *runtime;
+
+		if (operand == NULL)
+			continue;
+		switch (ClassifyRegion(operand, boundParams, &id, &runtime))
+		{
+			case RV_CONST:
+				return id == LocalityLocalRegion()->id;
+			case RV_RUNTIME:
+				return true;
+			default:
+				break;
+		}
+	}
+	probe = *q;
+	probe.resultRelation = rti;
+	return KeyValues(&probe, relid, &exprs, &attnos);
+}
+
+/* 0A000 for FOR UPDATE/SHARE nested in a plain statement (RefuseNestedLocking). */
+static void
+RefuseNested(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot lock rows of \"%s\" in a subquery or WITH query: they may be homed "
+					"in another region", get_rel_name(relid)),
+			 errdetail("Locks on rows homed in another region are taken at their home, which a "
+					   "FOR UPDATE/SHARE inside a subquery, WITH query or view cannot do."),
+			 errhint("Lock the rows in a SELECT ... FOR UPDATE of their own (it runs at their "
+					 "homes), or add a region qual naming this region.")));
+}
+
+static bool
+NestedLockingWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+		ListCell   *lc;
+		Oid			inner;
+
+		foreach(lc, q->rowMarks)
+		{
+			RowMarkClause *rc = lfirst(lc);
+			RangeTblEntry *rte = rt_fetch(rc->rti, q->rtable);
+
+			if (rte->rtekind == RTE_SUBQUERY &&
+				FindRemoteRegional((Node *) rte->subquery, &inner))
+				RefuseNested(inner);
+			if (rte->rtekind == RTE_RELATION && LocalityIsManagedTable(rte->relid) &&
+				!NestedLockAllowed(q, rc->rti, rte->relid, (ParamListInfo) context))
+				RefuseNested(rte->relid);
+		}
+		return query_tree_walker(q, NestedLockingWalker, context, 0);
+	}
+	return expression_tree_walker(node, NestedLockingWalker, context);
+}
+
+/*
+ * RefuseNestedLocking: a plain SELECT whose subquery, WITH query or view
+ * has FOR UPDATE/SHARE of a REGIONAL table whose rows may be homed
+ * elsewhere would lock their local copies: refused (0A000).  Costs a walk
+ * of the query only when it has subqueries.
+ */
+static void
+RefuseNestedLocking(Query *parse, ParamListInfo boundParams)
+{
+	ListCell   *lc;
+	bool		nested = parse->hasSubLinks || parse->cteList != NIL;
+
+	foreach(lc, parse->rtable)
+	{
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_SUBQUERY)
+			nested = true;
+	}
+	if (!nested || !LocalityRouteWrites || LocalityForwardDepth > 0 || InLocalUserIdChange() ||
+		InSecurityRestrictedOperation() || !LocalityIsInstalled())
+		return;
+	(void) query_tree_walker(parse, NestedLockingWalker, boundParams, 0);
+}
+
+/*
  * Pinned reads (SPEC.md section 4): inside a transaction that has forwarded
  * writes to region X, a plain SELECT of one REGIONAL table pinned to rows
  * homed in X runs in the transaction's remote part at X, so it sees the
@@ -1072,7 +1187,10 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	if (parse->commandType == CMD_SELECT && parse->rowMarks != NIL)
 		return PlanLockingRead(parse, query_string, cursorOptions, boundParams);
 	if (parse->commandType == CMD_SELECT)
+	{
+		RefuseNestedLocking(parse, boundParams);
 		return PlanRead(parse, query_string, cursorOptions, boundParams);
+	}
 	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_UPDATE &&
 		 parse->commandType != CMD_DELETE) || parse->resultRelation <= 0 ||
 		!LocalityRouteWrites || !LocalityIsInstalled())

@@ -184,6 +184,16 @@ like(failure($us, "$fanout ORDER BY id FETCH FIRST 1 ROW WITH TIES FOR UPDATE"),
 like(error_of($us, "SELECT id FROM acct WHERE id IN (SELECT id FROM acct WHERE balance > 5) FOR UPDATE"),
 	qr/^0A000: cannot lock rows of "acct" without a region qual in a statement with a subquery/,
 	'a subquery: 0A000');
+like(failure($us, "SELECT count(*) FROM ($fanout FOR UPDATE) s"),
+	qr/^0A000: cannot lock rows of "acct" in a subquery or WITH query: they may be homed in another region\n/,
+	'FOR UPDATE in a subquery of a plain SELECT: 0A000, not a lock on local copies');
+like(error_of($us, "WITH l AS (SELECT id FROM acct WHERE balance > 5 FOR UPDATE) SELECT count(*) FROM l"),
+	qr/^0A000: cannot lock rows of "acct" in a subquery or WITH query/, 'in a WITH query: 0A000');
+like(error_of($us, "SELECT EXISTS (SELECT 1 FROM acct WHERE region = 'eu-west1' AND balance > 0 FOR SHARE)"),
+	qr/^0A000: cannot lock rows of "acct" in a subquery or WITH query/,
+	'in a sublink, of rows homed elsewhere: 0A000');
+is($us->safe_psql('postgres', "SELECT count(*) FROM (SELECT id FROM acct WHERE region = 'us-east1' FOR UPDATE) s"),
+	'2', 'a locking subquery of rows pinned here runs here');
 like(error_of($us, "SELECT id FROM acct_v FOR UPDATE"),
 	qr/^0A000: cannot lock rows of "acct" through a subquery or view/, 'a view: 0A000');
 is($us->safe_psql('postgres', "BEGIN; SELECT id FROM acct WHERE region = 'ap-east1' ORDER BY id DESC LIMIT 1 FOR UPDATE; COMMIT"),
