@@ -557,6 +557,7 @@ typedef struct Change
 	ResultRelInfo *rri;
 	EState	   *estate;			/* everything below lives in its es_query_cxt */
 	TupleTableSlot *local;		/* the local row found, if any */
+	TupleTableSlot *holder;		/* a row holding a unique value (FindUniqueHolders) */
 	TupleTableSlot *search;		/* key of the row to find */
 	TupleTableSlot *remote;		/* the row as the source wrote it */
 	int		   *crdt_kinds;		/* per column: its LocalityCrdtKind or 0;
@@ -671,6 +672,8 @@ BuildChange(Change *change, Relation rel)
 	desc = change->keep ? CreateTupleDescCopyConstr(RelationGetDescr(rel)) : RelationGetDescr(rel);
 	change->local = MakeTupleTableSlot(desc, table_slot_callbacks(rel));
 	estate->es_tupleTable = lappend(estate->es_tupleTable, change->local);
+	change->holder = MakeTupleTableSlot(desc, table_slot_callbacks(rel));
+	estate->es_tupleTable = lappend(estate->es_tupleTable, change->holder);
 	change->search = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
 	change->remote = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
 	change->crdt_kinds = NULL;
@@ -1393,6 +1396,8 @@ WritesRow(const uint8 *choices, int n)
 	return false;
 }
 
+static bool UpdateRowChecked(Change *change, TupleTableSlot *remote, LocalityHlcStamp stamp);
+
 /*
  * WriteOverRow carries out a remote write that conflicts with the local
  * row found (change->local): decided by the core, merged column by column.
@@ -1411,7 +1416,11 @@ WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote, const boo
 	/* The local side won: only merged columns may change, and only if they do. */
 	if (!MergeColumns(change, remote, choices) && resolution == LOCALITY_RESOLUTION_KEEP_LOCAL)
 		return;
-	UpdateLocalRow(change, remote);
+	/* The row, once written, has the later of the two stamps. */
+	if (!UpdateRowChecked(change, remote,
+						  locality_hlc_stamp_compare(&local.stamp, &RemoteStamp) > 0 ?
+						  local.stamp : RemoteStamp))
+		return;
 	StampApplied(change);
 	if (local.column_xids != NULL)
 	{
@@ -1435,160 +1444,304 @@ static void InsertRow(Change *change, TupleTableSlot *remote);
 static bool InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key);
 
 /*
- * FindUniqueHolder: the local row (into change->local, locked, then a fresh
- * snapshot) that holds remote's value in a unique index other than the
- * replica identity; false when none is found (an exclusion constraint, or
- * a NULL in the value, is left to the insert to report).  As
- * RelationFindReplTupleByIndex does for the key: a dirty snapshot finds rows
- * of transactions in progress, whose end is waited for.
+ * HolderInIndex: the row (other than skip and skip2) that holds row's value
+ * in the change's index i, into out (locked when lock is set, then a fresh
+ * snapshot); false when there is none or the index is not searched: only
+ * unique, immediate indexes other than the replica identity are (an
+ * exclusion constraint is left to the write to report), when row is in
+ * them (partial indexes) and its value has no NULL (unless NULLS NOT
+ * DISTINCT).  With old (the version row replaces), an index whose value
+ * row does not change is not searched either: old holds it, so no other
+ * row can.  As RelationFindReplTupleByIndex does for the key: a dirty
+ * snapshot finds rows of transactions in progress, whose end is waited for.
  */
 static bool
-FindUniqueHolder(Change *change, TupleTableSlot *remote)
+HolderInIndex(Change *change, int i, TupleTableSlot *row, TupleTableSlot *old,
+			  ItemPointer skip, ItemPointer skip2, TupleTableSlot *out, bool lock)
 {
 	Relation	rel = change->rel;
-	ResultRelInfo *rri = change->rri;
 	EState	   *estate = change->estate;
 	ExprContext *econtext = GetPerTupleExprContext(estate);
-	Oid			key_index = RelationGetReplicaIndex(rel);
-	int			i;
+	Relation	index = change->rri->ri_IndexRelationDescs[i];
+	IndexInfo  *info = change->rri->ri_IndexRelationInfo[i];
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	bool		found;
+	bool		any_null = false;
+	int			j;
 
-	econtext->ecxt_scantuple = remote;
-	for (i = 0; i < rri->ri_NumIndices; i++)
+	if (!info->ii_Unique || info->ii_ExclusionOps != NULL ||
+		RelationGetRelid(index) == RelationGetReplicaIndex(rel) || !index->rd_index->indimmediate)
+		return false;
+	if (info->ii_Predicate != NIL && info->ii_PredicateState == NULL)
+		info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
+	/* A partial index the row is not in cannot hold its value. */
+	econtext->ecxt_scantuple = row;
+	if (info->ii_Predicate != NIL && !ExecQual(info->ii_PredicateState, econtext))
+		return false;
+	FormIndexDatum(info, row, estate, values, isnull);
+	econtext->ecxt_scantuple = old;
+	if (old != NULL && (info->ii_Predicate == NIL || ExecQual(info->ii_PredicateState, econtext)))
 	{
-		Relation	index = rri->ri_IndexRelationDescs[i];
-		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
-		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
-		ScanKeyData skey[INDEX_MAX_KEYS];
-		SnapshotData dirty;
-		IndexScanDesc scan;
-		bool		found;
-		bool		any_null = false;
-		int			j;
+		Datum		old_values[INDEX_MAX_KEYS];
+		bool		old_isnull[INDEX_MAX_KEYS];
+		bool		same = true;
 
-		if (!info->ii_Unique || info->ii_ExclusionOps != NULL ||
-			RelationGetRelid(index) == key_index || !index->rd_index->indimmediate)
-			continue;
-		/* A partial index the remote row is not in cannot hold its value. */
-		if (info->ii_Predicate != NIL)
+		FormIndexDatum(info, old, estate, old_values, old_isnull);
+		for (j = 0; j < nkeys && same; j++)
 		{
-			if (info->ii_PredicateState == NULL)
-				info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
-			if (!ExecQual(info->ii_PredicateState, econtext))
-				continue;
-		}
-		FormIndexDatum(info, remote, estate, values, isnull);
-		for (j = 0; j < nkeys; j++)
-		{
-			Oid			op = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
-												 index->rd_opcintype[j], BTEqualStrategyNumber);
+			Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(index), j);
 
-			any_null |= isnull[j];
-			if (!OidIsValid(op))
-				elog(ERROR, "missing equality operator for index \"%s\"",
-					 RelationGetRelationName(index));
-			ScanKeyEntryInitialize(&skey[j], isnull[j] ? SK_ISNULL | SK_SEARCHNULL : 0, j + 1,
-								   isnull[j] ? InvalidStrategy : BTEqualStrategyNumber,
-								   isnull[j] ? InvalidOid : index->rd_opcintype[j],
-								   index->rd_indcollation[j],
-								   isnull[j] ? InvalidOid : get_opcode(op), values[j]);
+			same = isnull[j] == old_isnull[j] &&
+				(isnull[j] || datum_image_eq(values[j], old_values[j], attr->attbyval, attr->attlen));
 		}
-		if (any_null && !info->ii_NullsNotDistinct)
-			continue;			/* NULLs are distinct: no conflict there */
-
-		InitDirtySnapshot(dirty);
-		scan = index_beginscan(rel, index, &dirty, nkeys, 0);
-retry:
-		found = false;
-		index_rescan(scan, skey, nkeys, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, change->local))
-		{
-			TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-
-			if (TransactionIdIsValid(xwait))
-			{
-				XactLockTableWait(xwait, NULL, NULL, XLTW_None);
-				goto retry;
-			}
-			found = true;
-			break;
-		}
-		if (found)
-		{
-			TM_FailureData tmfd;
-			TM_Result	res;
-
-			PushActiveSnapshot(GetLatestSnapshot());
-			res = table_tuple_lock(rel, &change->local->tts_tid, GetLatestSnapshot(), change->local,
-								   GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock,
-								   0, &tmfd);
-			PopActiveSnapshot();
-			if (res == TM_Updated || res == TM_Deleted)
-				goto retry;		/* changed meanwhile: look again */
-			if (res != TM_Ok)
-				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
-		}
-		index_endscan(scan);
-		if (found)
-		{
-			FreshSnapshot();
-			return true;
-		}
+		if (same)
+			return false;
 	}
-	return false;
+	for (j = 0; j < nkeys; j++)
+	{
+		Oid			op = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+											 index->rd_opcintype[j], BTEqualStrategyNumber);
+
+		any_null |= isnull[j];
+		if (!OidIsValid(op))
+			elog(ERROR, "missing equality operator for index \"%s\"",
+				 RelationGetRelationName(index));
+		ScanKeyEntryInitialize(&skey[j], isnull[j] ? SK_ISNULL | SK_SEARCHNULL : 0, j + 1,
+							   isnull[j] ? InvalidStrategy : BTEqualStrategyNumber,
+							   isnull[j] ? InvalidOid : index->rd_opcintype[j],
+							   index->rd_indcollation[j],
+							   isnull[j] ? InvalidOid : get_opcode(op), values[j]);
+	}
+	if (any_null && !info->ii_NullsNotDistinct)
+		return false;			/* NULLs are distinct: no conflict there */
+
+	InitDirtySnapshot(dirty);
+	scan = index_beginscan(rel, index, &dirty, nkeys, 0);
+retry:
+	found = false;
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, out))
+	{
+		TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+
+		if ((skip != NULL && ItemPointerEquals(&out->tts_tid, skip)) ||
+			(skip2 != NULL && ItemPointerEquals(&out->tts_tid, skip2)))
+			continue;
+		if (TransactionIdIsValid(xwait))
+		{
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			goto retry;
+		}
+		found = true;
+		break;
+	}
+	if (found && lock)
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		PushActiveSnapshot(GetLatestSnapshot());
+		res = table_tuple_lock(rel, &out->tts_tid, GetLatestSnapshot(), out,
+							   GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock,
+							   0, &tmfd);
+		PopActiveSnapshot();
+		if (res == TM_Updated || res == TM_Deleted)
+			goto retry;			/* changed meanwhile: look again */
+		if (res != TM_Ok)
+			elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+	}
+	index_endscan(scan);
+	if (found && lock)
+		FreshSnapshot();
+	return found;
 }
 
 /*
- * ResolveUniqueViolation: remote (a new row) holds the value of a unique
- * index other than the key that a local row of another key holds.  Only one
- * of the two can stay; which one is decided by the table's mode
+ * FindUniqueHolders: how many local rows other than self hold a value that
+ * row takes in a unique index other than the replica identity (with old,
+ * the version row replaces: only the values it changes are searched):
+ * 0, 1 (that row locked in change->holder, with a fresh snapshot), or 2 for
+ * more than one.
+ */
+static int
+FindUniqueHolders(Change *change, TupleTableSlot *row, TupleTableSlot *old, ItemPointer self)
+{
+	TupleTableSlot *other = NULL;
+	ItemPointerData first;
+	int			found = 0;
+	int			i;
+
+	ResetPerTupleExprContext(change->estate);
+	for (i = 0; i < change->rri->ri_NumIndices && found < 2; i++)
+	{
+		if (found == 0)
+		{
+			if (HolderInIndex(change, i, row, old, self, NULL, change->holder, true))
+			{
+				first = change->holder->tts_tid;
+				found = 1;
+			}
+			continue;
+		}
+		if (other == NULL)
+			other = table_slot_create(change->rel, NULL);
+		if (HolderInIndex(change, i, row, old, self, &first, other, false))
+			found = 2;
+	}
+	if (other != NULL)
+		ExecDropSingleTupleTableSlot(other);
+	return found;
+}
+
+/* Deletes the row in slot (locked) without a tombstone: a unique_violation's loser. */
+static void
+DeleteUniqueLoser(Change *change, TupleTableSlot *slot)
+{
+	EPQState	epq;
+
+	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
+	ExecSimpleRelationDelete(change->rri, change->estate, &epq, slot);
+	EvalPlanQualEnd(&epq);
+	CommandCounterIncrement();
+	change->estate->es_output_cid = GetCurrentCommandId(true);
+	StampApplied(change);
+}
+
+/* What ResolveUnique leaves the caller to do with the row it decided. */
+typedef enum UniqueOutcome
+{
+	UNIQUE_WRITE,				/* the holder was deleted: write the row */
+	UNIQUE_DROP,				/* the row lost: its key keeps no row here */
+	UNIQUE_KEEP,				/* keep_local: leave everything local as it is */
+	UNIQUE_RAISE				/* mode 'error': write it, the violation stops apply */
+} UniqueOutcome;
+
+/*
+ * ResolveUnique: row (a remote insert, the new version of a remote update,
+ * or a row a remote update re-creates), whose write has stamp, takes the
+ * value of a unique index other than the key that holders local rows of
+ * other keys hold, the first in change->holder (FindUniqueHolders).  Only
+ * one of two rows can stay; which one is decided by the table's mode
  * (locality_unique_conflict_resolve: in the last-write-wins modes the later
  * stamp, so every region keeps the same row, docs/conflicts.md section 3)
- * and logged as unique_violation.  The local row loses: it is deleted and
- * remote inserted (which may meet the next unique index).  The remote row
- * loses: it is not applied.  False when no
- * holder is found, the mode is 'error' or the row is copied (initial sync):
- * the caller raises the violation, and apply stops on it until the DBA
+ * and logged as unique_violation with both rows.  When row wins, the holder
+ * is deleted here, with no tombstone (both regions then hold nothing for
+ * the losing key).  A row meeting two or more holders is refused: which of
+ * them should stay depends on the order the writes arrive in (section 3).
+ */
+static UniqueOutcome
+ResolveUnique(Change *change, TupleTableSlot *row, LocalityHlcStamp stamp, int holders)
+{
+	Relation	rel = change->rel;
+	const LocalityTable *table = LocalityFindTable(RelationGetRelid(rel));
+	LocalityStatus status;
+	LocalSide	local;
+	int			mode;
+	int			resolution;
+
+	LocalityInitStatus(&status);
+	if (!locality_conflict_mode_parse(table ? table->conflict_resolution : "last_write_wins",
+									  &mode, &status))
+		LocalityRaiseStatus(&status, NULL);
+	if (mode == LOCALITY_CONFLICT_ERROR)
+		return UNIQUE_RAISE;
+	if (holders > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("replication conflict on table \"%s\": unique_violation from region \"%s\" with more than one row",
+						RelationGetRelationName(rel), Source.name),
+				 errdetail("Remote row: %s; it takes unique values that different local rows hold, one of them: %s.",
+						   RowAsJson(row), RowAsJson(change->holder)),
+				 errhint("Only a conflict between two rows is decided: change or delete the local rows here; the change is retried.")));
+	local.state = LOCALITY_LOCAL_ROW;
+	local.row = change->holder;
+	local.stamp = LocalityRowStamp(rel, change->holder, IsGlobal(rel));
+	local.column_stamps = NULL;
+	local.column_xids = NULL;
+	local.tomb_values = NULL;
+	local.tomb_crdt = NULL;
+	if (!locality_unique_conflict_resolve(mode, &local.stamp, &stamp, &resolution, &status))
+		LocalityRaiseStatus(&status, NULL);
+	if (resolution == LOCALITY_RESOLUTION_ERROR)
+		return UNIQUE_RAISE;
+	LogConflict(change, "unique_violation", &local, RowAsJson(change->holder), RowAsJson(row),
+				resolution);
+	if (resolution == LOCALITY_RESOLUTION_APPLY_REMOTE)
+	{
+		DeleteUniqueLoser(change, change->holder);
+		return UNIQUE_WRITE;
+	}
+	return mode == LOCALITY_CONFLICT_KEEP_LOCAL ? UNIQUE_KEEP : UNIQUE_DROP;
+}
+
+/*
+ * ResolveUniqueViolation: remote (a new row) met a unique violation on an
+ * index other than the key (ResolveUnique).  The local row loses: it is
+ * deleted and remote inserted (which may meet the next unique index).  The
+ * remote row loses: it is not applied.  False when no holder is found, the
+ * mode is 'error' or the row is copied (initial sync, no stamp to decide
+ * by): the caller raises the violation, and apply stops on it until the DBA
  * resolves it.
  */
 static bool
 ResolveUniqueViolation(Change *change, TupleTableSlot *remote)
 {
-	const LocalityTable *table = LocalityFindTable(RelationGetRelid(change->rel));
-	LocalityStatus status;
-	LocalSide	local;
-	EPQState	epq;
-	int			mode;
-	int			resolution;
+	int			holders = Copying ? 0 : FindUniqueHolders(change, remote, NULL, NULL);
 
-	/* A copied row (initial sync) has no stamp to decide by. */
-	if (Copying || !FindUniqueHolder(change, remote))
+	if (holders == 0)
 		return false;
-	LocalityInitStatus(&status);
-	if (!locality_conflict_mode_parse(table ? table->conflict_resolution : "last_write_wins",
-									  &mode, &status))
-		LocalityRaiseStatus(&status, NULL);
-	local = LocalRow(change);
-	if (!locality_unique_conflict_resolve(mode, &local.stamp, &RemoteStamp, &resolution, &status))
-		LocalityRaiseStatus(&status, NULL);
-	if (resolution == LOCALITY_RESOLUTION_ERROR)
-		return false;
-	LogConflict(change, "unique_violation", &local, RowAsJson(change->local), RowAsJson(remote),
-				resolution);
-	if (resolution != LOCALITY_RESOLUTION_APPLY_REMOTE)
-		return true;
-	/*
-	 * No tombstone: on the region where the remote row loses, its key stays
-	 * absent; here too, so a later write of the losing key is decided the
-	 * same way on both (docs/conflicts.md section 3).
-	 */
-	EvalPlanQualInit(&epq, change->estate, NULL, NIL, -1);
-	ExecSimpleRelationDelete(change->rri, change->estate, &epq, change->local);
-	EvalPlanQualEnd(&epq);
-	CommandCounterIncrement();
-	change->estate->es_output_cid = GetCurrentCommandId(true);
-	InsertRow(change, remote);
+	switch (ResolveUnique(change, remote, RemoteStamp, holders))
+	{
+		case UNIQUE_RAISE:
+			return false;
+		case UNIQUE_WRITE:
+			InsertRow(change, remote);
+			return true;
+		case UNIQUE_DROP:
+		case UNIQUE_KEEP:
+			break;
+	}
+	return true;
+}
+
+/*
+ * UpdateRowChecked replaces the local row found (change->local) with
+ * remote, as UpdateLocalRow does, once no other row holds a unique value
+ * remote takes: a unique_violation is resolved first (ResolveUnique;
+ * stamp: the one the row has after the write).  When remote wins, the
+ * holder is deleted and the row replaced.  When it loses, in the
+ * last-write-wins modes the local row of its key is deleted (no tombstone),
+ * as the region where remote's write was made deletes it when the holder's
+ * write arrives there (docs/conflicts.md section 3); in keep_local it stays
+ * as it is.  In mode 'error' the update raises the violation.  False when
+ * the row was not replaced.
+ */
+static bool
+UpdateRowChecked(Change *change, TupleTableSlot *remote, LocalityHlcStamp stamp)
+{
+	int			holders = Copying ? 0 :
+		FindUniqueHolders(change, remote, change->local, &change->local->tts_tid);
+
+	if (holders > 0)
+	{
+		switch (ResolveUnique(change, remote, stamp, holders))
+		{
+			case UNIQUE_DROP:
+				DeleteUniqueLoser(change, change->local);
+				return false;
+			case UNIQUE_KEEP:
+				return false;
+			case UNIQUE_WRITE:
+			case UNIQUE_RAISE:
+				break;
+		}
+	}
+	UpdateLocalRow(change, remote);
 	return true;
 }
 
@@ -1774,7 +1927,8 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 			int64		me = LocalityCurrentFullXid();
 
 			(void) MergeColumns(change, remote, NULL);
-			UpdateLocalRow(change, remote);
+			if (!UpdateRowChecked(change, remote, RemoteStamp))
+				return;
 			StampApplied(change);
 			/* The columns the sender wrote are now this transaction's. */
 			for (i = 0; i < natts; i++)
@@ -1786,8 +1940,8 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		else
 		{
 			(void) MergeColumns(change, remote, NULL);
-			UpdateLocalRow(change, remote);
-			StampApplied(change);
+			if (UpdateRowChecked(change, remote, RemoteStamp))
+				StampApplied(change);
 		}
 	}
 	else
@@ -1835,7 +1989,8 @@ ApplyUpdate(const LocalityWireUpdate *msg)
 		if (!complete)
 			return;
 		MergeTombstoneCrdt(change, &local, remote);
-		ExecSimpleRelationInsert(change->rri, change->estate, remote);
+		/* As a remote insert: it may meet a unique_violation (a loser's later write). */
+		InsertRow(change, remote);
 		StampApplied(change);
 		if (local.tomb_values != NULL)
 		{
