@@ -31,6 +31,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/forward.h"
+#include "shim/restore.h"
 #include "shim/safety_net.h"
 
 static ProcessUtility_hook_type PrevProcessUtility = NULL;
@@ -80,6 +81,9 @@ RoutableCopyTarget(Oid relid)
 	int			nregions;
 
 	if (!LocalityRouteWrites || !LocalityIsInstalled() || !LocalityIsManagedTable(relid))
+		return false;
+	/* A restore loading the table's rows, every region's: they stay here. */
+	if (LocalityTableAwaitsRestore(relid))
 		return false;
 	table = LocalityFindTable(relid);
 	if (table == NULL || LocalityFindRegionByName(LocalityGatewayRegion()) == NULL)

@@ -47,6 +47,7 @@
 #include "shim.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
+#include "shim/restore.h"
 #include "shim/safety_net.h"
 #include "shim/table_locality.h"
 
@@ -729,6 +730,17 @@ LocalityProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 		case T_RenameStmt:
 		case T_AlterObjectSchemaStmt:
 			relid = ManagedTableOf(parsetree);
+			if (OidIsValid(relid) && LocalityTableAwaitsRestore(relid))
+			{
+				/*
+				 * A restore's post-data step (PRIMARY KEY, indexes): the other
+				 * regions have it; the table's data is in, so its triggers go on.
+				 */
+				RunUtility(&call);
+				CommandCounterIncrement();
+				LocalityFinishTableRestore(relid);
+				return;
+			}
 			if (OidIsValid(relid))
 			{
 				ManagedTableDdl(&call, relid);
@@ -742,6 +754,7 @@ LocalityProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 				LocalityCheckGuardDrop((Node *) stmt);
 				if (DropsExtension(stmt))
 				{
+					LocalityCheckExtensionDrop();
 					RunDroppingExtension(&call);
 					return;
 				}
