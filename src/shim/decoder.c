@@ -15,9 +15,13 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "parser/parse_relation.h"
 #include "replication/logical.h"
@@ -31,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "shim.h"
@@ -235,6 +240,39 @@ Write(LogicalDecodingContext *ctx, const LocalityWireMessage *msg, bool last)
 	OutputPluginWrite(ctx, last);
 }
 
+/*
+ * RefuseWithoutExtension: a database where pg_locality was dropped feeds no
+ * region, so a region that still lists this one cannot create (or stream
+ * from) a slot here again after DROP EXTENSION removed them.
+ */
+static void
+RefuseWithoutExtension(void)
+{
+	bool		own_xact = !IsTransactionState();
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		installed;
+	char	   *dbname;
+
+	if (own_xact)
+		StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid("pg_locality", true));
+	dbname = MemoryContextStrdup(cxt, get_database_name(MyDatabaseId));
+	if (own_xact)
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	if (!installed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pg_locality\" is not installed in database \"%s\"",
+						dbname),
+				 errdetail("It was dropped here; this region no longer sends changes."),
+				 errhint("Drop this region from the others with locality.drop_region().")));
+}
+
 static void
 Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 {
@@ -251,6 +289,8 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	ctx->output_plugin_private = state;
 	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
 	opt->receive_rewrites = false;
+
+	RefuseWithoutExtension();
 
 	if (Relations == NULL)
 	{

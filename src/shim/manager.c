@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "replication/origin.h"
@@ -24,6 +26,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -197,6 +200,143 @@ ExtensionInstalled(void)
 	return OidIsValid(get_extension_oid("pg_locality", true));
 }
 
+/* True when another database's apply slot uses region's origin (names are per server). */
+static bool
+OriginSharedElsewhere(const char *region)
+{
+	bool		shared = false;
+
+	LWLockAcquire(LocalityReplication->lock, LW_SHARED);
+	for (int i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+	{
+		ApplySlot  *slot = &LocalityReplication->slots[i];
+
+		if (slot->in_use && slot->dboid != MyDatabaseId && strcmp(slot->region, region) == 0)
+			shared = true;
+	}
+	LWLockRelease(LocalityReplication->lock);
+	return shared;
+}
+
+/*
+ * DropSlotIfIdle drops this server's slot name unless a walsender holds it
+ * again (a region retrying: the output plugin refuses it at once, so it is
+ * free again next round); false when it could not.
+ */
+static bool
+DropSlotIfIdle(const char *name)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		dropped = true;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(name)};
+
+		SPI_connect();
+		SPI_execute_with_args("SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)",
+							  1, argtypes, values, NULL, false, 0);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		dropped = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return dropped;
+}
+
+/*
+ * CleanUpAfterDrop leaves nothing of pg_locality's replication behind in a
+ * database without the extension (after DROP EXTENSION; the launcher runs a
+ * manager in every database, so also after a restart): its apply workers
+ * stop, their replication origins go, and the slots other regions streamed
+ * from here are dropped (their walsenders ended first; the output plugin
+ * refuses to serve a database without pg_locality, so no region creates
+ * them again).  Returns false while something is left to retry.  Runs in a
+ * transaction.
+ */
+static bool
+CleanUpAfterDrop(void)
+{
+	List	   *slots = NIL;
+	ListCell   *lc;
+	int			removed = 0;
+	bool		done = true;
+
+	for (int i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
+	{
+		ApplySlot  *slot = &LocalityReplication->slots[i];
+		char		region[LOCALITY_REGION_NAME_MAX + 1];
+		bool		mine;
+		pid_t		pid;
+
+		LWLockAcquire(LocalityReplication->lock, LW_SHARED);
+		mine = slot->in_use && slot->dboid == MyDatabaseId;
+		pid = slot->pid;
+		strlcpy(region, slot->region, sizeof(region));
+		LWLockRelease(LocalityReplication->lock);
+		if (!mine)
+			continue;
+
+		/* Stop the worker; its origin can go once it has let go of it. */
+		if (Workers[i] != NULL)
+		{
+			TerminateBackgroundWorker(Workers[i]);
+			(void) WaitForBackgroundWorkerShutdown(Workers[i]);
+		}
+		else if (pid > 0)
+		{
+			kill(pid, SIGTERM);
+			done = false;		/* not ours to wait for: next round */
+			continue;
+		}
+		if (!OriginSharedElsewhere(region))
+			DropOrigin(region);
+
+		LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
+		if (slot->dboid == MyDatabaseId)
+			slot->in_use = false;
+		LWLockRelease(LocalityReplication->lock);
+		removed++;
+	}
+
+	SPI_connect();
+	SPI_execute("SELECT pg_catalog.pg_terminate_backend(active_pid, 10000) "
+				"FROM pg_catalog.pg_replication_slots "
+				"WHERE active AND database = pg_catalog.current_database() "
+				"AND slot_name ~ '^pg_locality_r[0-9]+_d[0-9]+$'", false, 0);
+	SPI_execute("SELECT slot_name::text FROM pg_catalog.pg_replication_slots "
+				"WHERE database = pg_catalog.current_database() "
+				"AND slot_name ~ '^pg_locality_r[0-9]+_d[0-9]+$'", true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		slots = lappend(slots, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	foreach(lc, slots)
+	{
+		if (DropSlotIfIdle((char *) lfirst(lc)))
+			removed++;
+		else
+			done = false;
+	}
+
+	if (removed > 0)
+		ereport(LOG,
+				(errmsg("pg_locality is not installed in database \"%s\": removed %d of its "
+						"apply workers and replication slots",
+						get_database_name(MyDatabaseId), removed)));
+	return done;
+}
+
 /*
  * RecoverInDoubt resolves in-doubt prepared transactions; an error (a
  * region down) is logged and retried next round, never fatal.
@@ -269,9 +409,13 @@ LocalityManagerMain(Datum arg)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (!ExtensionInstalled())
 		{
+			bool		done = CleanUpAfterDrop();
+
 			PopActiveSnapshot();
 			CommitTransactionCommand();
-			proc_exit(0);
+			if (done)
+				proc_exit(0);
+			goto wait;			/* something to retry: stay a moment */
 		}
 		if (LocalityRegionSetting && LocalityRegionSetting[0])
 		{
@@ -287,6 +431,7 @@ LocalityManagerMain(Datum arg)
 		CommitTransactionCommand();
 		pgstat_report_stat(false);
 
+wait:
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   1000L, PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
