@@ -244,9 +244,14 @@ DropSlotIfIdle(const char *name)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		ereport(DEBUG1,
+				(errmsg("pg_locality could not drop slot \"%s\" yet: %s", name, edata->message)));
 		dropped = false;
 	}
 	PG_END_TRY();
@@ -272,6 +277,7 @@ CleanUpAfterDrop(void)
 	ListCell   *lc;
 	int			removed = 0;
 	bool		done = true;
+	MemoryContext outer = CurrentMemoryContext;
 
 	for (int i = 0; i < LOCALITY_MAX_APPLY_WORKERS; i++)
 	{
@@ -319,7 +325,13 @@ CleanUpAfterDrop(void)
 				"WHERE database = pg_catalog.current_database() "
 				"AND slot_name ~ '^pg_locality_r[0-9]+_d[0-9]+$'", true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		/* Copied out of SPI's memory, which SPI_finish frees. */
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
 		slots = lappend(slots, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(spi);
+	}
 	SPI_finish();
 	foreach(lc, slots)
 	{

@@ -51,7 +51,7 @@ my %q = (
 	tables => q{SELECT table_name::text, locality, home_region, region_column, conflict_resolution
 	              FROM locality.tables ORDER BY 1},
 	regions => q{SELECT region, is_primary, id FROM locality.regions ORDER BY id},
-	triggers => q{SELECT c.relname || ' ' || p.proname || ' ' || t.tgenabled
+	triggers => q{SELECT c.relname || ' ' || p.proname || ' ' || t.tgenabled::text
 	                FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	                JOIN pg_proc p ON p.oid = t.tgfoid
 	               WHERE p.pronamespace = 'locality'::regnamespace
