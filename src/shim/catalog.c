@@ -547,7 +547,9 @@ RegionListHint(void)
 	const LocalityRegion *all = LocalityRegions(&count);
 
 	if (count == 0)
-		return pstrdup(_("No region has been added yet; call locality.add_region() first."));
+		return pstrdup(_("No region has been added yet; call locality.add_region() first "
+								 "(restoring a dump: locality.region_catalog's rows must be "
+								 "restored before the tables', see docs/operations.md)."));
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, _("Regions: "));
