@@ -79,6 +79,15 @@ $restored->start;
 my $dir = tempdir(CLEANUP => 1);
 my ($out, $err);
 
+# run_out(@cmd): runs a client program, returns its stdout; dies if it fails.
+sub run_out
+{
+	my @cmd = @_;
+	my ($o, $e) = ('', '');
+	IPC::Run::run(\@cmd, '>', \$o, '2>', \$e) or die "@cmd failed: $e";
+	return $o;
+}
+
 # run(@cmd): runs a client program, returns its stderr; dies if it fails.
 sub run
 {
@@ -149,6 +158,38 @@ is($restored->safe_psql('partial_restore', 'SELECT locality.finish_restore()'), 
 	'finish_restore gives the four managed tables their triggers');
 is($restored->safe_psql('partial_restore', $q{triggers}), $original{triggers},
 	'partial_restore: triggers as in the original');
+
+# A table in a schema that sorts before "locality": pg_dump loads its rows
+# before the catalog's, so its region column cannot be read; a pg_restore
+# list that loads the catalog first restores it (docs/operations.md).
+$eu->safe_psql('postgres', 'CREATE SCHEMA app');
+$us->safe_psql('postgres', q{
+	CREATE SCHEMA app;
+	CREATE TABLE app.carts (id int PRIMARY KEY, item text) WITH (locality = 'REGIONAL BY ROW');
+	INSERT INTO app.carts VALUES (1, 'tea');
+});
+run('pg_dump', '-Fc', '-d', $us->connstr('postgres'), '-f', "$dir/app.dump");
+$restored->safe_psql('postgres', 'CREATE DATABASE app_restore');
+IPC::Run::run([ 'pg_restore', '-d', $restored->connstr('app_restore'), "$dir/app.dump" ],
+	'>', \$out, '2>', \$err);
+like($err, qr/region "us-east1" does not exist/,
+	'a region column in schema app is read before the catalog is loaded: 42704');
+$restored->safe_psql('postgres', 'DROP DATABASE app_restore');
+$restored->safe_psql('postgres', 'CREATE DATABASE app_restore');
+my @list = split /\n/, run_out('pg_restore', '-l', "$dir/app.dump");
+my @catalog = grep { /TABLE DATA locality (region_catalog|table_catalog)/ } @list;
+my @rest = grep { !/TABLE DATA locality (region_catalog|table_catalog)/ } @list;
+my $first_data = (grep { $rest[$_] =~ /TABLE DATA/ } 0 .. $#rest)[0];
+splice @rest, $first_data, 0, @catalog;
+open my $fh, '>', "$dir/app.list" or die;
+print $fh join("\n", @rest), "\n";
+close $fh;
+is(run('pg_restore', '-L', "$dir/app.list", '-d', $restored->connstr('app_restore'),
+	"$dir/app.dump"), '', 'with the catalog loaded first the restore succeeds');
+is($restored->safe_psql('app_restore', q{SELECT id, item, region FROM app.carts}),
+	'1|tea|us-east1', 'app.carts restored');
+is($restored->safe_psql('app_restore', $q{triggers} =~ s/'public'/'app'/r),
+	"carts _home_guard O\ncarts _home_guard O", 'app.carts has its safety net');
 
 # --- DROP EXTENSION ----------------------------------------------------------
 
