@@ -679,6 +679,38 @@ RunDroppingExtension(const UtilityCall *call)
 	DroppedTables = NIL;
 }
 
+/*
+ * OnlyTriggerSwitches: an ALTER TABLE that only disables or enables
+ * triggers, as pg_restore --disable-triggers wraps each table's data in: the
+ * restored table gets its triggers after its data, not here.
+ */
+static bool
+OnlyTriggerSwitches(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, AlterTableStmt))
+		return false;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+	{
+		switch (((AlterTableCmd *) lfirst(lc))->subtype)
+		{
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+				break;
+			default:
+				return false;
+		}
+	}
+	return true;
+}
+
 /* --- The hooks ----------------------------------------------------------- */
 
 /*
@@ -738,7 +770,8 @@ LocalityProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 				 */
 				RunUtility(&call);
 				CommandCounterIncrement();
-				LocalityFinishTableRestore(relid);
+				if (!OnlyTriggerSwitches(parsetree))
+					LocalityFinishTableRestore(relid);
 				return;
 			}
 			if (OidIsValid(relid))

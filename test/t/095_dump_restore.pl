@@ -108,8 +108,13 @@ is($psql_err, '', 'pg_dump | psql restores without an error or warning');
 my $restore_err = run('pg_restore', '-d', $restored->connstr('custom_restore'),
 	"$dir/custom.dump");
 is($restore_err, '', 'pg_dump -Fc | pg_restore restores without an error or warning');
+# --disable-triggers wraps each table's data in ALTER TABLE ... DISABLE/ENABLE
+# TRIGGER ALL: the triggers still come after the data.
+$restored->safe_psql('postgres', 'CREATE DATABASE notrig_restore');
+is(run('pg_restore', '--disable-triggers', '-d', $restored->connstr('notrig_restore'),
+	"$dir/custom.dump"), '', 'pg_restore --disable-triggers restores without an error');
 
-for my $db (qw(plain_restore custom_restore))
+for my $db (qw(plain_restore custom_restore notrig_restore))
 {
 	for my $what (sort keys %q)
 	{
