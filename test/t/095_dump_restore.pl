@@ -179,8 +179,7 @@ IPC::Run::run([ 'pg_restore', '-d', $restored->connstr('app_restore'), "$dir/app
 	'>', \$out, '2>', \$err);
 like($err, qr/region "us-east1" does not exist/,
 	'a region column in schema app is read before the catalog is loaded: 42704');
-$restored->safe_psql('postgres', 'DROP DATABASE app_restore');
-$restored->safe_psql('postgres', 'CREATE DATABASE app_restore');
+$restored->safe_psql('postgres', 'CREATE DATABASE app_listed');
 my @list = split /\n/, run_out('pg_restore', '-l', "$dir/app.dump");
 my @catalog = grep { /TABLE DATA locality (region_catalog|table_catalog)/ } @list;
 my @rest = grep { !/TABLE DATA locality (region_catalog|table_catalog)/ } @list;
@@ -189,11 +188,11 @@ splice @rest, $first_data, 0, @catalog;
 open my $fh, '>', "$dir/app.list" or die;
 print $fh join("\n", @rest), "\n";
 close $fh;
-is(run('pg_restore', '-L', "$dir/app.list", '-d', $restored->connstr('app_restore'),
+is(run('pg_restore', '-L', "$dir/app.list", '-d', $restored->connstr('app_listed'),
 	"$dir/app.dump"), '', 'with the catalog loaded first the restore succeeds');
-is($restored->safe_psql('app_restore', q{SELECT id, item, region FROM app.carts}),
+is($restored->safe_psql('app_listed', q{SELECT id, item, region FROM app.carts}),
 	'1|tea|us-east1', 'app.carts restored');
-is($restored->safe_psql('app_restore', $q{triggers} =~ s/'public'/'app'/r),
+is($restored->safe_psql('app_listed', $q{triggers} =~ s/'public'/'app'/r),
 	"carts _home_guard O\ncarts _home_guard O", 'app.carts has its safety net');
 
 # --- DROP EXTENSION ----------------------------------------------------------
