@@ -12,17 +12,27 @@
  * (pending_commits.c) makes the read wait until X's commit is applied here
  * or its position becomes known.  The wait is bounded by
  * locality.forward_timeout; then 55000 names the region and its lag.
+ * Reads wait, and then take their snapshot again, only where READ COMMITTED
+ * takes a new snapshot anyway (OwnSnapshot): never in a query that shares a
+ * running statement's snapshot (a STABLE function's), never under
+ * REPEATABLE READ or SERIALIZABLE.
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "tcop/pquery.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "shim.h"
@@ -176,11 +186,12 @@ WaitForRegion(const LocalityRegion *region, uint64 horizon)
 }
 
 /*
- * Waits for the regions whose rows table can hold; true when one of them
- * had a forwarded commit to wait for, even one applied already: it may have
- * been applied after the statement's snapshot was taken (its position is
- * often only known now, when the commit's answer is read), so the snapshot
- * must be taken again either way.
+ * Waits for the regions whose rows table can hold (every other region when
+ * table is NULL: a statement calling functions may read any table); true
+ * when one of them had a forwarded commit to wait for, even one applied
+ * already: it may have been applied after the statement's snapshot was
+ * taken (its position is often only known now, when the commit's answer is
+ * read), so the snapshot must be taken again either way.
  */
 static bool
 WaitForTable(const LocalityTable *table, uint64 horizon)
@@ -194,7 +205,7 @@ WaitForTable(const LocalityTable *table, uint64 horizon)
 	{
 		if (regions[i].is_local)
 			continue;
-		if (table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
+		if (table != NULL && table->spec.kind == LOCALITY_REGIONAL_BY_TABLE)
 		{
 			const LocalityRegion *primary = LocalityPrimaryRegion();
 			const char *home = table->spec.in_primary_region ?
@@ -209,13 +220,188 @@ WaitForTable(const LocalityTable *table, uint64 horizon)
 	return waited;
 }
 
+/*
+ * Marks the snapshots this hook takes, in a field MVCC snapshots do not use
+ * (only dirty snapshots set it).  A copy of another snapshot made later in
+ * the same memory overwrites it.
+ */
+#define RYW_SNAPSHOT_MARK 0x52595721
+
+/*
+ * OwnSnapshot: true when queryDesc runs with a snapshot READ COMMITTED took
+ * for this very statement (a top-level statement's, a cursor's, each
+ * statement's of a VOLATILE function): it is the active snapshot and only
+ * this QueryDesc has registered it.  The queries of a STABLE function, and
+ * any query run inside a running statement with that statement's snapshot,
+ * share a snapshot its QueryDesc has registered too (or one this hook took
+ * for the statement): they must see what the statement sees, so they neither
+ * wait nor take a new one.  Under REPEATABLE READ and SERIALIZABLE every
+ * statement has the transaction's snapshot: never.
+ */
+static bool
+OwnSnapshot(QueryDesc *queryDesc)
+{
+	Snapshot	snap = queryDesc->snapshot;
+	uint32		owners = 1;
+
+	if (snap == NULL || IsolationUsesXactSnapshot() || !ActiveSnapshotSet() ||
+		GetActiveSnapshot() != snap || snap->speculativeToken == RYW_SNAPSHOT_MARK)
+		return false;
+	/* EXPLAIN ANALYZE: its portal holds the statement's snapshot too. */
+	if (ActivePortal != NULL && ActivePortal->holdSnapshot == snap)
+		owners++;
+	return snap->regd_count == owners;
+}
+
+/*
+ * Replaces the statement's snapshot by a new one, as the QueryDesc's and as
+ * the active snapshot (what functions the statement calls run with), so the
+ * whole statement sees what was applied while it waited.
+ */
+static void
+RefreshSnapshot(QueryDesc *queryDesc)
+{
+	Snapshot	old = queryDesc->snapshot;
+	Snapshot	fresh = RegisterSnapshot(GetTransactionSnapshot());
+	/* A utility's portal (EXPLAIN ANALYZE, CREATE TABLE AS) remembers its own. */
+	bool		portal_owns = ActivePortal != NULL && ActivePortal->portalSnapshot == old &&
+		old->active_count == 1;
+
+	fresh->speculativeToken = RYW_SNAPSHOT_MARK;
+	PopActiveSnapshot();
+	PushActiveSnapshotWithLevel(fresh, portal_owns ? ActivePortal->createLevel :
+								GetCurrentTransactionNestLevel());
+	if (portal_owns)
+		ActivePortal->portalSnapshot = fresh;
+	UnregisterSnapshot(old);
+	queryDesc->snapshot = fresh;
+}
+
+/*
+ * True when the plan calls a function that is not built in: its plan
+ * depends on it.  (The router marks local reads with an item for function 0.)
+ */
+static bool
+CallsFunctions(PlannedStmt *stmt)
+{
+	static uint32 marker = 0;
+	ListCell   *lc;
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst(lc);
+
+		if (item->cacheId != PROCOID)
+			continue;
+		if (marker == 0)
+			marker = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
+		if (item->hashValue != marker)
+			return true;
+	}
+	return false;
+}
+
+/* A function that may run queries: SQL or a procedural language, not built in. */
+static bool
+IsQueryingFunction(Oid funcid, void *context)
+{
+	HeapTuple	tuple;
+	Oid			lang;
+
+	if (funcid < FirstNormalObjectId)
+		return false;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	lang = ((Form_pg_proc) GETSTRUCT(tuple))->prolang;
+	ReleaseSysCache(tuple);
+	return lang != INTERNALlanguageId && lang != ClanguageId;
+}
+
+static bool
+ExprCallsQuerying(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, IsQueryingFunction, context))
+		return true;
+	return expression_tree_walker(node, ExprCallsQuerying, context);
+}
+
+static bool PlanCallsQuerying(Plan *plan);
+
+static bool
+PlansCallQuerying(List *plans)
+{
+	ListCell   *lc;
+
+	foreach(lc, plans)
+	{
+		if (PlanCallsQuerying(lfirst(lc)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * True when plan calls a function that may read tables with the statement's
+ * snapshot: in its target lists and quals, function scans, VALUES, join
+ * quals (not index quals).
+ */
+static bool
+PlanCallsQuerying(Plan *plan)
+{
+	Node	   *extra = NULL;
+
+	if (plan == NULL)
+		return false;
+	if (ExprCallsQuerying((Node *) plan->targetlist, NULL) ||
+		ExprCallsQuerying((Node *) plan->qual, NULL))
+		return true;
+	switch (nodeTag(plan))
+	{
+		case T_Result:
+			extra = ((Result *) plan)->resconstantqual;
+			break;
+		case T_FunctionScan:
+			extra = (Node *) ((FunctionScan *) plan)->functions;
+			break;
+		case T_ValuesScan:
+			extra = (Node *) ((ValuesScan *) plan)->values_lists;
+			break;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			extra = (Node *) ((Join *) plan)->joinqual;
+			break;
+		case T_Append:
+			return PlansCallQuerying(((Append *) plan)->appendplans);
+		case T_MergeAppend:
+			return PlansCallQuerying(((MergeAppend *) plan)->mergeplans);
+		case T_SubqueryScan:
+			return PlanCallsQuerying(((SubqueryScan *) plan)->subplan);
+		case T_CustomScan:
+			if (PlansCallQuerying(((CustomScan *) plan)->custom_plans))
+				return true;
+			break;
+		default:
+			break;
+	}
+	return ExprCallsQuerying(extra, NULL) || PlanCallsQuerying(plan->lefttree) ||
+		PlanCallsQuerying(plan->righttree);
+}
+
 static void
 RywExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	/* Reads only: a write of rows homed elsewhere goes to their home anyway. */
+	/*
+	 * Reads only: a write of rows homed elsewhere goes to their home anyway.
+	 * Only where READ COMMITTED takes a new snapshot anyway (OwnSnapshot).
+	 */
 	if (LocalityReadYourWrites && Ryw != NULL &&
 		queryDesc->plannedstmt->commandType == CMD_SELECT &&
-		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && LocalityIsInstalled())
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsBackgroundWorker && OwnSnapshot(queryDesc) &&
+		LocalityIsInstalled())
 	{
 		ListCell   *lc;
 		bool		waited = false;
@@ -246,23 +432,35 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		}
 
 		/*
-		 * The statement's snapshot was taken before the checks: under READ
-		 * COMMITTED take a new one that sees what was applied meanwhile,
-		 * whenever forwarded commits were ever tracked here (an apply that
-		 * cleared its pending entry between the snapshot and the checks
-		 * leaves nothing to wait for, yet the old snapshot misses it).
-		 * (A REPEATABLE READ / SERIALIZABLE transaction keeps the snapshot
-		 * it started with.)
+		 * The SQL and PL functions it calls may read any table, the STABLE
+		 * ones with its snapshot: wait for every region.
+		 */
+		if (CallsFunctions(queryDesc->plannedstmt) &&
+			(Ryw->used > 0 || started || LocalityPendingCommitsSeen()) &&
+			(PlanCallsQuerying(queryDesc->plannedstmt->planTree) ||
+			 PlansCallQuerying(queryDesc->plannedstmt->subplans)))
+		{
+			if (!started)
+			{
+				LocalityRemotePollCommits();
+				horizon = LocalityPendingCommitHorizon();
+				started = true;
+			}
+			if ((Ryw->used > 0 || horizon != 0) && WaitForTable(NULL, horizon))
+				waited = true;
+		}
+
+		/*
+		 * The statement's snapshot was taken before the checks: take a new
+		 * one that sees what was applied meanwhile, whenever forwarded
+		 * commits were ever tracked here (an apply that cleared its pending
+		 * entry between the snapshot and the checks leaves nothing to wait
+		 * for, yet the old snapshot misses it).
 		 */
 		if (started && (Ryw->used > 0 || seen))
 			waited = true;
-		if (waited && !IsolationUsesXactSnapshot() && queryDesc->snapshot != NULL)
-		{
-			Snapshot	fresh = RegisterSnapshot(GetTransactionSnapshot());
-
-			UnregisterSnapshot(queryDesc->snapshot);
-			queryDesc->snapshot = fresh;
-		}
+		if (waited)
+			RefreshSnapshot(queryDesc);
 	}
 	if (PrevExecutorStart)
 		PrevExecutorStart(queryDesc, eflags);
