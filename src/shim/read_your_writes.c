@@ -394,6 +394,7 @@ PlanCallsQuerying(Plan *plan)
 static void
 RywExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	LocalityStatementStarts();
 	/*
 	 * Reads only: a write of rows homed elsewhere goes to their home anyway.
 	 * Only where READ COMMITTED takes a new snapshot anyway (OwnSnapshot).

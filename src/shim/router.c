@@ -57,6 +57,15 @@
 
 static planner_hook_type PrevPlanner = NULL;
 
+/*
+ * Set from planning a statement that may forward until a statement starts
+ * running.  A SQL function plans its whole body before it runs the first
+ * statement, and those plans are in no plan cache: a read planned after a
+ * write that may be the transaction's first forwarded one gets the Forward
+ * node and decides when it runs (PlanRead).
+ */
+static bool ForwardPlannedNotRun = false;
+
 /* What the router knows about a region value. */
 typedef enum RegionValue
 {
@@ -589,6 +598,8 @@ PlanReadAt(LocalityRoute *route, Query *parse, const char *query_string, int cur
 	if (route->kind != ROUTE_STATIC || route->pinned_read)
 		route->local_plan = result->planTree;
 	result->planTree = LocalityMakeForwardPlan(route);
+	if (!route->pinned_read)
+		ForwardPlannedNotRun = true;
 	return result;
 }
 
@@ -1068,6 +1079,13 @@ RefuseNestedLocking(Query *parse, ParamListInfo boundParams)
 /* Set when a plan carrying the invalidation item may still be cached. */
 static bool LocalReadPlansCached = false;
 
+/* LocalityStatementStarts: a plan starts running (ExecutorStart). */
+void
+LocalityStatementStarts(void)
+{
+	ForwardPlannedNotRun = false;
+}
+
 /* The invalidation item's hash: pg_proc's key 0, which no function has. */
 static uint32
 LocalReadHash(void)
@@ -1154,7 +1172,7 @@ PlanRead(Query *parse, const char *query_string, int cursorOptions,
 	if (table == NULL || (table->spec.kind != LOCALITY_REGIONAL_BY_ROW &&
 						  table->spec.kind != LOCALITY_REGIONAL_BY_TABLE))
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
-	if (!LocalityForwardedTo(InvalidLocalityRegionId))
+	if (!LocalityForwardedTo(InvalidLocalityRegionId) && !ForwardPlannedNotRun)
 		return MarkLocalRead(NextPlanner(parse, query_string, cursorOptions, boundParams));
 	if (RoutableTable(rte->relid) == NULL)
 		return NextPlanner(parse, query_string, cursorOptions, boundParams);
@@ -1229,6 +1247,7 @@ LocalityPlanner(Query *parse, const char *query_string, int cursorOptions,
 	if (route.kind != ROUTE_STATIC)
 		route.local_plan = result->planTree;
 	result->planTree = LocalityMakeForwardPlan(&route);
+	ForwardPlannedNotRun = true;
 	return result;
 }
 

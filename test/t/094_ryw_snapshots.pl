@@ -204,14 +204,18 @@ is(client('pipeline:UPDATE accounts SET balance = balance + 1 WHERE id = 1;;'
 	"11\n11", 'a pipeline\'s implicit transaction reads its forwarded write by key and by region');
 is($eu->safe_psql('postgres', 'SELECT balance FROM accounts WHERE id = 1'), '11', 'committed at the home at Sync');
 
-# PROBE (not an assertion yet): a SQL function plans its whole body before running it.
+# A SQL function plans its whole body before running it: its read planned
+# before its forwarded UPDATE ran still reads that UPDATE at the home.
 $us->safe_psql('postgres', q{
 	CREATE FUNCTION bump_and_read(k int) RETURNS int VOLATILE LANGUAGE sql AS $$
 		UPDATE accounts SET balance = balance + 100 WHERE id = k;
 		SELECT balance FROM accounts WHERE id = k $$;
 });
-diag('PROBE sql function: ' . $us->safe_psql('postgres', "BEGIN; SELECT bump_and_read(2); ROLLBACK;"));
-diag('PROBE sql function autocommit: ' . $us->safe_psql('postgres', "SELECT bump_and_read(2);"));
+is($us->safe_psql('postgres', "BEGIN; SELECT bump_and_read(2); ROLLBACK;"), '120',
+	'a SQL function reads its own forwarded UPDATE (in a transaction block)');
+is($us->safe_psql('postgres', "SELECT bump_and_read(2)"), '120', 'and in autocommit');
+is($us->safe_psql('postgres', "SELECT balance FROM accounts WHERE id = 2"), '120',
+	'read-your-writes after it');
 
 wait_all();
 my $rows = "SELECT string_agg(id || ':' || balance, ',' ORDER BY id) FROM accounts";

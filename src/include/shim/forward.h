@@ -99,6 +99,9 @@ extern void LocalityInitRouter(void);
  */
 extern void LocalityForwardingBegins(void);
 
+/* router.c: a plan starts running (reads planned after a forwarding write). */
+extern void LocalityStatementStarts(void);
+
 /* forward.c: true while the forward node looks a row's home up here. */
 extern bool LocalityLookingUpHome;
 
