@@ -436,19 +436,24 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 		 * The SQL and PL functions it calls may read any table, the STABLE
 		 * ones with its snapshot: wait for every region.
 		 */
-		if (CallsFunctions(queryDesc->plannedstmt) &&
-			(Ryw->used > 0 || started || LocalityPendingCommitsSeen()) &&
-			(PlanCallsQuerying(queryDesc->plannedstmt->planTree) ||
-			 PlansCallQuerying(queryDesc->plannedstmt->subplans)))
+		if (CallsFunctions(queryDesc->plannedstmt))
 		{
-			if (!started)
+			bool		ever = seen || Ryw->used > 0;
+
+			if (!ever && !started)
+				(void) LocalityPendingCommitHorizon(&ever);
+			if (ever && (PlanCallsQuerying(queryDesc->plannedstmt->planTree) ||
+						 PlansCallQuerying(queryDesc->plannedstmt->subplans)))
 			{
-				LocalityRemotePollCommits();
-				horizon = LocalityPendingCommitHorizon();
-				started = true;
+				if (!started)
+				{
+					LocalityRemotePollCommits();
+					horizon = LocalityPendingCommitHorizon(&seen);
+					started = true;
+				}
+				if ((Ryw->used > 0 || horizon != 0) && WaitForTable(NULL, horizon))
+					waited = true;
 			}
-			if ((Ryw->used > 0 || horizon != 0) && WaitForTable(NULL, horizon))
-				waited = true;
 		}
 
 		/*
