@@ -863,6 +863,7 @@ PlanLockingFanout(LocalityRoute *route, Query *parse, const char *query_string,
 	result = NextPlanner(parse, query_string, cursorOptions, boundParams);
 	route->local_plan = result->planTree;
 	result->planTree = LocalityMakeForwardPlan(route);
+	ForwardPlannedNotRun = true;
 	return result;
 }
 
