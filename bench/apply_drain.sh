@@ -363,13 +363,18 @@ pause_apply() {
 #   pglogical : alter_subscription_enable updates pglogical.subscription, which the manager
 #               worker reads after the commit: the commit timestamp of that row;
 #   locality  : resume_replication sets the flag in shared memory and the worker's latch at once
-#               (no catalog row): clock_timestamp() right after the call, in the same statement.
+#               (no catalog row): clock_timestamp() just before the call, in the same target list
+#               (evaluated in order). Not after it: on this 2-core machine the woken worker can
+#               reconnect, and the provider fork its walsender, before the calling backend runs
+#               again (seen: a clock read after the call was up to 2 ms after the walsender's
+#               backend_start). The commit timestamps of the other two are likewise taken before
+#               their launcher or manager is woken (at commit).
 enable_sql() {
     local us="(extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint"
     if [[ $MODE == native ]]; then
         echo "ALTER SUBSCRIPTION sub ENABLE; SELECT $us FROM pg_subscription WHERE subname = 'sub';"
     elif is_locality; then
-        echo "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM locality.resume_replication('$REGION_P');"
+        echo "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, locality.resume_replication('$REGION_P');"   # prints "T|"
     else   # the first statement returns no row (enable returns true)
         echo "SELECT 1 FROM pglogical.alter_subscription_enable('sub', true) AS e(ok) WHERE NOT ok; SELECT $us FROM pglogical.subscription WHERE sub_name = 'sub';"
     fi
@@ -513,7 +518,7 @@ measure() { # WL RUN
     t0=$(now_us)
     LAST_START_US=$t0
     sess_q s "$(enable_sql)"
-    te=$REPLY   # the instant the enable took effect, on the subscriber's clock (see enable_sql)
+    te=${REPLY%%|*}   # the instant the enable took effect, on the subscriber's clock (see enable_sql)
     while :; do
         if [[ -z $tconf ]]; then
             sess_q p "$q_slot"; now=$(now_us)
