@@ -51,7 +51,7 @@
 #        drained : the provider slot's confirmed_flush_lsn >= the recorded LSN. "rate" is
 #                  computed from this one; it includes the subscriber's flush-feedback delay;
 #      At "applied" it also reads the CPU seconds used so far by the walsender and the apply
-#      worker (both are started by the enable) from /proc;
+#      worker (both are started by the enable) from /proc/PID/schedstat (nanoseconds);
 #   5. verify count(*) and sum(n) of t are equal on both sides (and equal the expected values).
 #
 # Both clocks start at the enable, so both include worker start-up ("start_s", enable ->
@@ -59,6 +59,28 @@
 # and reconnects when resume_replication sets its latch). "stream rate" = units /
 # (applied_s - start_s) leaves the start-up out, for comparing the streaming apply alone.
 # "apply cpu_s" of locality counts from the resume (its worker outlives the pause).
+#
+# Exact times ("exact ..." columns, "applied(x)" and "stream(x)" ratios): the polled times above
+# are only as fine as POLL_S plus a psql round trip, which on drains of 0.2-0.35 s (W2, W3) moves a
+# ratio by several percent. The exact ones use no polling, and the same method in every mode:
+#   start : the instant the enable took effect on the subscriber (enable_sql: the commit timestamp
+#           of the pg_subscription / pglogical.subscription row for native / pglogical, whose
+#           launcher / manager acts after that commit; clock_timestamp() just before
+#           resume_replication for locality, which acts at once);
+#   applied : the marker transaction's local commit time on the subscriber: the xact_time of its
+#           commit record in the subscriber's WAL (pg_waldump -x <marker xmin>). Not
+#           pg_xact_commit_timestamp(xmin): under a replication origin (all three engines apply
+#           under one) PostgreSQL records the origin's, i.e. the provider's, commit timestamp;
+#   walsender start : pg_stat_activity.backend_start of the provider's walsender for the slot.
+#   exact applied_s = applied - start; exact start_s = walsender start - start; exact stream rate =
+#   units / (applied - walsender start). Provider and subscriber run on this one machine, so
+#   walsender start and the subscriber's times share one clock.
+# Start-up differs by engine: native and pglogical start a new apply worker process at the enable
+# (a bgworker fork, then its connection makes the provider fork a walsender); pg_locality's worker
+# outlives the pause and only reconnects (the provider forks a walsender). So "exact start_s" is
+# ~10 ms for native and pglogical and ~1 ms for locality. "applied(x)" counts it (what a user
+# waiting for the resume sees); "stream(x)" starts at the walsender's start, the one step all three
+# share, and is the fairest comparison of the streaming itself.
 #
 # Workloads (table truncated between workloads via replicated TRUNCATE, outside the timing):
 #   W1 bulk    : one transaction, INSERT ... SELECT g, md5(g::text), g FROM generate_series(1,W1_ROWS)
