@@ -323,6 +323,15 @@ Flush(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool at_commit)
 	}
 	appendBinaryStringInfo(ctx->out, state->pending->data, state->pending->len);
 	OutputPluginWrite(ctx, true);
+	if (state->pending->maxlen > 4 * BATCH_BYTES)
+	{
+		/* A huge value went through: do not keep its buffer for the session. */
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(state->pending));
+
+		pfree(state->pending->data);
+		initStringInfo(state->pending);
+		MemoryContextSwitchTo(old);
+	}
 	resetStringInfo(state->pending);
 }
 
@@ -339,7 +348,12 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											  ALLOCSET_DEFAULT_SIZES);
 	state->tomb_cxt = AllocSetContextCreate(ctx->context, "pg_locality tombstone",
 											ALLOCSET_SMALL_SIZES);
-	state->pending = makeStringInfo();	/* in ctx->context */
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+		state->pending = makeStringInfo();
+		MemoryContextSwitchTo(old);
+	}
 	ctx->output_plugin_private = state;
 	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
 	opt->receive_rewrites = false;
