@@ -67,6 +67,18 @@ static int	FlushMapHead = 0;		/* oldest entry */
 static int	FlushMapCount = 0;
 static XLogRecPtr FlushedSource = InvalidXLogRecPtr;
 
+/* Forgets the mappings whose local commit is flushed (up to flushed). */
+static void
+DropFlushed(XLogRecPtr flushed)
+{
+	while (FlushMapCount > 0 && FlushMap[FlushMapHead].local_end <= flushed)
+	{
+		FlushedSource = FlushMap[FlushMapHead].source_end;
+		FlushMapHead = (FlushMapHead + 1) % FLUSH_MAP_SIZE;
+		FlushMapCount--;
+	}
+}
+
 /*
  * LocalityApplyRecordCommit is called by apply.c after each applied commit.
  */
@@ -74,6 +86,15 @@ void
 LocalityApplyRecordCommit(XLogRecPtr local_end, XLogRecPtr source_end,
 						  TimestampTz source_commit_time)
 {
+	/*
+	 * Full: the map is only trimmed when feedback is due, so a long backlog
+	 * fills it every FLUSH_MAP_SIZE transactions.  The walwriter has
+	 * usually flushed most of it meanwhile (commits are asynchronous):
+	 * forget those first, and flush (wait for the disk) only when that
+	 * frees nothing.
+	 */
+	if (FlushMapCount == FLUSH_MAP_SIZE)
+		DropFlushed(GetFlushRecPtr(NULL));
 	if (FlushMapCount == FLUSH_MAP_SIZE)
 	{
 		/* Full: make room by flushing (rare; only under a long backlog). */
@@ -108,14 +129,7 @@ LocalityApplyRecordCommit(XLogRecPtr local_end, XLogRecPtr source_end,
 static XLogRecPtr
 FlushedSourcePosition(XLogRecPtr received)
 {
-	XLogRecPtr	flushed = GetFlushRecPtr(NULL);
-
-	while (FlushMapCount > 0 && FlushMap[FlushMapHead].local_end <= flushed)
-	{
-		FlushedSource = FlushMap[FlushMapHead].source_end;
-		FlushMapHead = (FlushMapHead + 1) % FLUSH_MAP_SIZE;
-		FlushMapCount--;
-	}
+	DropFlushed(GetFlushRecPtr(NULL));
 	if (FlushMapCount == 0 && !IsTransactionState())
 		FlushedSource = Max(FlushedSource, received);
 	return FlushedSource;
