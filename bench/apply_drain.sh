@@ -51,7 +51,7 @@
 #        drained : the provider slot's confirmed_flush_lsn >= the recorded LSN. "rate" is
 #                  computed from this one; it includes the subscriber's flush-feedback delay;
 #      At "applied" it also reads the CPU seconds used so far by the walsender and the apply
-#      worker (both are started by the enable) from /proc;
+#      worker (both are started by the enable) from /proc/PID/schedstat (nanoseconds);
 #   5. verify count(*) and sum(n) of t are equal on both sides (and equal the expected values).
 #
 # Both clocks start at the enable, so both include worker start-up ("start_s", enable ->
@@ -59,6 +59,28 @@
 # and reconnects when resume_replication sets its latch). "stream rate" = units /
 # (applied_s - start_s) leaves the start-up out, for comparing the streaming apply alone.
 # "apply cpu_s" of locality counts from the resume (its worker outlives the pause).
+#
+# Exact times ("exact ..." columns, "applied(x)" and "stream(x)" ratios): the polled times above
+# are only as fine as POLL_S plus a psql round trip, which on drains of 0.2-0.35 s (W2, W3) moves a
+# ratio by several percent. The exact ones use no polling, and the same method in every mode:
+#   start : the instant the enable took effect on the subscriber (enable_sql: the commit timestamp
+#           of the pg_subscription / pglogical.subscription row for native / pglogical, whose
+#           launcher / manager acts after that commit; clock_timestamp() just before
+#           resume_replication for locality, which acts at once);
+#   applied : the marker transaction's local commit time on the subscriber: the xact_time of its
+#           commit record in the subscriber's WAL (pg_waldump -x <marker xmin>). Not
+#           pg_xact_commit_timestamp(xmin): under a replication origin (all three engines apply
+#           under one) PostgreSQL records the origin's, i.e. the provider's, commit timestamp;
+#   walsender start : pg_stat_activity.backend_start of the provider's walsender for the slot.
+#   exact applied_s = applied - start; exact start_s = walsender start - start; exact stream rate =
+#   units / (applied - walsender start). Provider and subscriber run on this one machine, so
+#   walsender start and the subscriber's times share one clock.
+# Start-up differs by engine: native and pglogical start a new apply worker process at the enable
+# (a bgworker fork, then its connection makes the provider fork a walsender); pg_locality's worker
+# outlives the pause and only reconnects (the provider forks a walsender). So "exact start_s" is
+# ~10 ms for native and pglogical and ~1 ms for locality. "applied(x)" counts it (what a user
+# waiting for the resume sees); "stream(x)" starts at the walsender's start, the one step all three
+# share, and is the fairest comparison of the streaming itself.
 #
 # Workloads (table truncated between workloads via replicated TRUNCATE, outside the timing):
 #   W1 bulk    : one transaction, INSERT ... SELECT g, md5(g::text), g FROM generate_series(1,W1_ROWS)
@@ -134,6 +156,8 @@ LOCALITY_TABLE=${LOCALITY_TABLE:-GLOBAL}   # locality modes: the tables' localit
 ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the other)
 SETUP_LOCK=${SETUP_LOCK:-}    # lock file held during a locality mode's set-up (see the header)
 INSTALL=${INSTALL:-0}         # 1: make install of this tree under SETUP_LOCK first
+PERF_DIR=${PERF_DIR:-}        # diagnostic: perf record each drain into this directory (see perf_start)
+if [[ -n $PERF_DIR && $PERF_DIR != /* ]]; then PERF_DIR=$PWD/$PERF_DIR; fi
 
 BENCH_NAME=apply_drain.sh
 SYNC_COMMIT=off
@@ -161,9 +185,12 @@ n_sum() { if [[ $MODE == locality-pncounter ]]; then echo "sum(n::bigint)"; else
 now_us() { local t=$EPOCHREALTIME; echo "${t//[.,]/}"; }
 
 # ---------------------------------------------------------------- persistent psql sessions
-proc_cpu_s() { # PID -> user+system CPU seconds it has used so far ("na" if unknown)
+proc_cpu_s() { # PID -> CPU seconds (user+system) it has used so far ("na" if unknown): from
+    # /proc/PID/schedstat (nanoseconds) where the kernel has it, else /proc/PID/stat (clock ticks)
     local st fields
-    if [[ $1 != 0 && -r /proc/$1/stat ]] && read -r st <"/proc/$1/stat" 2>/dev/null; then
+    if [[ $1 != 0 && -r /proc/$1/schedstat ]] && read -r st <"/proc/$1/schedstat" 2>/dev/null; then
+        awk -v ns="${st%% *}" 'BEGIN { printf "%.3f", ns / 1e9 }'
+    elif [[ $1 != 0 && -r /proc/$1/stat ]] && read -r st <"/proc/$1/stat" 2>/dev/null; then
         read -r -a fields <<<"${st##*) }"
         awk -v u="${fields[11]}" -v s="${fields[12]}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
     else
@@ -335,6 +362,17 @@ catch_up() {
                 WHERE slot_name = '$SLOT';" "slot $SLOT confirmed_flush_lsn >= $lsn"
 }
 
+restart_past() { # LSN: wait (at most 10 s) until the slot's restart_lsn >= LSN
+    local i
+    for (( i = 0; i < 200; i++ )); do
+        sess_q p "SELECT coalesce(restart_lsn >= '$1'::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = '$SLOT';"
+        [[ $REPLY == t ]] && return 0
+        nap 0.05
+    done
+    sess_q p "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '$SLOT';"
+    log "$MODE: slot $SLOT restart_lsn $REPLY still before $1 after 10 s; the drain may re-decode older WAL"
+}
+
 pause_apply() {
     if [[ $MODE == native ]]; then
         sess_q s "ALTER SUBSCRIPTION sub DISABLE; SELECT 1;"
@@ -350,10 +388,62 @@ pause_apply() {
     wait_for p "SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$SLOT';" "slot $SLOT inactive"
 }
 
+# enable_sql: resumes apply and prints, in epoch microseconds on the subscriber's clock, the
+# instant the resume took effect there:
+#   native    : ALTER SUBSCRIPTION .. ENABLE acts at its commit (the launcher is woken at commit
+#               and reads pg_subscription): the commit timestamp of that pg_subscription row
+#               (track_commit_timestamp; a local transaction, so its own commit time);
+#   pglogical : alter_subscription_enable updates pglogical.subscription, which the manager
+#               worker reads after the commit: the commit timestamp of that row;
+#   locality  : resume_replication sets the flag in shared memory and the worker's latch at once
+#               (no catalog row): clock_timestamp() just before the call, in the same target list
+#               (evaluated in order). Not after it: on this 2-core machine the woken worker can
+#               reconnect, and the provider fork its walsender, before the calling backend runs
+#               again (seen: a clock read after the call was up to 2 ms after the walsender's
+#               backend_start). The commit timestamps of the other two are likewise taken before
+#               their launcher or manager is woken (at commit).
 enable_sql() {
-    if [[ $MODE == native ]]; then echo "ALTER SUBSCRIPTION sub ENABLE; SELECT 1;"
-    elif is_locality; then echo "SELECT 1 FROM locality.resume_replication('$REGION_P');"
-    else echo "SELECT pglogical.alter_subscription_enable('sub', true);"; fi
+    local us="(extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint"
+    if [[ $MODE == native ]]; then
+        echo "ALTER SUBSCRIPTION sub ENABLE; SELECT $us FROM pg_subscription WHERE subname = 'sub';"
+    elif is_locality; then
+        echo "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, locality.resume_replication('$REGION_P');"   # prints "T|"
+    else   # the first statement returns no row (enable returns true)
+        echo "SELECT 1 FROM pglogical.alter_subscription_enable('sub', true) AS e(ok) WHERE NOT ok; SELECT $us FROM pglogical.subscription WHERE sub_name = 'sub';"
+    fi
+}
+
+# marker_commit_us LSN_BEFORE LSN_AFTER XID: the local commit time (epoch microseconds) of
+# transaction XID on the subscriber, read from the xact_time of its commit record in the
+# subscriber's WAL (pg_waldump). Not pg_xact_commit_timestamp(): for a transaction applied under
+# a replication origin PostgreSQL records the origin's commit timestamp there (the provider's),
+# in all three engines. Waits until the WAL is flushed up to LSN_AFTER (apply commits
+# asynchronously). Prints nothing when not found.
+marker_commit_us() {
+    local lsn0=$1 lsn1=$2 xid=$3 out ts
+    [[ -n $xid && $xid != - ]] || return 0
+    wait_for s "SELECT pg_current_wal_flush_lsn() >= '$lsn1'::pg_lsn;" "subscriber WAL flushed to $lsn1" 30
+    out=$(as_pg env TZ=UTC "$PGBIN/pg_waldump" -p "$TMP/$MODE/s/pg_wal" -s "$lsn0" -r Transaction -x "$xid" -n 1 2>/dev/null) || true
+    # "... desc: COMMIT 2026-11-26 17:30:01.123456 UTC; origin: node 1, lsn 0/1A2B3C4, at ..."
+    ts=$(sed -n 's/.*desc: COMMIT \([0-9-]* [0-9:.]*\) UTC.*/\1/p' <<<"$out")
+    [[ -n $ts ]] || { log "marker commit of xid $xid not found in the subscriber's WAL after $lsn0"; return 0; }
+    sess_q s "SELECT (extract(epoch FROM '$ts+00'::timestamptz) * 1000000)::bigint;"
+    echo "$REPLY"
+}
+
+# PERF_DIR: a system-wide perf record (call graphs) from just before the enable until the marker
+# is seen applied, into PERF_DIR/MODE.WL.RUN.data (+ .pids: the walsender's and apply worker's pid,
+# for perf report --pid). Diagnostic only: perf costs CPU, do not compare rates of such runs.
+PERF_PID=""
+perf_start() { # FILE_PREFIX
+    mkdir -p "$PERF_DIR"
+    perf record -a -g -F 1999 -q -o "$1.data" -- sleep "$DRAIN_TIMEOUT_S" </dev/null >/dev/null 2>"$1.perf.log" &
+    PERF_PID=$!
+    nap 0.5   # perf needs a moment to set up its events
+}
+perf_stop() { # PID
+    kill -INT "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 counts() { # SIDE -> "count sum"
@@ -405,7 +495,16 @@ measure() { # WL RUN
     prepare "$wl"
     sess_q p "VACUUM (ANALYZE) t; VACUUM drain_marker; SELECT 1;"
     sess_q s "VACUUM (ANALYZE) t; VACUUM drain_marker; SELECT 1;"
+    # A CHECKPOINT logs a running-xacts record, from which the slot can restart decoding once the
+    # subscriber confirms past it (the catch-up marker): wait for restart_lsn to move there, so the
+    # drain does not re-decode what came before (e.g. W1's 200,000-row transaction before W3: seen
+    # as 0.3-0.5 s more walsender CPU in some W3 drains, in any engine, depending on whether its
+    # feedback had moved restart_lsn before the pause). Not fatal if it does not move in 10 s.
+    local ck
+    sess_q p "SELECT pg_current_wal_lsn(); CHECKPOINT;"
+    ck=$REPLY
     catch_up
+    restart_past "$ck"
     pause_apply
     before=$(counts p)
     sess_q p "CHECKPOINT; SELECT pg_current_wal_lsn();"
@@ -443,7 +542,9 @@ measure() { # WL RUN
 
     # ---- drain: re-enable apply and poll
     local q_slot="SELECT (active OR confirmed_flush_lsn >= '$lsn1'::pg_lsn)::int || ' ' || coalesce(confirmed_flush_lsn >= '$lsn1'::pg_lsn, false)::int FROM pg_replication_slots WHERE slot_name = '$SLOT';"
-    local q_mark="SELECT count(*) FROM drain_marker WHERE id = $MK;"
+    # the marker's xmin once it is visible, and the subscriber's WAL insert position then
+    local q_mark="SELECT coalesce((SELECT xmin::text FROM drain_marker WHERE id = $MK), '-') || ' ' || pg_current_wal_insert_lsn();"
+    local slsn0 slsn1="" mxid="" ws_pid=0 ws_start="" te="" tm="" perf_pid=""
     if is_locality; then
         # the pg_locality apply worker outlives a pause: count only the CPU it uses from here on
         sess_q s "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE backend_type = 'pg_locality apply';"
@@ -453,9 +554,13 @@ measure() { # WL RUN
     if [[ $SUB_SNAPSHOT == 1 ]]; then
         sess_q x "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM drain_marker;"
     fi
+    sess_q s "SELECT pg_current_wal_insert_lsn();"   # the marker's local commit record lies after this
+    slsn0=$REPLY
+    if [[ -n $PERF_DIR ]]; then perf_start "$PERF_DIR/$MODE.$wl.$run"; perf_pid=$PERF_PID; fi
     t0=$(now_us)
     LAST_START_US=$t0
     sess_q s "$(enable_sql)"
+    te=${REPLY%%|*}   # the instant the enable took effect, on the subscriber's clock (see enable_sql)
     while :; do
         if [[ -z $tconf ]]; then
             sess_q p "$q_slot"; now=$(now_us)
@@ -465,18 +570,24 @@ measure() { # WL RUN
         fi
         if [[ -z $tapp ]]; then
             sess_q s "$q_mark"; now=$(now_us)
-            if [[ $REPLY == 1 ]]; then
+            if [[ ${REPLY%% *} != - ]]; then
                 tapp=$now
+                mxid=${REPLY%% *}; slsn1=${REPLY#* }
+                if [[ -n $perf_pid ]]; then perf_stop "$perf_pid"; perf_pid=""; fi
                 # sanity check of the commit-order argument: all rows are there when the marker is
                 sc=$(counts s)
                 [[ $sc == "$pc" ]] || die "$MODE $wl run $run: marker visible but subscriber has '$sc', provider '$pc'"
-                # CPU used so far by the walsender and the apply worker (both started at enable)
-                sess_q p "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = '$SLOT';"
-                cpu_ws=$(proc_cpu_s "$REPLY")
+                # CPU used so far by the walsender and the apply worker (both started at enable),
+                # and when the walsender started (pg_stat_activity.backend_start)
+                sess_q p "SELECT coalesce(r.active_pid, 0) || ' ' || coalesce((extract(epoch FROM a.backend_start) * 1000000)::bigint::text, '')
+                          FROM pg_replication_slots r LEFT JOIN pg_stat_activity a ON a.pid = r.active_pid WHERE r.slot_name = '$SLOT';"
+                ws_pid=${REPLY%% *}; ws_start=${REPLY#* }
+                cpu_ws=$(proc_cpu_s "$ws_pid")
                 sess_q s "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE backend_type ~ '^(logical replication worker|pglogical apply|pg_locality apply)';"
                 cpu_ap=$(proc_cpu_s "$REPLY")
+                if [[ -n $PERF_DIR ]]; then echo "walsender $ws_pid apply $REPLY" >"$PERF_DIR/$MODE.$wl.$run.pids"; fi
                 if [[ $REPLY == "$ap_pid0" && $ap_pid0 != 0 && $cpu_ap != na && $ap_cpu0 != na ]]; then
-                    cpu_ap=$(awk -v a="$cpu_ap" -v b="$ap_cpu0" 'BEGIN { printf "%.2f", a - b }')
+                    cpu_ap=$(awk -v a="$cpu_ap" -v b="$ap_cpu0" 'BEGIN { printf "%.3f", a - b }')
                 fi
             fi
         fi
@@ -488,19 +599,25 @@ measure() { # WL RUN
     if [[ $SUB_SNAPSHOT == 1 ]]; then sess_q x "COMMIT; SELECT 1;"; fi
     sc=$(counts s)
     [[ $sc == "$pc" ]] || die "$MODE $wl run $run: subscriber has '$sc', provider '$pc' (count sum)"
+    tm=$(marker_commit_us "$slsn0" "$slsn1" "$mxid")
 
     local line
     line=$(awk -v m="$MODE" -v w="$wl" -v r="$run" -v u="$units" -v un="$unit" -v g0="$g0" -v g1="$g1" \
                -v t0="$t0" -v ta="${ta:-$tconf}" -v tapp="$tapp" -v tc="$tconf" -v wal="$wal_mb" -v cnt="${sc% *}" -v sum="${sc#* }" \
-               -v cws="$cpu_ws" -v cap="$cpu_ap" 'BEGIN {
+               -v cws="$cpu_ws" -v cap="$cpu_ap" -v te="$te" -v tw="$ws_start" -v tm="$tm" 'BEGIN {
         gen = (g1 - g0) / 1e6; st = (ta - t0) / 1e6; ap = (tapp - t0) / 1e6; dr = (tc - t0) / 1e6
         sa = ap - st; if (sa < 0.001) sa = 0.001
-        printf "%s\t%s\t%d\t%d\t%s\t%.3f\t%s\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.0f\n",
-               m, w, r, u, un, gen, wal, st, ap, dr, u / dr, u / ap, cnt, sum, cws, cap, u / sa }')
+        # exact: enable -> walsender start, enable -> marker committed on the subscriber
+        if (te != "" && tw != "" && tm != "") {
+            xs = (tw - te) / 1e6; xa = (tm - te) / 1e6; xsa = xa - xs; if (xsa < 0.000001) xsa = 0.000001
+            x = sprintf("%.6f\t%.6f\t%.0f\t%.0f", xs, xa, u / xa, u / xsa)
+        } else x = "na\tna\t0\t0"
+        printf "%s\t%s\t%d\t%d\t%s\t%.3f\t%s\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\n",
+               m, w, r, u, un, gen, wal, st, ap, dr, u / dr, u / ap, cnt, sum, cws, cap, u / sa, x }')
     printf '%s\n' "$line" >>"$TMP/results.tsv"
     printf '%s\n' "$line" | awk -F'\t' '{
-        printf "RESULT mode=%-9s wl=%s run=%s %s=%-6s drain_s=%-6s rate=%s %s/s | applied_s=%-6s applied_rate=%s %s/s | start_s=%s stream_rate=%s %s/s gen_s=%s wal_mb=%s cpu_s walsender=%s apply=%s | verified count=%s sum(n)=%s\n",
-               $1, $2, $3, $5, $4, $10, $11, $5, $9, $12, $5, $8, $17, $5, $6, $7, $15, $16, $13, $14 }'
+        printf "RESULT mode=%-9s wl=%s run=%s %s=%-6s drain_s=%-6s rate=%s %s/s | applied_s=%-6s applied_rate=%s %s/s | start_s=%s stream_rate=%s %s/s | exact: start_s=%s applied_s=%s applied_rate=%s %s/s stream_rate=%s %s/s | gen_s=%s wal_mb=%s cpu_s walsender=%s apply=%s | verified count=%s sum(n)=%s\n",
+               $1, $2, $3, $5, $4, $10, $11, $5, $9, $12, $5, $8, $17, $5, $18, $19, $20, $5, $21, $5, $6, $7, $15, $16, $13, $14 }'
 }
 
 summary() {
@@ -514,24 +631,26 @@ summary() {
         for (i = 1; i <= c; i++) v[i] = val[k, i, col] + 0
         for (i = 2; i <= c; i++) { tmp = v[i]; j = i - 1; while (j >= 1 && v[j] > tmp) { v[j + 1] = v[j]; j-- } v[j + 1] = tmp }
         med = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
-        if (col == 11 || col == 12 || col == 17) return sprintf("%.0f [%.0f..%.0f]", med, v[1], v[c])
-        if (col == 15 || col == 16) return sprintf("%.2f [%.2f..%.2f]", med, v[1], v[c])
+        if (col == 11 || col == 12 || col == 17 || col == 20 || col == 21) return sprintf("%.0f [%.0f..%.0f]", med, v[1], v[c])
+        if (col == 15 || col == 16) return sprintf("%.3f [%.3f..%.3f]", med, v[1], v[c])
         return sprintf("%.3f [%.3f..%.3f]", med, v[1], v[c])
     }
     {
         k = $1 SUBSEP $2
         if (!(k in n)) { order[++nk] = k; mode[k] = $1; wl[k] = $2; units[k] = $4; unit[k] = $5 }
         i = ++n[k]
-        for (c = 6; c <= 17; c++) val[k, i, c] = $c
+        for (c = 6; c <= 21; c++) val[k, i, c] = $c
     }
     END {
-        printf "%-18s %-3s %-13s %-4s %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", "mode", "wl", "units", "runs",
+        printf "%-18s %-3s %-13s %-4s %-24s %-24s %-24s %-24s %-24s %-20s %-24s %-24s %-24s %-24s %-24s %-24s\n", "mode", "wl", "units", "runs",
                "drain_s", "rate (units/s)", "applied_s", "applied rate (units/s)", "stream rate (units/s)", "start_s",
+               "exact applied_s", "exact applied rate", "exact stream rate", "exact start_s",
                "walsender cpu_s", "apply cpu_s"
         for (o = 1; o <= nk; o++) {
             k = order[o]
-            printf "%-18s %-3s %-13s %-4d %-24s %-24s %-24s %-24s %-24s %-20s %-18s %-18s\n", mode[k], wl[k], units[k] " " unit[k], n[k],
-                   st(k, 10), st(k, 11), st(k, 9), st(k, 12), st(k, 17), st(k, 8), st(k, 15), st(k, 16)
+            printf "%-18s %-3s %-13s %-4d %-24s %-24s %-24s %-24s %-24s %-20s %-24s %-24s %-24s %-24s %-24s %-24s\n", mode[k], wl[k], units[k] " " unit[k], n[k],
+                   st(k, 10), st(k, 11), st(k, 9), st(k, 12), st(k, 17), st(k, 8),
+                   st(k, 19), st(k, 20), st(k, 21), st(k, 18), st(k, 15), st(k, 16)
         }
     }' "$TMP/results.tsv"
     if [[ " $MODES " =~ \ (native|pglogical|locality)\  ]]; then ratios; fi
@@ -557,15 +676,15 @@ crdt_ratios() { # [RESULTS_FILE]
         if (!($2 in seen)) { seen[$2] = 1; wls[++nw] = $2 }
         unit[$2] = ($5 == "txns" && $2 == "W3") ? "rows" : $5
         i = ++n[k]
-        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17
+        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17; val[k, i, 20] = $20; val[k, i, 21] = $21
     }
     END {
-        split("12 applied 11 catch-up 17 stream", what, " ")
-        printf "%-3s %-9s %-7s %12s %12s | %-10s | %-22s | %s\n", "wl", "measure", "unit", "bigint", "pncounter", "of medians", "paired [min..max]", "target"
+        split("12 applied 11 catch-up 17 stream 20 applied(x) 21 stream(x)", what, " ")
+        printf "%-3s %-10s %-7s %12s %12s | %-10s | %-22s | %s\n", "wl", "measure", "unit", "bigint", "pncounter", "of medians", "paired [min..max]", "target"
         for (w = 1; w <= nw; w++) {
             b = "locality-bigint" SUBSEP wls[w]; p = "locality-pncounter" SUBSEP wls[w]
             if (!(b in n) || !(p in n)) continue
-            for (m = 1; m <= 6; m += 2) {
+            for (m = 1; m <= 10; m += 2) {
                 col = what[m]
                 mb = med("locality-bigint", wls[w], col); mp = med("locality-pncounter", wls[w], col)
                 c = 0; delete v
@@ -573,7 +692,7 @@ crdt_ratios() { # [RESULTS_FILE]
                     if (val[b, i, col] + 0 > 0) v[++c] = val[p, i, col] / val[b, i, col]
                 pr = (c > 0) ? sprintf("%.2fx [%.2f..%.2f]", msort(v, c), LO, HI) : "n/a"
                 r = (mb > 0) ? mp / mb : 0
-                printf "%-3s %-9s %-7s %12.0f %12.0f | %-10s | %-22s | %s\n", wls[w], what[m + 1], unit[wls[w]] "/s", mb, mp,
+                printf "%-3s %-10s %-7s %12.0f %12.0f | %-10s | %-22s | %s\n", wls[w], what[m + 1], unit[wls[w]] "/s", mb, mp,
                        sprintf("%.2fx", r), pr, (what[m + 1] == "applied") ? ((r >= 0.8) ? "met (>= 0.80)" : "NOT met (< 0.80)") : ""
             }
         }
@@ -612,24 +731,37 @@ ratios() { # [RESULTS_FILE]
         k = $1 SUBSEP $2
         if (!($2 in seenwl)) { seenwl[$2] = 1; wls[++nw] = $2; unit[$2] = $5 }
         i = ++n[k]
-        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17
+        val[k, i, 11] = $11; val[k, i, 12] = $12; val[k, i, 17] = $17; val[k, i, 20] = $20; val[k, i, 21] = $21
+        val[k, i, 15] = $15; val[k, i, 16] = $16
         has[$1] = 1
     }
     END {
-        split("12 applied 11 catch-up 17 stream", what, " ")
-        printf "%-3s %-9s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", "wl", "measure", "unit", "native", "pglogical", "locality",
+        split("12 applied 11 catch-up 17 stream 20 applied(x) 21 stream(x)", what, " ")
+        printf "%-3s %-10s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", "wl", "measure", "unit", "native", "pglogical", "locality",
                "loc/native", "loc/pglog", "paired loc/native", "paired loc/pglog"
-        printf "%-3s %-9s %-6s %10s %10s %10s | %-21s | %s\n", "", "", "", "(median)", "(median)", "(median)", "of medians", ""
+        printf "%-3s %-10s %-6s %10s %10s %10s | %-21s | %s\n", "", "", "", "(median)", "(median)", "(median)", "of medians", ""
         for (w = 1; w <= nw; w++) {
-            for (m = 1; m <= 6; m += 2) {
+            for (m = 1; m <= 10; m += 2) {
                 col = what[m]; name = what[m + 1]
                 nat = ("native" in has) ? med("native" SUBSEP wls[w], col) : ""
                 pgl = ("pglogical" in has) ? med("pglogical" SUBSEP wls[w], col) : ""
                 loc = ("locality" in has) ? med("locality" SUBSEP wls[w], col) : ""
-                printf "%-3s %-9s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", wls[w], name, unit[wls[w]] "/s",
+                printf "%-3s %-10s %-6s %10s %10s %10s | %-10s %-10s | %-22s %-22s\n", wls[w], name, unit[wls[w]] "/s",
                        nat == "" ? "-" : sprintf("%.0f", nat), pgl == "" ? "-" : sprintf("%.0f", pgl),
                        loc == "" ? "-" : sprintf("%.0f", loc), ratio(loc, nat), ratio(loc, pgl),
                        paired(wls[w], "native", col), paired(wls[w], "pglogical", col)
+            }
+        }
+        printf "\nCPU seconds over the drain (enable -> marker applied; median over runs; /proc/PID/schedstat)\n"
+        printf "%-3s %-10s %10s %10s %10s | %-10s %-10s\n", "wl", "process", "native", "pglogical", "locality", "loc/native", "loc/pglog"
+        for (w = 1; w <= nw; w++) {
+            for (col = 15; col <= 16; col++) {
+                nat = ("native" in has) ? med("native" SUBSEP wls[w], col) : ""
+                pgl = ("pglogical" in has) ? med("pglogical" SUBSEP wls[w], col) : ""
+                loc = ("locality" in has) ? med("locality" SUBSEP wls[w], col) : ""
+                printf "%-3s %-10s %10s %10s %10s | %-10s %-10s\n", wls[w], (col == 15) ? "walsender" : "apply",
+                       nat == "" ? "-" : sprintf("%.3f", nat), pgl == "" ? "-" : sprintf("%.3f", pgl),
+                       loc == "" ? "-" : sprintf("%.3f", loc), ratio(loc, nat), ratio(loc, pgl)
             }
         }
     }' "${1:-$TMP/results.tsv}"
@@ -703,7 +835,7 @@ EOF
     MODE=""
     summary
     if [[ -n $RESULTS_TSV ]]; then
-        { printf 'mode\twl\trun\tunits\tunit\tgen_s\twal_mb\tstart_s\tapplied_s\tdrain_s\trate\tapplied_rate\tcount\tsum_n\twalsender_cpu_s\tapply_cpu_s\tstream_rate\n'
+        { printf 'mode\twl\trun\tunits\tunit\tgen_s\twal_mb\tstart_s\tapplied_s\tdrain_s\trate\tapplied_rate\tcount\tsum_n\twalsender_cpu_s\tapply_cpu_s\tstream_rate\tx_start_s\tx_applied_s\tx_applied_rate\tx_stream_rate\n'
           cat "$TMP/results.tsv"; } >"$RESULTS_TSV"
     fi
     echo "# total wall time: $(( SECONDS - T_START )) s"

@@ -202,7 +202,8 @@ LocalityWireTuple WireDecoder::read_tuple(Reader& in, std::vector<LocalityWireCo
   return tuple;
 }
 
-void WireDecoder::decode(const char* data, std::size_t len, LocalityWireMessage* out) {
+void WireDecoder::decode(const char* data, std::size_t len, LocalityWireMessage* out,
+                         std::size_t* consumed) {
   std::memset(out, 0, sizeof *out);
   Reader in(data, len);
   if (len == 0) in.fail(0, "the message is empty");
@@ -328,7 +329,9 @@ void WireDecoder::decode(const char* data, std::size_t len, LocalityWireMessage*
     }
   }
 
-  if (in.remaining() > 0)
+  if (consumed != nullptr)
+    *consumed = in.offset();
+  else if (in.remaining() > 0)
     in.fail(in.offset(), bytes_follow(in.remaining()) + " the end of the message");
 }
 
@@ -360,5 +363,29 @@ extern "C" int locality_wire_decode(LocalityWireDecoder* decoder, const char* da
   });
   // Nothing half-decoded survives a failure.
   if (!ok) std::memset(target, 0, sizeof *target);
+  return ok;
+}
+
+extern "C" int locality_wire_decode_next(LocalityWireDecoder* decoder, const char* data, size_t len,
+                                         LocalityWireMessage* out, size_t* consumed,
+                                         LocalityStatus* status) noexcept {
+  LocalityWireMessage ignored;
+  LocalityWireMessage* target = out != nullptr ? out : &ignored;
+  std::size_t used = 0;
+  int ok = locality::call_guarded(status, [&] {
+    using locality::Error;
+    if (decoder == nullptr)
+      throw Error(locality::sqlstate::kInternalError, "no pg_locality replication decoder");
+    if (data == nullptr && len > 0)
+      throw Error(
+          locality::sqlstate::kInternalError,
+          "no buffer for pg_locality replication messages of " + std::to_string(len) + " bytes");
+    decoder->decoder.decode(data, len, target, &used);
+  });
+  if (!ok) {
+    std::memset(target, 0, sizeof *target);
+    used = 0;
+  }
+  if (consumed != nullptr) *consumed = used;
   return ok;
 }

@@ -171,9 +171,15 @@ int			locality_ddl_parse(const char *sql, LocalityDdlStatement *out,
  * ----------------------------------------------------------------
  */
 
-/* Protocol versions this build speaks. */
+/*
+ * Protocol versions this build speaks.  Version 2 has version 1's messages;
+ * one XLogData payload may hold several of them back to back (a sender
+ * batches a transaction's messages), see locality_wire_decode_next.
+ */
 #define LOCALITY_WIRE_VERSION_MIN 1
-#define LOCALITY_WIRE_VERSION_MAX 1
+#define LOCALITY_WIRE_VERSION_MAX 2
+/* The first version whose XLogData payloads may hold several messages. */
+#define LOCALITY_WIRE_VERSION_BATCHED 2
 
 /* Message types: the first byte of every message. */
 typedef enum LocalityWireType
@@ -405,6 +411,16 @@ void		locality_wire_decoder_destroy(LocalityWireDecoder *decoder) LOCALITY_NOEXC
 int			locality_wire_decode(LocalityWireDecoder *decoder, const char *data, size_t len,
 								 LocalityWireMessage *out,
 								 LocalityStatus *status) LOCALITY_NOEXCEPT;
+
+/*
+ * locality_wire_decode_next: decodes the first message in data[0..len) as
+ * locality_wire_decode does, but more messages may follow it (a protocol
+ * version 2 payload): its length goes to *consumed (0 on failure) and the
+ * bytes after it are not looked at.  Call again at data + *consumed.
+ */
+int			locality_wire_decode_next(LocalityWireDecoder *decoder, const char *data, size_t len,
+									  LocalityWireMessage *out, size_t *consumed,
+									  LocalityStatus *status) LOCALITY_NOEXCEPT;
 
 /* ----------------------------------------------------------------
  * Sequences of managed tables (SPEC.md section 3)

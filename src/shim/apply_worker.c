@@ -45,6 +45,10 @@ PGDLLEXPORT void LocalityApplyWorkerMain(Datum arg);
 
 static ApplySlot *MySlot = NULL;
 static PGconn *Source = NULL;
+/* Finds where each message of an XLogData payload ends (protocol version 2). */
+static LocalityWireDecoder *Splitter = NULL;
+/* The version the current stream's STARTUP announced; 0 before it. */
+static int	StreamVersion = 0;
 static char *SourceUser = NULL;	/* the role we connect to the source as */
 
 /*
@@ -63,6 +67,18 @@ static int	FlushMapHead = 0;		/* oldest entry */
 static int	FlushMapCount = 0;
 static XLogRecPtr FlushedSource = InvalidXLogRecPtr;
 
+/* Forgets the mappings whose local commit is flushed (up to flushed). */
+static void
+DropFlushed(XLogRecPtr flushed)
+{
+	while (FlushMapCount > 0 && FlushMap[FlushMapHead].local_end <= flushed)
+	{
+		FlushedSource = FlushMap[FlushMapHead].source_end;
+		FlushMapHead = (FlushMapHead + 1) % FLUSH_MAP_SIZE;
+		FlushMapCount--;
+	}
+}
+
 /*
  * LocalityApplyRecordCommit is called by apply.c after each applied commit.
  */
@@ -70,6 +86,15 @@ void
 LocalityApplyRecordCommit(XLogRecPtr local_end, XLogRecPtr source_end,
 						  TimestampTz source_commit_time)
 {
+	/*
+	 * Full: the map is only trimmed when feedback is due, so a long backlog
+	 * fills it every FLUSH_MAP_SIZE transactions.  The walwriter has
+	 * usually flushed most of it meanwhile (commits are asynchronous):
+	 * forget those first, and flush (wait for the disk) only when that
+	 * frees nothing.
+	 */
+	if (FlushMapCount == FLUSH_MAP_SIZE)
+		DropFlushed(GetFlushRecPtr(NULL));
 	if (FlushMapCount == FLUSH_MAP_SIZE)
 	{
 		/* Full: make room by flushing (rare; only under a long backlog). */
@@ -104,14 +129,7 @@ LocalityApplyRecordCommit(XLogRecPtr local_end, XLogRecPtr source_end,
 static XLogRecPtr
 FlushedSourcePosition(XLogRecPtr received)
 {
-	XLogRecPtr	flushed = GetFlushRecPtr(NULL);
-
-	while (FlushMapCount > 0 && FlushMap[FlushMapHead].local_end <= flushed)
-	{
-		FlushedSource = FlushMap[FlushMapHead].source_end;
-		FlushMapHead = (FlushMapHead + 1) % FLUSH_MAP_SIZE;
-		FlushMapCount--;
-	}
+	DropFlushed(GetFlushRecPtr(NULL));
 	if (FlushMapCount == 0 && !IsTransactionState())
 		FlushedSource = Max(FlushedSource, received);
 	return FlushedSource;
@@ -287,6 +305,41 @@ PublishReceived(XLogRecPtr received)
 	LWLockRelease(LocalityReplication->lock);
 }
 
+/*
+ * ApplyPayload applies the messages of one XLogData payload: one under
+ * protocol version 1; under version 2 a sender batches a transaction's
+ * messages, back to back (docs/replication-protocol.md).  apply.c decodes
+ * each again, strictly; finding its end first costs a walk over its bytes.
+ */
+static void
+ApplyPayload(const char *data, size_t len)
+{
+	size_t		offset = 0;
+	int			count = 0;
+
+	while (offset < len)
+	{
+		LocalityWireMessage msg;
+		LocalityStatus status;
+		size_t		used;
+
+		LocalityInitStatus(&status);
+		if (!locality_wire_decode_next(Splitter, data + offset, len - offset, &msg, &used, &status))
+			LocalityRaiseStatus(&status, NULL);
+		if (count > 0 && StreamVersion < LOCALITY_WIRE_VERSION_BATCHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed pg_locality replication message"),
+					 errdetail("Region \"%s\" sent %zu bytes after the end of a message under protocol version %d, which allows one message per XLogData message.",
+							   MySlot->region, len - offset, StreamVersion)));
+		if (msg.type == LOCALITY_WIRE_STARTUP)
+			StreamVersion = msg.body.startup.version;
+		LocalityApplyMessage(data + offset, used);
+		offset += used;
+		count++;
+	}
+}
+
 /* Streams and applies until an error or a pause. */
 static void
 Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
@@ -296,6 +349,16 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 	XLogRecPtr	received = start;
 	uint64		messages = 0;
 
+	if (Splitter == NULL)
+	{
+		LocalityStatus status;
+
+		LocalityInitStatus(&status);
+		Splitter = locality_wire_decoder_create(&status);
+		if (Splitter == NULL)
+			LocalityRaiseStatus(&status, NULL);
+	}
+	StreamVersion = 0;			/* a new session starts with its STARTUP */
 	Source = LocalityConnectReplication(source->conninfo, source->name, SourceUser);
 	EnsureSourceSlot(slot_name);
 	LocalitySyncPending();		/* tables whose copy a crash interrupted */
@@ -322,7 +385,7 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 				XLogRecPtr	end_lsn = get_u64(buf + 9);
 
 				received = Max(received, Max(start_lsn, end_lsn));
-				LocalityApplyMessage(buf + 25, len - 25);
+				ApplyPayload(buf + 25, len - 25);
 			}
 			else if (buf[0] == 'k' && len >= 18)
 			{

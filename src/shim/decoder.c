@@ -63,6 +63,27 @@ typedef struct DecoderState
 	int			version;
 	bool		startup_sent;
 	bool		begin_sent;		/* for the current transaction */
+	/*
+	 * Protocol version 2 (LOCALITY_WIRE_VERSION_BATCHED): a transaction's
+	 * messages go out together, in one XLogData message per transaction (or
+	 * per BATCH_BYTES of a large one), instead of one each: a walsender
+	 * sends every XLogData message with its own send(), which cost a
+	 * transaction of one row three of them.  STARTUP and BEGIN are held as
+	 * structs until the first send (BEGIN's stamp is known by then, see
+	 * stamp_hlc); pending holds the encoded messages after them.
+	 */
+	bool		batched;
+	StringInfo	pending;
+	bool		startup_held;
+	bool		begin_held;
+	LocalityWireMessage begin;
+	/*
+	 * The transaction's own row of locality.commit_stamps (written at its
+	 * pre-commit, so decoded before its COMMIT): BEGIN's hlc, without the
+	 * index probe per transaction that looking it up costs.
+	 */
+	bool		stamp_seen;
+	uint64		stamp_hlc;
 	int16		local_region_id;
 	int16		target_region_id;	/* from the slot's name, 0 if not ours */
 	/*
@@ -81,6 +102,7 @@ static HTAB *Relations = NULL;	/* of DecodedRelation, walsender lifetime */
 static Oid	TableCatalogOid = InvalidOid;
 static Oid	RegionCatalogOid = InvalidOid;
 static Oid	TombstonesOid = InvalidOid;
+static Oid	CommitStampsOid = InvalidOid;
 static bool RegionsKnown = false;	/* region ids below are current */
 
 /* Forgets what we know of relid (or of everything when the catalog changed). */
@@ -94,6 +116,8 @@ RelationInvalidated(Datum arg, Oid relid)
 		RegionsKnown = false;
 	if (relid == InvalidOid || relid == TombstonesOid)
 		TombstonesOid = InvalidOid;
+	if (relid == InvalidOid || relid == CommitStampsOid)
+		CommitStampsOid = InvalidOid;
 	if (Relations == NULL)
 		return;
 	hash_seq_init(&scan, Relations);
@@ -220,9 +244,12 @@ ScanRegions(int16 target, bool *target_listed)
 	return local_id;
 }
 
-/* Encodes msg at the end of ctx->out, as one protocol message. */
+/* A version 2 send once this many bytes are pending in a large transaction. */
+#define BATCH_BYTES (64 * 1024)
+
+/* Encodes msg at the end of out. */
 static void
-Write(LogicalDecodingContext *ctx, const LocalityWireMessage *msg, bool last)
+Encode(StringInfo out, const LocalityWireMessage *msg)
 {
 	LocalityStatus status;
 	size_t		size;
@@ -231,12 +258,29 @@ Write(LogicalDecodingContext *ctx, const LocalityWireMessage *msg, bool last)
 	LocalityInitStatus(&status);
 	if (!locality_wire_encoded_size(msg, &size, &status))
 		LocalityRaiseStatus(&status, NULL);
-	OutputPluginPrepareWrite(ctx, last);
-	enlargeStringInfo(ctx->out, (int) size);
-	if (!locality_wire_encode(msg, ctx->out->data + ctx->out->len, size, &written, &status))
+	enlargeStringInfo(out, (int) size);
+	if (!locality_wire_encode(msg, out->data + out->len, size, &written, &status))
 		LocalityRaiseStatus(&status, NULL);
-	ctx->out->len += (int) written;
-	ctx->out->data[ctx->out->len] = '\0';
+	out->len += (int) written;
+	out->data[out->len] = '\0';
+}
+
+/*
+ * Write sends msg: version 1, as one XLogData message; version 2, after the
+ * transaction's messages so far (held until Flush).
+ */
+static void
+Write(LogicalDecodingContext *ctx, const LocalityWireMessage *msg, bool last)
+{
+	DecoderState *state = ctx->output_plugin_private;
+
+	if (state->batched)
+	{
+		Encode(state->pending, msg);
+		return;
+	}
+	OutputPluginPrepareWrite(ctx, last);
+	Encode(ctx->out, msg);
 	OutputPluginWrite(ctx, last);
 }
 
@@ -273,6 +317,62 @@ RefuseWithoutExtension(void)
 				 errhint("Drop this region from the others with locality.drop_region().")));
 }
 
+/* The stamp BEGIN carries: stored by the transaction (hlc), else 0. */
+static uint64
+StoredStampOf(ReorderBufferTXN *txn)
+{
+	LocalityHlcStamp stamp;
+
+	return LocalityFindStoredStamp(LocalityFullXid(txn->xid), &stamp) ? stamp.hlc : 0;
+}
+
+/*
+ * Flush (version 2) sends the held STARTUP and BEGIN and the pending
+ * messages as one XLogData message.  At the commit the transaction's
+ * commit_stamps row, if any, has been decoded (at_commit); a send before
+ * that (a large transaction) looks the stamp up as version 1 does.
+ */
+static void
+Flush(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool at_commit)
+{
+	DecoderState *state = ctx->output_plugin_private;
+
+	if (!state->startup_held && !state->begin_held && state->pending->len == 0)
+		return;
+	OutputPluginPrepareWrite(ctx, true);
+	if (state->startup_held)
+	{
+		LocalityWireMessage msg;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.type = LOCALITY_WIRE_STARTUP;
+		msg.body.startup.version = (uint16_t) state->version;
+		Encode(ctx->out, &msg);
+		state->startup_held = false;
+	}
+	if (state->begin_held)
+	{
+		if (at_commit)
+			state->begin.body.begin.hlc = state->stamp_seen ? state->stamp_hlc : 0;
+		else
+			state->begin.body.begin.hlc = StoredStampOf(txn);
+		Encode(ctx->out, &state->begin);
+		state->begin_held = false;
+	}
+	appendBinaryStringInfo(ctx->out, state->pending->data, state->pending->len);
+	OutputPluginWrite(ctx, true);
+	if (state->pending->maxlen > 4 * BATCH_BYTES)
+	{
+		/* A huge value went through: do not keep its buffer for the session. */
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(state->pending));
+
+		pfree(state->pending->data);
+		initStringInfo(state->pending);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(state->pending);
+}
+
 static void
 Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 {
@@ -286,6 +386,12 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											  ALLOCSET_DEFAULT_SIZES);
 	state->tomb_cxt = AllocSetContextCreate(ctx->context, "pg_locality tombstone",
 											ALLOCSET_SMALL_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+		state->pending = makeStringInfo();
+		MemoryContextSwitchTo(old);
+	}
 	ctx->output_plugin_private = state;
 	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
 	opt->receive_rewrites = false;
@@ -338,6 +444,7 @@ Startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	LocalityInitStatus(&status);
 	if (!locality_wire_negotiate(client_min, client_max, &state->version, &status))
 		LocalityRaiseStatus(&status, NULL);
+	state->batched = state->version >= LOCALITY_WIRE_VERSION_BATCHED;
 }
 
 static void
@@ -358,6 +465,9 @@ Begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	DecoderState *state = ctx->output_plugin_private;
 
 	state->begin_sent = false;	/* sent with the first managed change */
+	state->begin_held = false;
+	state->stamp_seen = false;
+	resetStringInfo(state->pending);
 	/* A tombstone goes with a DELETE of the same transaction only. */
 	MemoryContextReset(state->tomb_cxt);
 	state->tomb_relid = InvalidOid;
@@ -375,10 +485,15 @@ EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 		return;
 	if (!state->startup_sent)
 	{
-		memset(&msg, 0, sizeof(msg));
-		msg.type = LOCALITY_WIRE_STARTUP;
-		msg.body.startup.version = (uint16_t) state->version;
-		Write(ctx, &msg, true);
+		if (state->batched)
+			state->startup_held = true;	/* goes out first in Flush */
+		else
+		{
+			memset(&msg, 0, sizeof(msg));
+			msg.type = LOCALITY_WIRE_STARTUP;
+			msg.body.startup.version = (uint16_t) state->version;
+			Write(ctx, &msg, true);
+		}
 		state->startup_sent = true;
 	}
 	if (!RegionsKnown)
@@ -403,14 +518,19 @@ EnsureBegin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	/*
 	 * The stored stamp of a transaction that wrote a GLOBAL table; 0 when
 	 * there is none: the stamp is then derived from the commit time and this
-	 * region, by the receiver as by every lookup here (stamps.c).
+	 * region, by the receiver as by every lookup here (stamps.c).  Version
+	 * 2 holds BEGIN until Flush, which fills it in.
 	 */
+	if (state->batched)
 	{
-		LocalityHlcStamp stamp;
-
-		msg.body.begin.hlc = LocalityFindStoredStamp(LocalityFullXid(txn->xid), &stamp) ? stamp.hlc : 0;
+		state->begin = msg;
+		state->begin_held = true;
 	}
-	Write(ctx, &msg, true);
+	else
+	{
+		msg.body.begin.hlc = StoredStampOf(txn);
+		Write(ctx, &msg, true);
+	}
 	state->begin_sent = true;
 }
 
@@ -428,6 +548,8 @@ Commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn
 	msg.body.commit.end_lsn = txn->end_lsn;
 	msg.body.commit.commit_time = txn->xact_time.commit_time;
 	Write(ctx, &msg, true);
+	if (state->batched)
+		Flush(ctx, txn, true);
 	state->begin_sent = false;
 }
 
@@ -438,9 +560,9 @@ Travels(Form_pg_attribute attr)
 	return !attr->attisdropped && !attr->attgenerated;
 }
 
-/* Sends rel's RELATION message unless this stream already has it. */
+/* Sends rel's RELATION message. */
 static void
-EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
+SendSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	LocalityWireAttr *attrs = palloc0(sizeof(LocalityWireAttr) * Max(desc->natts, 1));
@@ -449,8 +571,6 @@ EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
 	int			n = 0;
 	int			i;
 
-	if (entry->schema_sent)
-		return;
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
@@ -480,6 +600,17 @@ EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
 	msg.body.relation.attrs = attrs;
 	Write(ctx, &msg, true);
 	entry->schema_sent = true;
+}
+
+/*
+ * Sends rel's RELATION message unless this stream already has it (checked
+ * first: building it opens the replica identity index).
+ */
+static inline void
+EnsureSchema(LogicalDecodingContext *ctx, Relation rel, DecodedRelation *entry)
+{
+	if (!entry->schema_sent)
+		SendSchema(ctx, rel, entry);
 }
 
 /*
@@ -675,6 +806,23 @@ DeletedCrdt(DecoderState *state, Relation rel, DecodedRelation *entry, HeapTuple
 	state->tomb_crdt = NULL;
 }
 
+/*
+ * NoteStamp: a row of locality.commit_stamps (xid, hlc, region_id, at) this
+ * transaction wrote; its own (keyed by its full xid) is BEGIN's hlc.
+ */
+static void
+NoteStamp(DecoderState *state, ReorderBufferTXN *txn, Relation stamps, HeapTuple tuple)
+{
+	TupleDesc	desc = RelationGetDescr(stamps);
+	bool		isnull;
+	Datum		xid = heap_getattr(tuple, 1, desc, &isnull);
+
+	if (isnull || DatumGetInt64(xid) != LocalityFullXid(txn->xid))
+		return;
+	state->stamp_hlc = (uint64) DatumGetInt64(heap_getattr(tuple, 2, desc, &isnull));
+	state->stamp_seen = !isnull;
+}
+
 static void
 Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	   ReorderBufferChange *change)
@@ -700,7 +848,15 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 		return;
 	}
 	if (!entry->managed)
+	{
+		if (!OidIsValid(CommitStampsOid))
+			CommitStampsOid = LocalityRelation("commit_stamps");
+		if (RelationGetRelid(rel) == CommitStampsOid && new_tuple != NULL &&
+			(change->action == REORDER_BUFFER_CHANGE_INSERT ||
+			 change->action == REORDER_BUFFER_CHANGE_UPDATE))
+			NoteStamp(state, txn, rel, new_tuple);
 		return;
+	}
 
 	old = MemoryContextSwitchTo(state->change_cxt);
 	EnsureBegin(ctx, txn);
@@ -749,6 +905,8 @@ Change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	}
 	if (msg.type != 0)
 		Write(ctx, &msg, true);
+	if (state->batched && state->pending->len >= BATCH_BYTES)
+		Flush(ctx, txn, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_cxt);
 }

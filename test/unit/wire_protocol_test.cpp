@@ -398,19 +398,28 @@ TEST(WireNegotiation, ChoosesTheHighestVersionBothSidesSpeak) {
 
 TEST(WireNegotiation, RefusesANewerClientNamingBothRanges) {
   LocalityStatus status;
-  EXPECT_EQ(negotiate(2, 3, &status), 0);
+  EXPECT_EQ(negotiate(3, 4, &status), 0);
   EXPECT_EQ(status.ok, 0);
   EXPECT_STREQ(status.sqlstate, "08P01");
   EXPECT_STREQ(status.message,
-               "pg_locality protocol version mismatch: server speaks 1..1, client asked 2..3");
+               "pg_locality protocol version mismatch: server speaks 1..2, client asked 3..4");
   EXPECT_NE(std::string(status.hint), "");
+}
+
+TEST(WireNegotiation, AVersionOneClientKeepsVersionOneAndABatchingClientGetsTwo) {
+  LocalityStatus status;
+  EXPECT_EQ(negotiate(1, 1, &status), 1);
+  EXPECT_EQ(negotiate(1, 2, &status), 2);
+  EXPECT_EQ(negotiate(2, 2, &status), 2);
+  EXPECT_EQ(status.ok, 1);
+  EXPECT_EQ(LOCALITY_WIRE_VERSION_BATCHED, 2);
 }
 
 TEST(WireNegotiation, RefusesAnOlderClient) {
   LocalityStatus status;
   EXPECT_EQ(negotiate(0, 0, &status), 0);
   EXPECT_STREQ(status.message,
-               "pg_locality protocol version mismatch: server speaks 1..1, client asked 0..0");
+               "pg_locality protocol version mismatch: server speaks 1..2, client asked 0..0");
 }
 
 TEST(WireNegotiation, RefusesAMinimumAboveTheMaximum) {
@@ -704,7 +713,7 @@ TEST(WireEncoder, RefusesMissingArrays) {
 TEST(WireEncoder, RefusesAStartupVersionThisBuildDoesNotSpeak) {
   encode_error(startup_message(0), "XX000");
   LocalityStatus status = encode_error(startup_message(LOCALITY_WIRE_VERSION_MAX + 1), "XX000");
-  EXPECT_STREQ(status.detail, "STARTUP message: version 2 is not one this build speaks (1..1).");
+  EXPECT_STREQ(status.detail, "STARTUP message: version 3 is not one this build speaks (1..2).");
 }
 
 TEST(WireEncoder, WritesNothingWhenTheBufferIsTooSmall) {
@@ -729,6 +738,82 @@ TEST(WireEncoder, RefusesANullMessage) {
   EXPECT_EQ(locality_wire_encoded_size(nullptr, &size, &status), 0);
   EXPECT_EQ(size, 0u);
   EXPECT_STREQ(status.sqlstate, "XX000");
+}
+
+// ---- version 2: several messages in one payload ---------------------------
+
+TEST(WireDecoder, DecodeNextWalksABatchMessageByMessage) {
+  DecoderPtr decoder = make_decoder();
+  std::vector<LocalityWireAttr> attrs = {attr(LOCALITY_WIRE_ATTR_KEY, "id", "bigint", -1),
+                                         attr(0, "v", "text", -1)};
+  std::string id = "7", v = "seven";
+  std::vector<LocalityWireColumn> row = {text_column(id), text_column(v)};
+  std::vector<LocalityWireMessage> batch = {startup_message(2), begin_message(),
+                                            relation_message(9, "public", "t", attrs),
+                                            insert_message(9, row), commit_message()};
+  Bytes bytes;
+  std::vector<size_t> sizes;
+  for (const LocalityWireMessage& msg : batch) {
+    Bytes one = encode(msg);
+    sizes.push_back(one.size());
+    bytes += one;
+  }
+  std::unique_ptr<char[]> copy = exact_copy(bytes);
+  size_t off = 0;
+  for (size_t i = 0; i < batch.size(); i++) {
+    LocalityWireMessage msg;
+    LocalityStatus status;
+    size_t consumed = 12345;
+    ASSERT_EQ(locality_wire_decode_next(decoder.get(), copy.get() + off, bytes.size() - off, &msg,
+                                        &consumed, &status),
+              1)
+        << status.detail;
+    EXPECT_EQ(consumed, sizes[i]);
+    EXPECT_EQ(msg.type, batch[i].type);
+    EXPECT_TRUE(same_message(msg, batch[i])) << "message " << i;
+    off += consumed;
+  }
+  EXPECT_EQ(off, bytes.size());
+}
+
+TEST(WireDecoder, DecodeNextOfOneMessageConsumesItAll) {
+  DecoderPtr decoder = make_decoder();
+  Bytes bytes = encode(commit_message());
+  LocalityStatus status;
+  size_t consumed = 0;
+  ASSERT_EQ(locality_wire_decode_next(decoder.get(), bytes.data(), bytes.size(), nullptr,
+                                      &consumed, &status),
+            1);
+  EXPECT_EQ(consumed, static_cast<size_t>(LOCALITY_WIRE_COMMIT_SIZE));
+}
+
+TEST(WireDecoder, TheStrictDecodeStillRefusesASecondMessage) {
+  DecoderPtr decoder = make_decoder();
+  LocalityStatus status = decode_error(decoder.get(), encode(commit_message()) + encode(commit_message()));
+  EXPECT_STREQ(status.detail,
+               "At byte offset 26 of the 52-byte COMMIT message: 26 bytes follow the end of the "
+               "message.");
+}
+
+TEST(WireDecoder, DecodeNextRefusesATruncatedMessageAfterAGoodOne) {
+  DecoderPtr decoder = make_decoder();
+  Bytes one = encode(commit_message());
+  Bytes bytes = one + one.substr(0, 10);
+  std::unique_ptr<char[]> copy = exact_copy(bytes);
+  LocalityWireMessage msg;
+  LocalityStatus status;
+  size_t consumed = 0;
+  ASSERT_EQ(locality_wire_decode_next(decoder.get(), copy.get(), bytes.size(), &msg, &consumed,
+                                      &status),
+            1);
+  ASSERT_EQ(consumed, one.size());
+  consumed = 99;
+  EXPECT_EQ(locality_wire_decode_next(decoder.get(), copy.get() + one.size(),
+                                      bytes.size() - one.size(), &msg, &consumed, &status),
+            0);
+  EXPECT_EQ(consumed, 0u);
+  EXPECT_STREQ(status.sqlstate, "08P01");
+  EXPECT_STREQ(status.message, "malformed pg_locality replication message");
 }
 
 // ---- decoder refusals ---------------------------------------------------
@@ -834,9 +919,9 @@ TEST(WireDecoder, RefusesUnknownFlagsReplicaIdentitiesAndOldTupleKinds) {
 
 TEST(WireDecoder, RefusesAStartupVersionItDoesNotSpeak) {
   DecoderPtr decoder = make_decoder();
-  LocalityStatus status = decode_error(decoder.get(), Bytes("S") + be16(2));
+  LocalityStatus status = decode_error(decoder.get(), Bytes("S") + be16(3));
   EXPECT_STREQ(status.message,
-               "pg_locality protocol version mismatch: server chose 2, client speaks 1..1");
+               "pg_locality protocol version mismatch: server chose 3, client speaks 1..2");
   decode_error(decoder.get(), Bytes("S") + be16(0));
 }
 

@@ -95,8 +95,11 @@ class WireDecoder {
   WireDecoder();
 
   // Decodes data[0..len) into *out (zeroed first).  Throws 08P01, with the
-  // byte offset in the detail, on any malformed input.
-  void decode(const char* data, std::size_t len, LocalityWireMessage* out);
+  // byte offset in the detail, on any malformed input.  With consumed, the
+  // message may be followed by others (protocol version 2 batches them):
+  // its length goes to *consumed and the bytes after it are not looked at.
+  void decode(const char* data, std::size_t len, LocalityWireMessage* out,
+              std::size_t* consumed = nullptr);
 
   // Bytes of scratch space held; constant once warmed up.
   std::size_t capacity_bytes() const noexcept;
