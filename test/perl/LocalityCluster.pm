@@ -94,16 +94,17 @@ sub error_of
 
 # kill9_and_restart($node): kill -9 of the postmaster, as a crash would;
 # waits until it and every child are gone, then starts the server again.
+# The children are those of this postmaster (taken before the kill), not
+# every process named after the region: another test's cluster may use
+# the same region names.
 sub kill9_and_restart
 {
 	my ($node) = @_;
 	my $pid  = $node->{_pid};
-	my $name = $node->name;
+	my @children = split /\s+/, `pgrep -P $pid`;
 	$node->kill9;
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	# "[x]yz" keeps pgrep from matching the shell that runs it.
-	my $pattern = 'postgres: [' . substr($name, 0, 1) . ']' . substr($name, 1) . ':';
-	while ((kill(0, $pid) || `pgrep -f '$pattern'` ne '') && time < $deadline)
+	while (grep({ $_ ne '' && kill(0, $_) } ($pid, @children)) && time < $deadline)
 	{
 		usleep(100_000);
 	}
