@@ -26,6 +26,9 @@ extern void LocalityDefineGatewayGucs(void);
 /* shmem.c: an area of shared memory whose first member is `LWLock *lock` */
 extern void LocalityShmemArea(const char *name, Size size, void **location);
 
+/* subxact.c: NULL when fn returned, else its error's message */
+extern char *LocalityTryInSubxact(void (*fn) (void *arg), void *arg);
+
 /* staleness.c */
 extern void LocalityInitStaleness(void);
 

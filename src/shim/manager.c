@@ -218,6 +218,19 @@ OriginSharedElsewhere(const char *region)
 	return shared;
 }
 
+/* DropSlot: pg_drop_replication_slot(name) through SPI. */
+static void
+DropSlot(void *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum((const char *) name)};
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)",
+						  1, argtypes, values, NULL, false, 0);
+	SPI_finish();
+}
+
 /*
  * DropSlotIfIdle drops this server's slot name unless a walsender holds it
  * again (a region retrying: the output plugin refuses it at once, so it is
@@ -226,38 +239,12 @@ OriginSharedElsewhere(const char *region)
 static bool
 DropSlotIfIdle(const char *name)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	bool		dropped = true;
+	char	   *why = LocalityTryInSubxact(DropSlot, (void *) name);
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(name)};
-
-		SPI_connect();
-		SPI_execute_with_args("SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)",
-							  1, argtypes, values, NULL, false, 0);
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+	if (why != NULL)
 		ereport(DEBUG1,
-				(errmsg("pg_locality could not drop slot \"%s\" yet: %s", name, edata->message)));
-		dropped = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return dropped;
+				(errmsg("pg_locality could not drop slot \"%s\" yet: %s", name, why)));
+	return why == NULL;
 }
 
 /*
@@ -349,6 +336,22 @@ CleanUpAfterDrop(void)
 	return done;
 }
 
+/* ResolveInDoubt: one round of the resolver, in RecoverInDoubt's subtransaction. */
+static void
+ResolveInDoubt(void *arg)
+{
+	int			count;
+	int			resolved = 0;
+
+	(void) LocalityRegions(&count);
+	if (count > 1)
+		resolved = LocalityRecoverPreparedTransactions();
+	if (resolved > 0)
+		ereport(LOG,
+				(errmsg("pg_locality resolved %d in-doubt prepared transaction(s)",
+						resolved)));
+}
+
 /*
  * RecoverInDoubt resolves in-doubt prepared transactions; an error (a
  * region down) is logged and retried next round, never fatal.
@@ -356,40 +359,12 @@ CleanUpAfterDrop(void)
 static void
 RecoverInDoubt(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	char	   *why = LocalityTryInSubxact(ResolveInDoubt, NULL);
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		int			count;
-		int			resolved = 0;
-
-		(void) LocalityRegions(&count);
-		if (count > 1)
-			resolved = LocalityRecoverPreparedTransactions();
-		if (resolved > 0)
-			ereport(LOG,
-					(errmsg("pg_locality resolved %d in-doubt prepared transaction(s)",
-							resolved)));
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+	if (why != NULL)
 		ereport(LOG,
 				(errmsg("pg_locality could not resolve in-doubt prepared transactions: %s",
-						edata->message)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+						why)));
 }
 
 /*

@@ -153,6 +153,12 @@ CountDecisions(void)
 								  NULL);
 }
 
+static void
+RecoverPrepared(void *arg)
+{
+	(void) LocalityRecoverPreparedTransactions();
+}
+
 /*
  * FinishDecisions lets the resolver finish the distributed transactions
  * this server decided (their prepared parts on other regions) and removes
@@ -161,29 +167,8 @@ CountDecisions(void)
 static char *
 FinishDecisions(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *why = NULL;
+	char	   *why = LocalityTryInSubxact(RecoverPrepared, NULL);
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		(void) LocalityRecoverPreparedTransactions();
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		why = edata->message;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 	if (why == NULL)
 	{
 		uint64		left;
