@@ -578,6 +578,21 @@ static int	NumChanges = 0;
 static int	NumOpenChanges = 0;
 
 /*
+ * Remote INSERTs into one GLOBAL table whose tombstone check is deferred
+ * (InsertRowChecked): the TIDs of rows inserted into the open change of
+ * PendingRelid (remote relation PendingRemoteRelid) in this transaction,
+ * checked together by CheckPendingInserts before any other change is
+ * applied, before the commit, and when MAX_PENDING_INSERTS are waiting.
+ */
+#define MAX_PENDING_INSERTS 4096
+static ItemPointerData PendingInserts[MAX_PENDING_INSERTS];
+static int	NumPendingInserts = 0;
+static Oid	PendingRelid = InvalidOid;
+static uint32 PendingRemoteRelid = 0;
+
+static void CheckPendingInserts(void);
+
+/*
  * ExecStateChanged: relcache invalidation of relid (InvalidOid: all) marks
  * the executor states built on it, or on one of its indexes, stale.
  */
@@ -621,6 +636,7 @@ ApplyXactCallback(XactEvent event, void *arg)
 	while (NumChanges > 0)
 		DropChange(NumChanges - 1, true);
 	NumOpenChanges = 0;
+	NumPendingInserts = 0;
 }
 
 /*
@@ -745,6 +761,7 @@ FinishChanges(void)
 {
 	int			i;
 
+	CheckPendingInserts();
 	if (NumOpenChanges == 0)
 		return;
 	for (i = 0; !Changes[i].open; i++)
@@ -1799,6 +1816,24 @@ InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
 		char	  **values;
 		int64	   *xids;
 
+		/*
+		 * No trigger fires here (none would see a row taken back later) and
+		 * no deferred unique check: the tombstone check waits for the next
+		 * CheckPendingInserts, with those of the rows inserted after it.
+		 */
+		if (rri->ri_TrigDesc == NULL && recheck == NIL)
+		{
+			Assert(NumPendingInserts < MAX_PENDING_INSERTS);
+			if (NumPendingInserts == 0)
+			{
+				PendingRelid = RelationGetRelid(rel);
+				PendingRemoteRelid = change->entry->remote_relid;
+			}
+			Assert(PendingRelid == RelationGetRelid(rel));
+			PendingInserts[NumPendingInserts++] = remote->tts_tid;
+			StampApplied(change);
+			return true;
+		}
 		FreshSnapshot();
 		duplicate = LocalityFindTombstone(rel, LocalityRowKey(rel, remote), &stamp, &values, &xids);
 	}
@@ -1837,12 +1872,110 @@ InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
 	return true;
 }
 
+/*
+ * ApplyInsertLookedUp applies remote, a new row for a GLOBAL table, as an
+ * insert whose key is looked up first: over the row it finds (insert_exists)
+ * or the key's tombstone (insert_deleted), decided; else inserted.
+ */
+static void
+ApplyInsertLookedUp(Change *change, TupleTableSlot *remote)
+{
+	LocalSide	local;
+
+	if (FindLocalRow(change->rel, remote, change->local) ||
+		RowAfterTombstoneLock(change, remote))
+	{
+		WriteOverRow(change, "insert_exists", remote, NULL);
+		return;
+	}
+	local = LocalMissing(change, remote);
+
+	if (local.state == LOCALITY_LOCAL_TOMBSTONE)
+	{
+		uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
+
+		if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
+				   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+		{
+			MergeIntoTombstone(change, &local, remote, NULL, choices);
+			CrdtIntoTombstone(change, &local, remote, LocalityRowKey(change->rel, remote));
+			return;
+		}
+		MergeTombstoneCrdt(change, &local, remote);
+	}
+	InsertRow(change, remote);
+}
+
+/*
+ * CheckPendingInserts ends the deferred tombstone checks of InsertRowChecked:
+ * one new snapshot, taken after every pending row's index insertion, so it
+ * sees the tombstone of each delete of their keys that had ended before
+ * (docs/conflicts.md section 8 item 7); when the table has no tombstone in
+ * it, every row stands.  Else each row's key is probed, and a row whose key
+ * has a tombstone is taken back and decided as an insert looked up first.
+ */
+static void
+CheckPendingInserts(void)
+{
+	Change	   *change;
+	int			n = NumPendingInserts;
+	bool		pushed = false;
+	int			i;
+
+	if (n == 0)
+		return;
+	NumPendingInserts = 0;
+	change = FindOpenChange(PendingRelid);
+	if (change == NULL)
+		elog(ERROR, "pending inserts into relation %u without its executor state", PendingRelid);
+	if (ActiveSnapshotSet())
+		FreshSnapshot();
+	else
+	{
+		PushActiveSnapshot(GetLatestSnapshot());
+		pushed = true;
+	}
+	if (LocalityRelationHasTombstones(change->rel))
+	{
+		for (i = 0; i < n; i++)
+		{
+			LocalityHlcStamp stamp;
+			char	  **values;
+			int64	   *xids;
+
+			if (!table_tuple_fetch_row_version(change->rel, &PendingInserts[i], SnapshotAny,
+											   change->local))
+				elog(ERROR, "row (%u,%u) inserted into \"%s\" is gone",
+					 ItemPointerGetBlockNumber(&PendingInserts[i]),
+					 ItemPointerGetOffsetNumber(&PendingInserts[i]),
+					 RelationGetRelationName(change->rel));
+			if (!LocalityFindTombstone(change->rel, LocalityRowKey(change->rel, change->local),
+									   &stamp, &values, &xids))
+				continue;
+			/* Take it back (a later command deletes it), then decide. */
+			ExecCopySlot(change->remote, change->local);
+			change->parsed_tuple = NULL;
+			CommandCounterIncrement();
+			change->estate->es_output_cid = GetCurrentCommandId(true);
+			simple_table_tuple_delete(change->rel, &PendingInserts[i], GetActiveSnapshot());
+			ApplyInsertLookedUp(change, change->remote);
+		}
+		ExecClearTuple(change->local);
+	}
+	if (pushed)
+		PopActiveSnapshot();
+}
+
 static void
 ApplyInsert(const LocalityWireInsert *msg)
 {
-	Change	   *change = BeginChange(msg->relid);
+	Change	   *change;
 	TupleTableSlot *remote;
 
+	if (NumPendingInserts == MAX_PENDING_INSERTS ||
+		(NumPendingInserts > 0 && msg->relid != PendingRemoteRelid))
+		CheckPendingInserts();
+	change = BeginChange(msg->relid);
 	if (change == NULL)
 		return;
 	remote = TupleSlot(change, change->remote, &msg->new_tuple, NULL, true);
@@ -1853,8 +1986,6 @@ ApplyInsert(const LocalityWireInsert *msg)
 	 */
 	if (!Copying && IsGlobal(change->rel))
 	{
-		LocalSide	local;
-
 		/*
 		 * The common case first: insert, then check that the key had no row
 		 * and no tombstone (else the row is taken back and decided below).
@@ -1866,29 +1997,15 @@ ApplyInsert(const LocalityWireInsert *msg)
 		 * transaction may then merge into (090_global_convergence, seed 1).
 		 */
 		if (change->crdt_kinds == NULL && OidIsValid(RelationGetReplicaIndex(change->rel)) &&
-			!BeforeInsertFiresOnReplica(change->rri) && InsertRowChecked(change, remote, true))
-			return;
-		if (FindLocalRow(change->rel, remote, change->local) ||
-			RowAfterTombstoneLock(change, remote))
+			!BeforeInsertFiresOnReplica(change->rri))
 		{
-			WriteOverRow(change, "insert_exists", remote, NULL);
-			return;
-		}
-		local = LocalMissing(change, remote);
-
-		if (local.state == LOCALITY_LOCAL_TOMBSTONE)
-		{
-			uint8	   *choices = palloc0(Max(RelationGetDescr(change->rel)->natts, 1));
-
-			if (Decide(change, "insert_deleted", LOCALITY_REMOTE_WRITE, &local, remote, NULL, choices,
-					   local.stamp.region_id != Source.id) != LOCALITY_RESOLUTION_APPLY_REMOTE)
-			{
-				MergeIntoTombstone(change, &local, remote, NULL, choices);
-				CrdtIntoTombstone(change, &local, remote, LocalityRowKey(change->rel, remote));
+			if (InsertRowChecked(change, remote, true))
 				return;
-			}
-			MergeTombstoneCrdt(change, &local, remote);
+			/* Taken back: the rows before it are checked first. */
+			CheckPendingInserts();
 		}
+		ApplyInsertLookedUp(change, remote);
+		return;
 	}
 	InsertRow(change, remote);
 }
@@ -1896,8 +2013,11 @@ ApplyInsert(const LocalityWireInsert *msg)
 static void
 ApplyUpdate(const LocalityWireUpdate *msg)
 {
-	Change	   *change = BeginChange(msg->relid);
+	Change	   *change;
 	TupleTableSlot *search;
+
+	CheckPendingInserts();		/* it may change one of them */
+	change = BeginChange(msg->relid);
 
 	if (change == NULL)
 		return;
@@ -2092,8 +2212,11 @@ ResetLocalRow(Change *change, const LocalSide *local, TupleTableSlot *key)
 static void
 ApplyDelete(const LocalityWireDelete *msg)
 {
-	Change	   *change = BeginChange(msg->relid);
+	Change	   *change;
 	TupleTableSlot *search;
+
+	CheckPendingInserts();		/* it may change one of them */
+	change = BeginChange(msg->relid);
 
 	if (change == NULL)
 		return;
@@ -2251,6 +2374,13 @@ LocalityApplyMessage(const char *data, size_t len)
 				LocalityStampFromTime(RemoteCommitTime, Source.id);
 			return;
 		case LOCALITY_WIRE_COMMIT:
+			if (NumPendingInserts > 0)
+			{
+				old = MemoryContextSwitchTo(ApplyContext);
+				CheckPendingInserts();
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(ApplyContext);
+			}
 			FinishChanges();
 			LocalityCleanupConflictState();
 			replorigin_session_origin_lsn = msg.body.commit.end_lsn;

@@ -92,6 +92,27 @@ BeginTombstoneScan(Relation rel, const char *key, Oid relid, Relation *tomb)
 }
 
 bool
+LocalityRelationHasTombstones(Relation rel)
+{
+	Oid			relid = LocalityExtensionTableOid("tombstones");
+	Relation	tomb;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(relid))
+		return false;
+	tomb = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(RelationGetRelid(rel)));
+	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
+							  1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(tomb, AccessShareLock);
+	return found;
+}
+
+bool
 LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStamp *stamp, char ***values,
 					  int64 **xids)
 {

@@ -104,4 +104,37 @@ drain();
 is(same_everywhere(q{SELECT count(*) || ' ' || sum(id) FROM g WHERE v = 'bulk'}, 'bulk rows'), '1000 599500',
 	'a bulk insert of new keys is applied whole');
 
+# A bulk of new keys among which some have tombstones, larger than one batch
+# of deferred tombstone checks (apply.c CheckPendingInserts), with an UPDATE
+# of one of its rows in the same transaction.  eu-west1 inserts rows 5000 and
+# 7000, deletes 7000 before us-east1's bulk (which brings it back) and 5000
+# after it (the delete wins).
+pause_both();
+$eu->safe_psql('postgres', q{INSERT INTO g VALUES (5000, 'eu'), (7000, 'eu')});
+$eu->safe_psql('postgres', q{DELETE FROM g WHERE id = 7000});
+$us->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO g SELECT i, 'bulk2' FROM generate_series(2000, 8999) i;
+	UPDATE g SET v = 'upd' WHERE id = 2500;
+	COMMIT;
+});
+$eu->safe_psql('postgres', q{DELETE FROM g WHERE id = 5000});
+$_->safe_psql('postgres', 'SELECT locality.resume_replication(\'' . ($_ == $us ? 'eu-west1' : 'us-east1') . '\')')
+  for @nodes;
+drain();
+is(same_everywhere(q{SELECT count(*) || ' ' || sum(id) FROM g WHERE v = 'bulk2'}, 'bulk2 rows'),
+	(7000 - 2) . ' ' . (((2000 + 8999) * 7000 / 2) - 5000 - 2500),
+	'a bulk over tombstones: the rows it wins are applied, the one a later delete wins is not');
+is(same_everywhere(q{SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM g WHERE id IN (2500, 5000, 7000)},
+	'rows 2500, 5000, 7000'), '2500=upd,7000=bulk2', 'the update in the bulk transaction applied');
+
+# A table that never had a tombstone: its bulk is checked with one probe.
+$us->safe_psql('postgres', q{
+	CREATE TABLE h (id int PRIMARY KEY, v text) WITH (locality = 'GLOBAL');
+	INSERT INTO h SELECT i, 'h' FROM generate_series(1, 5000) i;
+});
+drain();
+is(same_everywhere(q{SELECT count(*) || ' ' || sum(id) FROM h}, 'table h'), '5000 12502500',
+	'a bulk insert into a table without tombstones is applied whole');
+
 done_testing();

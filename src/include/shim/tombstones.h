@@ -22,6 +22,13 @@ extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStam
 								  char ***values, int64 **xids);
 
 /*
+ * LocalityRelationHasTombstones: whether rel has a tombstone (of any key)
+ * under the active snapshot; a tombstone whose stamp is gone counts too
+ * (LocalityFindTombstone decides for its key).
+ */
+extern bool LocalityRelationHasTombstones(Relation rel);
+
+/*
  * LocalityRecordTombstone: key of rel was deleted by the current
  * transaction (its stamp is recorded at commit); replaces an older one.
  * deleted: the row deleted (NULL when it was not here), whose columns a
