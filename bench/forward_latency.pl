@@ -46,22 +46,7 @@ my %target = (single => 1.10, twophase => 2.10);
 my @lines;
 for my $kind (qw(single twophase twophase_sync))
 {
-	my $file = "$dir/$kind.sql";
-	open(my $fh, '>', $file) or die;
-	print $fh $scripts{$kind};
-	close $fh;
-	# warm the connection, then measure
-	$us->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '5', '-f', $file, LocalityCluster::connstr($us) ],
-		"$kind warm-up");
-	$us->command_ok([ 'pgbench', '-n', '-c', '1', '-t', $n, '-f', $file, '-l', '--log-prefix', "$dir/log_$kind",
-		LocalityCluster::connstr($us) ], "$kind run");
-	my @lat;
-	for my $log (glob("$dir/log_$kind.*"))
-	{
-		open(my $lf, '<', $log) or die;
-		while (<$lf>) { my @f = split; push @lat, $f[2] / 1000.0; }
-	}
-	@lat = sort { $a <=> $b } @lat;
+	my @lat = LocalityCluster::pgbench_latencies($us, $dir, $kind, $scripts{$kind}, $n);
 	my $median = $lat[ int(@lat / 2) ];
 	my $p90 = $lat[ int(@lat * 0.9) ];
 	my $ratio = $median / (2 * $delay);

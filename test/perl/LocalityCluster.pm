@@ -92,6 +92,44 @@ sub error_of
 	return $line // $err;
 }
 
+# failure_of($node, $sql, with_hint => 1): the error $sql raises on $node
+# as its ERROR and DETAIL lines (with with_hint, also HINT, and each line's
+# tab-indented continuation lines), joined by newlines; '' when it raises
+# none.
+sub failure_of
+{
+	my ($node, $sql, %opt) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	return '' if $ret == 0;
+	my @lines = $opt{with_hint}
+	  ? $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL|HINT):  ([^\n]*(?:\n\t[^\n]*)*)/mg
+	  : $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL):  ([^\n]*)/mg;
+	return join("\n", @lines);
+}
+
+# pgbench_latencies($node, $dir, $name, $script, $n): runs $script (SQL
+# text) with pgbench on $node, 5 warm-up transactions then $n logged ones,
+# one client; returns the logged latencies in ms, sorted.  For bench/.
+sub pgbench_latencies
+{
+	my ($node, $dir, $name, $script, $n) = @_;
+	my $file = "$dir/$name.sql";
+	open(my $fh, '>', $file) or die "cannot write $file: $!";
+	print $fh $script;
+	close $fh;
+	$node->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '5', '-f', $file, connstr($node) ],
+		"$name warm-up");
+	$node->command_ok([ 'pgbench', '-n', '-c', '1', '-t', $n, '-f', $file, '-l', '--log-prefix',
+		"$dir/log_$name", connstr($node) ], "$name run");
+	my @lat;
+	for my $log (glob("$dir/log_$name.*"))
+	{
+		open(my $lf, '<', $log) or die "cannot read $log: $!";
+		while (<$lf>) { my @f = split; push @lat, $f[2] / 1000.0; }
+	}
+	return sort { $a <=> $b } @lat;
+}
+
 # kill9_and_restart($node): kill -9 of the postmaster, as a crash would;
 # waits until it and every child are gone, then starts the server again.
 # The children are those of this postmaster (taken before the kill), not

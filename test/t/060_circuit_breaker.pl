@@ -18,15 +18,8 @@ my ($us, $eu, $ap) = @nodes;
 LocalityCluster::join_regions(@nodes);
 *error_of = \&LocalityCluster::error_of;
 
-# failure($node, $sql): the error $sql raises, with its DETAIL and HINT lines.
-sub failure
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return '' if $ret == 0;
-	my @lines = $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL|HINT):  ([^\n]*(?:\n\t[^\n]*)*)/mg;
-	return join("\n", @lines);
-}
+# failure($node, $sql): LocalityCluster::failure_of, with HINT lines.
+sub failure { LocalityCluster::failure_of(@_, with_hint => 1) }
 
 # status_of($region): "reachable|breaker" on us-east1.
 sub status_of
@@ -77,6 +70,12 @@ is($us->safe_psql('postgres',
 # --- A remote SQL error is an answer, not a failure -----------------------
 $us->safe_psql('postgres',
 	q{CREATE TABLE items (id int PRIMARY KEY, name text) WITH (locality = 'GLOBAL')});
+# us-east1's copy of items from the other regions must be done before
+# ap-east1 goes down: an unfinished copy reconnects when it comes back, which
+# the count of connections below would mistake for a forwarded call.
+ok($us->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM locality.sync_progress WHERE phase = 'done' AND table_name = 'items'::regclass"),
+	'us-east1 has copied items from both other regions');
 $ap->safe_psql('postgres', 'CREATE TABLE clash (id int)');    # local to ap-east1
 for my $try (1 .. 4)
 {

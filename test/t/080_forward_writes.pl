@@ -20,15 +20,7 @@ $us->safe_psql('postgres', "SELECT locality.add_region('" . $_->[0]->name . "', 
   for ([ $us, {} ], [ $eu, {} ], [ $ap, { port => $ap_proxy->port } ]);
 *error_of = \&LocalityCluster::error_of;
 
-# failure($node, $sql): the error with its DETAIL line.
-sub failure
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return '' if $ret == 0;
-	my @lines = $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL):  ([^\n]*)/mg;
-	return join("\n", @lines);
-}
+*failure = \&LocalityCluster::failure_of;
 
 sub wait_all
 {

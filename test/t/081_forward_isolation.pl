@@ -18,14 +18,7 @@ my ($us, $eu, $ap) = @nodes;
 LocalityCluster::join_regions(@nodes);
 *error_of = \&LocalityCluster::error_of;
 
-sub failure
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return '' if $ret == 0;
-	my @lines = $err =~ /^(?:psql:\S+ )?(?:ERROR|DETAIL):  ([^\n]*)/mg;
-	return join("\n", @lines);
-}
+*failure = \&LocalityCluster::failure_of;
 
 $us->safe_psql('postgres', q{
 	CREATE TABLE t (id int PRIMARY KEY, v text) WITH (locality = 'REGIONAL BY ROW');
