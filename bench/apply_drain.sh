@@ -119,6 +119,9 @@
 #     the set-up; a running server keeps the library it loaded at start)  INSTALL=1 (make install of
 #     this tree under SETUP_LOCK before each locality mode's set-up; then the installed library must
 #     be this tree's build)
+#   WAL_STATS_DIR=/path (diagnostic: after each drain's timing, pg_waldump --stats=record of the
+#     subscriber's WAL from just before the enable to the marker's visibility, into
+#     WAL_STATS_DIR/MODE.WL.RUN.txt: WAL records per applied transaction, compared across engines)
 #   SUB_SNAPSHOT=0 (1: in every mode, a third session on the subscriber holds a REPEATABLE READ
 #     snapshot from just before the enable until the drain is done. Its xmin keeps every row
 #     version the drain creates from being pruned, so no apply worker prunes pages on access
@@ -157,6 +160,8 @@ ORDER=${ORDER:-interleaved}   # or "blocked" (the anchor's: one mode after the o
 SETUP_LOCK=${SETUP_LOCK:-}    # lock file held during a locality mode's set-up (see the header)
 INSTALL=${INSTALL:-0}         # 1: make install of this tree under SETUP_LOCK first
 PERF_DIR=${PERF_DIR:-}        # diagnostic: perf record each drain into this directory (see perf_start)
+WAL_STATS_DIR=${WAL_STATS_DIR:-}   # diagnostic: pg_waldump --stats=record of the subscriber's WAL of each drain
+if [[ -n $WAL_STATS_DIR && $WAL_STATS_DIR != /* ]]; then WAL_STATS_DIR=$PWD/$WAL_STATS_DIR; fi
 if [[ -n $PERF_DIR && $PERF_DIR != /* ]]; then PERF_DIR=$PWD/$PERF_DIR; fi
 
 BENCH_NAME=apply_drain.sh
@@ -600,6 +605,11 @@ measure() { # WL RUN
     sc=$(counts s)
     [[ $sc == "$pc" ]] || die "$MODE $wl run $run: subscriber has '$sc', provider '$pc' (count sum)"
     tm=$(marker_commit_us "$slsn0" "$slsn1" "$mxid")
+    if [[ -n $WAL_STATS_DIR && -n $slsn1 ]]; then   # diagnostic, after the timing (WAL flushed above)
+        mkdir -p "$WAL_STATS_DIR"
+        as_pg "$PGBIN/pg_waldump" -p "$TMP/$MODE/s/pg_wal" -s "$slsn0" -e "$slsn1" --stats=record \
+            >"$WAL_STATS_DIR/$MODE.$wl.$run.txt" 2>&1 || true
+    fi
 
     local line
     line=$(awk -v m="$MODE" -v w="$wl" -v r="$run" -v u="$units" -v un="$unit" -v g0="$g0" -v g1="$g1" \
