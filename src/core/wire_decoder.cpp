@@ -347,28 +347,13 @@ extern "C" void locality_wire_decoder_destroy(LocalityWireDecoder* decoder) noex
   delete decoder;
 }
 
-extern "C" int locality_wire_decode(LocalityWireDecoder* decoder, const char* data, size_t len,
-                                    LocalityWireMessage* out, LocalityStatus* status) noexcept {
-  LocalityWireMessage ignored;
-  LocalityWireMessage* target = out != nullptr ? out : &ignored;
-  int ok = locality::call_guarded(status, [&] {
-    using locality::Error;
-    if (decoder == nullptr)
-      throw Error(locality::sqlstate::kInternalError, "no pg_locality replication decoder");
-    if (data == nullptr && len > 0)
-      throw Error(
-          locality::sqlstate::kInternalError,
-          "no buffer for a pg_locality replication message of " + std::to_string(len) + " bytes");
-    decoder->decoder.decode(data, len, target);
-  });
-  // Nothing half-decoded survives a failure.
-  if (!ok) std::memset(target, 0, sizeof *target);
-  return ok;
-}
+namespace {
 
-extern "C" int locality_wire_decode_next(LocalityWireDecoder* decoder, const char* data, size_t len,
-                                         LocalityWireMessage* out, size_t* consumed,
-                                         LocalityStatus* status) noexcept {
+// decode_guarded: the two C entry points below; with consumed, data may
+// hold several messages (protocol version 2) and the first one's length is
+// stored there.  Nothing half-decoded survives a failure.
+int decode_guarded(LocalityWireDecoder* decoder, const char* data, size_t len,
+                   LocalityWireMessage* out, size_t* consumed, LocalityStatus* status) noexcept {
   LocalityWireMessage ignored;
   LocalityWireMessage* target = out != nullptr ? out : &ignored;
   std::size_t used = 0;
@@ -379,13 +364,29 @@ extern "C" int locality_wire_decode_next(LocalityWireDecoder* decoder, const cha
     if (data == nullptr && len > 0)
       throw Error(
           locality::sqlstate::kInternalError,
-          "no buffer for pg_locality replication messages of " + std::to_string(len) + " bytes");
-    decoder->decoder.decode(data, len, target, &used);
+          "no buffer for pg_locality replication data of " + std::to_string(len) + " bytes");
+    decoder->decoder.decode(data, len, target, consumed != nullptr ? &used : nullptr);
   });
   if (!ok) {
     std::memset(target, 0, sizeof *target);
     used = 0;
   }
+  if (consumed != nullptr) *consumed = used;
+  return ok;
+}
+
+}  // namespace
+
+extern "C" int locality_wire_decode(LocalityWireDecoder* decoder, const char* data, size_t len,
+                                    LocalityWireMessage* out, LocalityStatus* status) noexcept {
+  return decode_guarded(decoder, data, len, out, nullptr, status);
+}
+
+extern "C" int locality_wire_decode_next(LocalityWireDecoder* decoder, const char* data, size_t len,
+                                         LocalityWireMessage* out, size_t* consumed,
+                                         LocalityStatus* status) noexcept {
+  size_t used = 0;
+  int ok = decode_guarded(decoder, data, len, out, &used, status);
   if (consumed != nullptr) *consumed = used;
   return ok;
 }
