@@ -41,6 +41,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -92,6 +93,32 @@ static LocalityHlcStamp RemoteStamp;	/* of the transaction being applied */
 static XLogRecPtr RemoteCommitLsn = InvalidXLogRecPtr;
 static TransactionId RemoteXid = InvalidTransactionId;	/* at the source */
 static bool Copying = false;	/* rows come from initial sync, not the stream */
+
+/*
+ * Grouped commits.  Under a backlog, consecutive source transactions whose
+ * derived stamps are equal (committed at the source in the same millisecond)
+ * are applied in one local transaction, committed once: the commit, its
+ * WAL record and the origin update are paid once per group instead of once
+ * per source transaction.  Nothing a conflict decision reads changes: the
+ * local commit records the last member's commit time and the same origin,
+ * so every row the group wrote has the stamp each member would have given
+ * it (docs/conflicts.md section 8, "grouped commits").  The group is
+ * committed as soon as the next source transaction's stamp differs, or the
+ * worker has no complete message buffered (LocalityApplyCommitGroup), so
+ * nothing waits for later data.  An abort drops the whole group; streaming
+ * restarts at the origin's progress, before it (exactly once).
+ */
+#define MAX_GROUP_SIZE 1024
+static int	GroupSizeLimit = 64;	/* locality.apply_group_size; 1: off */
+static int	GroupSize = 0;		/* source transactions applied, not committed */
+static TransactionId GroupXids[MAX_GROUP_SIZE];
+static XLogRecPtr GroupEndLsn = InvalidXLogRecPtr;	/* the last member's */
+static TimestampTz GroupCommitTime = 0;
+static LocalityHlcStamp GroupStamp;
+static bool GroupDerived = false;	/* the members' stamps are derived */
+static bool RemoteDerived = false;	/* RemoteStamp is derived from its commit time */
+/* After an apply error: transactions before the one that failed commit alone. */
+static XLogRecPtr UngroupedBefore = InvalidXLogRecPtr;
 
 static MemoryContext ExecStateContext = NULL;	/* parent of the kept EStates */
 
@@ -489,7 +516,9 @@ RowAsJson(TupleTableSlot *slot)
 /*
  * LocalRowOrigin: commit time and replication origin of the transaction
  * that wrote the local row in slot (false when unknown: frozen or older
- * than track_commit_timestamp).
+ * than track_commit_timestamp).  A row this transaction wrote (an earlier
+ * change of the source transaction or of its group) has the ones it will
+ * commit with: so it is judged as it would be once committed.
  */
 static bool
 LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
@@ -500,6 +529,12 @@ LocalRowOrigin(TupleTableSlot *slot, TimestampTz *ts, RepOriginId *origin)
 	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull));
 	if (isnull || !TransactionIdIsNormal(xmin))
 		return false;
+	if (TransactionIdIsCurrentTransactionId(xmin))
+	{
+		*ts = RemoteCommitTime;
+		*origin = replorigin_session_origin;
+		return true;
+	}
 	return TransactionIdGetCommitTsData(xmin, ts, origin);
 }
 
@@ -637,6 +672,7 @@ ApplyXactCallback(XactEvent event, void *arg)
 		DropChange(NumChanges - 1, true);
 	NumOpenChanges = 0;
 	NumPendingInserts = 0;
+	GroupSize = 0;				/* streamed again from the origin's progress */
 }
 
 /*
@@ -2342,6 +2378,74 @@ LocalityApplyInsertRow(uint32 key, int natts, const char **values)
 }
 
 /*
+ * LocalityApplyCommitGroup commits the source transactions applied and not
+ * yet committed here, in one local commit that advances the replication
+ * origin to the last one's end.  The apply worker calls it before it
+ * waits for data, handles anything but a transaction, or reports progress.
+ */
+void
+LocalityApplyCommitGroup(void)
+{
+	MemoryContext old;
+	int			i;
+
+	if (GroupSize == 0)
+		return;
+	if (NumPendingInserts > 0)
+	{
+		old = MemoryContextSwitchTo(ApplyContext);
+		CheckPendingInserts();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(ApplyContext);
+	}
+	FinishChanges();
+	LocalityCleanupConflictState();
+	replorigin_session_origin_lsn = GroupEndLsn;
+	replorigin_session_origin_timestamp = GroupCommitTime;
+	CommitTransactionCommand();
+	LocalityApplyRecordCommit(XactLastCommitEnd, GroupEndLsn, GroupCommitTime);
+	/* Forwarded commits whose answers may still be on their way: applied. */
+	for (i = 0; i < GroupSize; i++)
+		LocalityPendingCommitApplied(Source.id, GroupXids[i]);
+	GroupSize = 0;
+	pgstat_report_stat(false);
+}
+
+/*
+ * LocalityApplyFailingLsn: the source commit position of the transaction
+ * being applied (the one an apply error interrupted).
+ */
+XLogRecPtr
+LocalityApplyFailingLsn(void)
+{
+	return RemoteCommitLsn;
+}
+
+/*
+ * LocalityApplyUngroupedBefore: source transactions committed before lsn
+ * are committed here one by one (after an error at lsn, the ones before it
+ * are then applied, visibly, while it keeps failing).
+ */
+void
+LocalityApplyUngroupedBefore(XLogRecPtr lsn)
+{
+	UngroupedBefore = lsn;
+}
+
+/* LocalityInitApply defines the apply's settings. */
+void
+LocalityInitApply(void)
+{
+	DefineCustomIntVariable("locality.apply_group_size",
+							"Most source transactions an apply worker commits together.",
+							"Under a backlog, consecutive source transactions committed in the "
+							"same millisecond are committed here in one transaction. "
+							"1 commits each on its own.",
+							&GroupSizeLimit, 64, 1, MAX_GROUP_SIZE,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+}
+
+/*
  * LocalityApplyMessage decodes and applies one message of the stream.
  */
 void
@@ -2360,7 +2464,6 @@ LocalityApplyMessage(const char *data, size_t len)
 		case LOCALITY_WIRE_STARTUP:
 			return;				/* the plugin accepted our version range */
 		case LOCALITY_WIRE_BEGIN:
-			StartTransactionCommand();
 			RemoteCommitTime = msg.body.begin.commit_time;
 			RemoteCommitLsn = msg.body.begin.final_lsn;
 			RemoteXid = (TransactionId) msg.body.begin.xid;
@@ -2369,28 +2472,29 @@ LocalityApplyMessage(const char *data, size_t len)
 			 * commit time.  The clock observes it (docs/conflicts.md C2) at the
 			 * first change applied to a GLOBAL table (LocalityStampApplied).
 			 */
-			RemoteStamp = msg.body.begin.hlc != 0 ?
+			RemoteDerived = msg.body.begin.hlc == 0;
+			RemoteStamp = !RemoteDerived ?
 				(LocalityHlcStamp) {msg.body.begin.hlc, (uint16_t) Source.id} :
 				LocalityStampFromTime(RemoteCommitTime, Source.id);
+			/* Joins the open group only with the same derived stamp. */
+			if (GroupSize > 0 &&
+				!(RemoteDerived && GroupDerived &&
+				  locality_hlc_stamp_compare(&RemoteStamp, &GroupStamp) == 0))
+				LocalityApplyCommitGroup();
+			if (GroupSize == 0)
+				StartTransactionCommand();
 			return;
 		case LOCALITY_WIRE_COMMIT:
-			if (NumPendingInserts > 0)
-			{
-				old = MemoryContextSwitchTo(ApplyContext);
-				CheckPendingInserts();
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(ApplyContext);
-			}
-			FinishChanges();
-			LocalityCleanupConflictState();
-			replorigin_session_origin_lsn = msg.body.commit.end_lsn;
-			replorigin_session_origin_timestamp = msg.body.commit.commit_time;
-			CommitTransactionCommand();
-			LocalityApplyRecordCommit(XactLastCommitEnd, msg.body.commit.end_lsn,
-									  msg.body.commit.commit_time);
-			/* A forwarded commit whose answer may still be on its way: applied. */
-			LocalityPendingCommitApplied(Source.id, RemoteXid);
-			pgstat_report_stat(false);
+			GroupXids[GroupSize++] = RemoteXid;
+			GroupEndLsn = msg.body.commit.end_lsn;
+			GroupCommitTime = msg.body.commit.commit_time;
+			GroupStamp = RemoteStamp;
+			GroupDerived = RemoteDerived;
+			/* Left open for the next source transaction of the same stamp? */
+			if (RemoteDerived && GroupSize < Min(GroupSizeLimit, MAX_GROUP_SIZE) &&
+				RemoteCommitLsn >= UngroupedBefore)
+				return;
+			LocalityApplyCommitGroup();
 			return;
 		case LOCALITY_WIRE_RELATION:
 			HandleRelation(&msg.body.relation);

@@ -370,6 +370,7 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 	LWLockAcquire(LocalityReplication->lock, LW_EXCLUSIVE);
 	/* Still "error" until a transaction applies after a failure. */
 	MySlot->state = MySlot->last_error[0] ? APPLY_ERROR : APPLY_STREAMING;
+	LocalityApplyUngroupedBefore(MySlot->ungrouped_before);
 	LWLockRelease(LocalityReplication->lock);
 
 	for (;;)
@@ -379,6 +380,9 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 
 		if (len > 0)
 		{
+			/* Only a transaction's payload may join the open group. */
+			if (buf[0] != 'w')
+				LocalityApplyCommitGroup();
 			if (buf[0] == 'w' && len >= 25)
 			{
 				XLogRecPtr	start_lsn = get_u64(buf + 1);
@@ -412,6 +416,7 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 			/* Status and feedback every so many messages, not every one. */
 			if (++messages % 256 == 0)
 			{
+				LocalityApplyCommitGroup();
 				PublishReceived(received);
 				if (!IsTransactionState() && Paused())
 					return;
@@ -425,6 +430,8 @@ Stream(const LocalityRegion *source, const char *slot_name, XLogRecPtr start)
 			}
 			continue;
 		}
+		/* Nothing more buffered: what was applied is committed before any wait. */
+		LocalityApplyCommitGroup();
 		PublishReceived(received);
 		if (len == -1 || len == -2)
 			ereport(ERROR,
@@ -542,6 +549,8 @@ RecordError(ErrorData *edata)
 			 edata->message ? edata->message : "unknown error",
 			 edata->detail ? ": " : "", edata->detail ? edata->detail : "");
 	MySlot->last_error_at = now;
+	/* The transactions before the failing one are then committed alone. */
+	MySlot->ungrouped_before = Max(MySlot->ungrouped_before, LocalityApplyFailingLsn());
 	MySlot->retry_after = TimestampTzPlusMilliseconds(now, backoff_ms);
 	MySlot->state = APPLY_ERROR;
 	LWLockRelease(LocalityReplication->lock);

@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "shim.h"
+#include "shim/apply.h"
 #include "shim/breaker.h"
 #include "shim/catalog.h"
 #include "shim/dist_xact.h"
@@ -55,4 +56,5 @@ _PG_init(void)
 	LocalityInitStaleness();
 	LocalityInitForward();
 	LocalityInitPendingCommits();
+	LocalityInitApply();
 }

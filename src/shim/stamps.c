@@ -431,6 +431,19 @@ LookupStamp(int64 xid, LocalityHlcStamp *stamp, bool *stored)
 		*stamp = entry->stamp;
 		return true;
 	}
+	/*
+	 * Written earlier by this applied transaction (an earlier change of the
+	 * source transaction, or of one committed with it: apply.c's grouped
+	 * commits): the stamp it will commit with, as a reader will find it.
+	 */
+	if (HaveAppliedStamp && TransactionIdIsNormal((TransactionId) xid) &&
+		LocalityFullXid((TransactionId) xid) == xid &&
+		TransactionIdIsCurrentTransactionId((TransactionId) xid))
+	{
+		*stamp = AppliedStamp;
+		*stored = StoreStamp;
+		return true;
+	}
 	have_derived = DerivedStamp(xid, &derived);
 	if (LocalityFindStoredStamp(xid, stamp))
 	{

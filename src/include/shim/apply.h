@@ -12,8 +12,21 @@
 /* Prepares applying source's stream (once per worker). */
 extern void LocalityApplyInit(const LocalityRegion *source);
 
+/* Defines locality.apply_group_size (from _PG_init). */
+extern void LocalityInitApply(void);
+
 /* Decodes and applies one message (a CopyData payload after its header). */
 extern void LocalityApplyMessage(const char *data, size_t len);
+
+/*
+ * Commits the source transactions applied and left open for a group, if
+ * any; the worker calls it before waiting, reporting or anything else.
+ */
+extern void LocalityApplyCommitGroup(void);
+
+/* After an apply error: its source position, and no grouping before it. */
+extern XLogRecPtr LocalityApplyFailingLsn(void);
+extern void LocalityApplyUngroupedBefore(XLogRecPtr lsn);
 
 /*
  * Initial sync (initial_sync.c) feeds copied rows through the same path as

@@ -58,6 +58,8 @@ typedef struct ApplySlot
 	TimestampTz retry_after;
 	bool		reply_wanted;	/* a waiter wants processed_lsn brought up to
 								 * date: ask the source for a keepalive now */
+	XLogRecPtr	ungrouped_before;	/* an apply error's source position:
+									 * no grouped commits before it */
 } ApplySlot;
 
 typedef struct LocalityReplicationShared
