@@ -7,7 +7,9 @@
  * column order may differ between regions; a column missing here is an
  * error (reported in last_error, retried), a column only here gets its
  * default.  Each source transaction is applied in one local transaction
- * whose commit also advances the replication origin (exactly once).
+ * (shared, under a backlog, with the next ones of the same millisecond:
+ * grouped commits) whose commit also advances the replication origin
+ * (exactly once).
  * Conflicts (insert_exists, update_origin_differs, update_missing,
  * delete_missing, ...) are decided by the core's causal last-write-wins
  * (Decide, with the stamps and tombstones of src/shim/stamps.c and tombstones.c), carried
