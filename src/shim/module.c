@@ -49,7 +49,6 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	MarkGUCPrefixReserved("locality");
 	LocalityReplicationShmemRequest();
 	LocalityRegisterLauncher();
 	LocalityInitDdl();
@@ -57,4 +56,6 @@ _PG_init(void)
 	LocalityInitForward();
 	LocalityInitPendingCommits();
 	LocalityInitApply();
+	/* Last: it drops every "locality." setting of postgresql.conf not defined by now. */
+	MarkGUCPrefixReserved("locality");
 }
