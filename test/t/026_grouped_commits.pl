@@ -15,11 +15,7 @@ my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1));
 my ($us, $eu) = @nodes;
 LocalityCluster::join_regions(@nodes);
 
-sub drain
-{
-	is($eu->safe_psql('postgres', "SELECT locality.wait_for_replication('us-east1', '60s')"), 't',
-		'eu-west1 applied everything us-east1 committed');
-}
+sub drain { ok(LocalityCluster::drain($eu), 'eu-west1 applied everything us-east1 committed') }
 
 my $rows = 2000;
 $us->safe_psql('postgres', qq{
