@@ -119,6 +119,7 @@ static TimestampTz GroupCommitTime = 0;
 static LocalityHlcStamp GroupStamp;
 static bool GroupDerived = false;	/* the members' stamps are derived */
 static bool RemoteDerived = false;	/* RemoteStamp is derived from its commit time */
+static bool InMember = false;	/* between a source transaction's BEGIN and COMMIT */
 /* After an apply error: transactions before the one that failed commit alone. */
 static XLogRecPtr UngroupedBefore = InvalidXLogRecPtr;
 
@@ -675,6 +676,7 @@ ApplyXactCallback(XactEvent event, void *arg)
 	NumOpenChanges = 0;
 	NumPendingInserts = 0;
 	GroupSize = 0;				/* streamed again from the origin's progress */
+	InMember = false;
 }
 
 /*
@@ -2391,7 +2393,14 @@ LocalityApplyCommitGroup(void)
 	MemoryContext old;
 	int			i;
 
-	if (GroupSize == 0)
+	/*
+	 * Not between a member's BEGIN and COMMIT: a large source transaction
+	 * comes in several messages, and the worker calls this whenever none is
+	 * buffered (or every 256): committing there committed part of it with
+	 * the group, its next change arrived outside any transaction, and after
+	 * that error it was applied again from its start.
+	 */
+	if (GroupSize == 0 || InMember)
 		return;
 	if (NumPendingInserts > 0)
 	{
@@ -2466,27 +2475,44 @@ LocalityApplyMessage(const char *data, size_t len)
 		case LOCALITY_WIRE_STARTUP:
 			return;				/* the plugin accepted our version range */
 		case LOCALITY_WIRE_BEGIN:
-			RemoteCommitTime = msg.body.begin.commit_time;
-			RemoteCommitLsn = msg.body.begin.final_lsn;
-			RemoteXid = (TransactionId) msg.body.begin.xid;
-			/*
-			 * The stamp: stored on the sender (hlc), else derived from the
-			 * commit time.  The clock observes it (docs/conflicts.md C2) at the
-			 * first change applied to a GLOBAL table (LocalityStampApplied).
-			 */
-			RemoteDerived = msg.body.begin.hlc == 0;
-			RemoteStamp = !RemoteDerived ?
-				(LocalityHlcStamp) {msg.body.begin.hlc, (uint16_t) Source.id} :
-				LocalityStampFromTime(RemoteCommitTime, Source.id);
-			/* Joins the open group only with the same derived stamp. */
-			if (GroupSize > 0 &&
-				!(RemoteDerived && GroupDerived &&
-				  locality_hlc_stamp_compare(&RemoteStamp, &GroupStamp) == 0))
-				LocalityApplyCommitGroup();
-			if (GroupSize == 0)
-				StartTransactionCommand();
-			return;
+			{
+				/*
+				 * The stamp: stored on the sender (hlc), else derived from
+				 * the commit time.  The clock observes it (docs/conflicts.md
+				 * C2) at the first change applied to a GLOBAL table
+				 * (LocalityStampApplied).
+				 */
+				bool		derived = msg.body.begin.hlc == 0;
+				LocalityHlcStamp stamp = !derived ?
+					(LocalityHlcStamp) {msg.body.begin.hlc, (uint16_t) Source.id} :
+					LocalityStampFromTime(msg.body.begin.commit_time, Source.id);
+
+				/*
+				 * Joins the open group only with the same derived stamp.
+				 * Else the group is committed first, while RemoteStamp and
+				 * the rest are still its last member's: its deferred
+				 * tombstone checks (CheckPendingInserts) decide, stamp and
+				 * log with them, as that member's own commit would; with
+				 * this transaction's (later) stamp an insert of a key
+				 * deleted in between won over the delete here only, and
+				 * the whole group was stamped with it.
+				 */
+				if (GroupSize > 0 &&
+					!(derived && GroupDerived &&
+					  locality_hlc_stamp_compare(&stamp, &GroupStamp) == 0))
+					LocalityApplyCommitGroup();
+				RemoteCommitTime = msg.body.begin.commit_time;
+				RemoteCommitLsn = msg.body.begin.final_lsn;
+				RemoteXid = (TransactionId) msg.body.begin.xid;
+				RemoteDerived = derived;
+				RemoteStamp = stamp;
+				InMember = true;
+				if (GroupSize == 0)
+					StartTransactionCommand();
+				return;
+			}
 		case LOCALITY_WIRE_COMMIT:
+			InMember = false;
 			GroupXids[GroupSize++] = RemoteXid;
 			GroupEndLsn = msg.body.commit.end_lsn;
 			GroupCommitTime = msg.body.commit.commit_time;

@@ -228,8 +228,14 @@ LocalityColumnStamps(Relation rel, TupleTableSlot *local, LocalityHlcStamp row_s
 		 * remote's own stamp, else a later write of the same column by the
 		 * same remote region loses against the winner of another column.
 		 * Unknown (in progress here, or unstamped): the row's stamp.
+		 * Written earlier by this apply transaction (an earlier change of
+		 * the source transaction, or of its group): the applied stamp it
+		 * will commit with (stamps.c, LookupStamp), as once committed; not
+		 * the kept row stamp, else the sender's second write of a column it
+		 * took over a row that kept a later local stamp loses to that stamp
+		 * here only (027_grouped_commits_conflicts, scenario col).
 		 */
-		if (xids[i] == writer && writer != 0 && writer != MyFullXidIfAny() &&
+		if (xids[i] == writer && writer != 0 &&
 			LocalityFindStampByFullXid(writer, &stamps[i]))
 			continue;
 		if (xids[i] == writer || xids[i] == 0)
