@@ -11,10 +11,17 @@
 # write lost, a delete and re-insert of a key), last_write_wins_column (a
 # second write to a column an earlier member took while the row kept a
 # later local stamp), CRDT columns with a delete and re-insert of the key in
-# one group, a unique non-key column, and REGIONAL BY ROW new-key insert
-# races.  The statements that must share a local commit are run in "chunks",
-# each started right after a millisecond boundary; a chunk that still spans
-# two milliseconds is retried on fresh tables.
+# one group, a unique non-key column, REGIONAL BY ROW new-key insert races,
+# a group whose last inserts' deferred tombstone check runs when a later
+# transaction begins (tomb), and members sent in several messages (big: no
+# change may be applied outside a transaction, none twice).  Only
+# transactions whose stamp is derived can be grouped (a delete, an update
+# in column mode store theirs): those are groups of one.  The statements
+# that should share a local commit are run in "chunks", each started right
+# after a millisecond boundary, each transaction with a mark (table marks)
+# that eu-west1 applies 5 ms slower, so the stream runs ahead of it; a chunk
+# eu-west1 still applied in more than one commit is retried on fresh tables
+# (at most 4 times).  How many local commits were used is printed.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
