@@ -1,0 +1,111 @@
+# Two apply workers, one inserting a key this region has never seen and one
+# recording a delete of it, must not both decide on an empty view
+# (docs/conflicts.md section 8, "A key no region here has seen").  Regions:
+# us-east1 (A, where the race happens), eu-west1 (B), ap-east1 (C).  B
+# inserts a key; C receives it and deletes it (so the delete is the later
+# write, everywhere); A has seen neither when both arrive.  Each case holds
+# one of A's two workers at the moment that used to lose the other's write,
+# with a lock taken by a local session on A, and then checks that all three
+# regions end without the row.
+#
+# 1. The insert's tombstone probe runs while the delete's tombstone is
+#    written but not committed: C's transaction deletes the key, then
+#    updates a row a local session on A holds locked, so worker C waits
+#    there with its tombstone uncommitted while worker B inserts the key.
+#    (Without the fix, B's probe did not see the uncommitted tombstone and
+#    A kept the row.)
+# 2. The delete looks for the row before the insert writes it, and writes
+#    its tombstone after the insert committed: a local session on A holds a
+#    SHARE lock on locality.conflicts, so worker C stops where it logs its
+#    delete_missing, after its lookup and before its tombstone, while worker
+#    B inserts and commits the key.  (Without the fix, C recorded its
+#    tombstone over an empty view and A kept the row.)
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LocalityCluster;
+
+my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1 ap-east1));
+my ($a, $b, $c) = @nodes;
+LocalityCluster::join_regions(@nodes);
+
+$a->safe_psql('postgres', q{
+	CREATE TABLE g (id int PRIMARY KEY, v text) WITH (locality = 'GLOBAL');
+	INSERT INTO g VALUES (0, 'initial');
+});
+ok($_->poll_query_until('postgres', q{SELECT count(*) = 1 FROM g}), $_->name . ' has the table')
+  for ($b, $c);
+ok(LocalityCluster::drain(@nodes), 'replication drained');
+
+# $a's apply workers waiting on a heavyweight lock.
+my $waiting = q{SELECT count(*) FROM pg_stat_activity
+	WHERE wait_event_type = 'Lock' AND backend_type <> 'client backend'};
+
+sub set_replication
+{
+	my ($what, $source) = @_;
+	$a->safe_psql('postgres', "SELECT locality.${what}_replication('" . $source->name . "')");
+	$a->poll_query_until('postgres', "SELECT state " . ($what eq 'pause' ? '=' : '<>')
+		  . " 'paused' FROM locality.replication_status WHERE source_region = '" . $source->name . "'")
+	  or die "replication from " . $source->name . " did not $what";
+}
+
+# B inserts $id, C deletes it after receiving it ($c_sql: C's transaction),
+# while A applies neither.
+sub insert_on_b_delete_on_c
+{
+	my ($id, $c_sql) = @_;
+	set_replication('pause', $_) for ($b, $c);
+	$b->safe_psql('postgres', "INSERT INTO g VALUES ($id, 'b')");
+	$c->poll_query_until('postgres', "SELECT count(*) = 1 FROM g WHERE id = $id")
+	  or die "ap-east1 did not receive row $id";
+	$c->safe_psql('postgres', $c_sql);
+}
+
+sub check_converged
+{
+	my ($id, $label) = @_;
+	ok(LocalityCluster::drain(@nodes), "$label: replication drained");
+	for my $node (@nodes)
+	{
+		is($node->safe_psql('postgres', "SELECT count(*) FROM g WHERE id = $id"), '0',
+			"$label: " . $node->name . ' has no row (the later delete wins)');
+	}
+	is($a->safe_psql('postgres', 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM g'),
+		$c->safe_psql('postgres', 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM g'),
+		"$label: us-east1 holds ap-east1's rows");
+}
+
+# Case 1: worker C holds an uncommitted tombstone of key 1 while worker B
+# inserts key 1.
+insert_on_b_delete_on_c(1, q{BEGIN; DELETE FROM g WHERE id = 1; UPDATE g SET v = 'c' WHERE id = 0; COMMIT;});
+my $lock = $a->background_psql('postgres');
+$lock->query_safe('BEGIN');
+$lock->query_safe('SELECT * FROM g WHERE id = 0 FOR UPDATE');
+set_replication('resume', $c);
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 1"),
+	'case 1: worker C waits for the locked row, its tombstone of key 1 written, not committed');
+set_replication('resume', $b);
+# Without the fix worker B commits the row; with it, B waits for C.
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 2 OR (SELECT count(*) = 1 FROM g WHERE id = 1)"),
+	'case 1: worker B has applied the insert, or waits for worker C');
+$lock->query_safe('COMMIT');
+check_converged(1, 'case 1');
+
+# Case 2: worker C has looked for key 2 (none) and stops before writing its
+# tombstone, while worker B inserts key 2 and commits.
+insert_on_b_delete_on_c(2, q{DELETE FROM g WHERE id = 2});
+$lock->query_safe('BEGIN');
+$lock->query_safe('LOCK TABLE locality.conflicts IN SHARE MODE');
+set_replication('resume', $c);
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 1"),
+	'case 2: worker C waits to log its delete_missing, before writing the tombstone of key 2');
+set_replication('resume', $b);
+ok($a->poll_query_until('postgres', 'SELECT count(*) = 1 FROM g WHERE id = 2'),
+	'case 2: worker B has inserted key 2 meanwhile');
+$lock->query_safe('COMMIT');
+$lock->quit;
+check_converged(2, 'case 2');
+
+done_testing();
