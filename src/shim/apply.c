@@ -1874,8 +1874,19 @@ InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
 			StampApplied(change);
 			return true;
 		}
-		FreshSnapshot();
-		duplicate = LocalityFindTombstone(rel, LocalityRowKey(rel, remote), &stamp, &values, &xids);
+		/*
+		 * The key race (docs/conflicts.md section 8): a delete of this key
+		 * that found no row may be writing its tombstone now.  The row's
+		 * index entry is written; the probe waits for such a writer, so
+		 * either it sees the tombstone or the delete, which looks for the
+		 * row again after writing it (ApplyDelete), sees the row.
+		 */
+		if (LocalityAwaitTombstone(rel, LocalityRowKey(rel, remote)))
+		{
+			FreshSnapshot();
+			duplicate = LocalityFindTombstone(rel, LocalityRowKey(rel, remote), &stamp, &values,
+											  &xids);
+		}
 	}
 	/* A possible duplicate: is there really another row with this key? */
 	if (duplicate)
@@ -1989,6 +2000,10 @@ CheckPendingInserts(void)
 					 ItemPointerGetBlockNumber(&PendingInserts[i]),
 					 ItemPointerGetOffsetNumber(&PendingInserts[i]),
 					 RelationGetRelationName(change->rel));
+			/* As InsertRowChecked: wait for a tombstone of the key being written. */
+			if (!LocalityAwaitTombstone(change->rel, LocalityRowKey(change->rel, change->local)))
+				continue;
+			FreshSnapshot();
 			if (!LocalityFindTombstone(change->rel, LocalityRowKey(change->rel, change->local),
 									   &stamp, &values, &xids))
 				continue;
@@ -2249,6 +2264,31 @@ ResetLocalRow(Change *change, const LocalSide *local, TupleTableSlot *key)
 		LocalityKeepRowStamp(change->rel, LocalityRowKey(change->rel, key), local->stamp);
 }
 
+/* A remote delete of the local row found (change->local, locked). */
+static void
+DeleteFoundRow(Change *change, TupleTableSlot *search)
+{
+	TimestampTz ts;
+	RepOriginId origin;
+
+	/* Last written elsewhere: the delete wins only if later (logged when it loses). */
+	if (LocalRowOrigin(change->local, &ts, &origin) && (origin != replorigin_session_origin ||
+		(IsGlobal(change->rel) && LocalityRowStamp(change->rel, change->local, true).region_id != Source.id)))
+	{
+		LocalSide	local = LocalRow(change);
+
+		if (Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local, NULL, NULL,
+				   NULL, false) != LOCALITY_RESOLUTION_APPLY_REMOTE)
+		{
+			(void) Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local,
+						  NULL, NULL, NULL, true);
+			ResetLocalRow(change, &local, search);
+			return;
+		}
+	}
+	DeleteLocalRow(change, search);
+}
+
 static void
 ApplyDelete(const LocalityWireDelete *msg)
 {
@@ -2262,27 +2302,7 @@ ApplyDelete(const LocalityWireDelete *msg)
 		return;
 	search = TupleSlot(change, change->search, &msg->old_tuple, NULL, false);
 	if (FindLocalRow(change->rel, search, change->local) || RowAfterTombstoneLock(change, search))
-	{
-		TimestampTz ts;
-		RepOriginId origin;
-
-		/* Last written elsewhere: the delete wins only if later (logged when it loses). */
-		if (LocalRowOrigin(change->local, &ts, &origin) && (origin != replorigin_session_origin ||
-			(IsGlobal(change->rel) && LocalityRowStamp(change->rel, change->local, true).region_id != Source.id)))
-		{
-			LocalSide	local = LocalRow(change);
-
-			if (Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local, NULL, NULL,
-					   NULL, false) != LOCALITY_RESOLUTION_APPLY_REMOTE)
-			{
-				(void) Decide(change, "delete_origin_differs", LOCALITY_REMOTE_DELETE, &local,
-							  NULL, NULL, NULL, true);
-				ResetLocalRow(change, &local, search);
-				return;
-			}
-		}
-		DeleteLocalRow(change, search);
-	}
+		DeleteFoundRow(change, search);
 	else
 	{
 		LocalSide	local = LocalMissing(change, search);
@@ -2304,6 +2324,25 @@ ApplyDelete(const LocalityWireDelete *msg)
 			}
 			LocalityRecordTombstone(change->rel, LocalityRowKey(change->rel, search), NULL, crdt);
 			StampApplied(change);
+
+			/*
+			 * The key race (docs/conflicts.md section 8): with no tombstone
+			 * to lock, an insert of the key by another worker (or a local
+			 * session) may have come after the lookup above.  Now that the
+			 * tombstone's index entry is written, look for the row again,
+			 * waiting for its inserter (FindLocalRow): either this sees the
+			 * row, decided as a delete of a row found (the tombstone stays
+			 * when the row wins, as on a region where this delete arrived
+			 * before the insert), or the insert's tombstone probe, which
+			 * comes after its row's index entry, sees this tombstone.
+			 */
+			if (local.state == LOCALITY_LOCAL_ABSENT)
+			{
+				CommandCounterIncrement();
+				change->estate->es_output_cid = GetCurrentCommandId(true);
+				if (FindLocalRow(change->rel, search, change->local))
+					DeleteFoundRow(change, search);
+			}
 		}
 		else if (IsGlobal(change->rel))
 			CrdtIntoTombstone(change, &local, search, LocalityRowKey(change->rel, search));

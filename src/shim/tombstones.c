@@ -33,6 +33,7 @@
 #include "parser/parse_func.h"
 #include "parser/parse_relation.h"
 #include "replication/origin.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -98,16 +99,70 @@ LocalityRelationHasTombstones(Relation rel)
 	Relation	tomb;
 	SysScanDesc scan;
 	ScanKeyData key;
+	SnapshotData dirty;
 	bool		found;
 
 	if (!OidIsValid(relid))
 		return false;
+	/* Dirty: a tombstone being written counts (docs/conflicts.md section 8, the key race). */
+	InitDirtySnapshot(dirty);
 	tomb = table_open(relid, AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(RelationGetRelid(rel)));
-	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, GetActiveSnapshot(),
-							  1, &key);
+	scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, &dirty, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
+	table_close(tomb, AccessShareLock);
+	return found;
+}
+
+/*
+ * The tombstone of key in rel seen through a dirty snapshot, as
+ * RelationFindReplTupleByIndex looks for a row: every version committed or
+ * written by a transaction in progress.  While one is being inserted by
+ * another transaction (its xmin in progress: a delete of the key deciding
+ * now), wait for that transaction to end and look again.  A version whose
+ * deleter or updater is in progress counts as there: it was committed, and
+ * LocalityFindTombstone decides under a snapshot taken after this.
+ */
+bool
+LocalityAwaitTombstone(Relation rel, const char *key)
+{
+	Oid			relid = LocalityExtensionTableOid("tombstones");
+	ScanKeyData keys[2];
+	SnapshotData dirty;
+	Relation	tomb;
+	SysScanDesc scan;
+	TransactionId xwait;
+	bool		found;
+
+	if (!OidIsValid(relid))
+		return false;
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(key));
+	InitDirtySnapshot(dirty);
+	tomb = table_open(relid, AccessShareLock);
+	for (;;)
+	{
+		found = false;
+		xwait = InvalidTransactionId;
+		scan = systable_beginscan(tomb, RelationGetPrimaryKeyIndex(tomb), true, &dirty, 2, keys);
+		while (HeapTupleIsValid(systable_getnext(scan)))
+		{
+			/* Set by HeapTupleSatisfiesDirty for the version returned; never this transaction. */
+			if (TransactionIdIsValid(dirty.xmin))
+			{
+				xwait = dirty.xmin;
+				break;
+			}
+			found = true;
+		}
+		systable_endscan(scan);
+		if (!TransactionIdIsValid(xwait))
+			break;
+		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+		CHECK_FOR_INTERRUPTS();
+	}
 	table_close(tomb, AccessShareLock);
 	return found;
 }

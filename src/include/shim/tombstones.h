@@ -22,11 +22,21 @@ extern bool LocalityFindTombstone(Relation rel, const char *key, LocalityHlcStam
 								  char ***values, int64 **xids);
 
 /*
- * LocalityRelationHasTombstones: whether rel has a tombstone (of any key)
- * under the active snapshot; a tombstone whose stamp is gone counts too
+ * LocalityRelationHasTombstones: whether rel has a tombstone (of any key),
+ * committed or being written by a transaction in progress (a dirty
+ * snapshot); a tombstone whose stamp is gone counts too
  * (LocalityFindTombstone decides for its key).
  */
 extern bool LocalityRelationHasTombstones(Relation rel);
+
+/*
+ * LocalityAwaitTombstone: whether key of rel has a tombstone, committed or
+ * written by this transaction, after waiting for every other transaction
+ * in progress that is inserting one (docs/conflicts.md section 8, the key
+ * race).  True only says there is one: LocalityFindTombstone, under a
+ * snapshot taken after this call, gives its stamp.
+ */
+extern bool LocalityAwaitTombstone(Relation rel, const char *key);
 
 /*
  * LocalityRecordTombstone: key of rel was deleted by the current
