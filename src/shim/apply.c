@@ -1498,7 +1498,8 @@ WriteOverRow(Change *change, const char *kind, TupleTableSlot *remote, const boo
 }
 
 static void InsertRow(Change *change, TupleTableSlot *remote);
-static bool InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key);
+static bool InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key,
+							 bool may_defer);
 
 /*
  * HolderInIndex: the row (other than skip and skip2) that holds row's value
@@ -1814,7 +1815,7 @@ UpdateRowChecked(Change *change, TupleTableSlot *remote, LocalityHlcStamp stamp)
 static void
 InsertRow(Change *change, TupleTableSlot *remote)
 {
-	(void) InsertRowChecked(change, remote, false);
+	(void) InsertRowChecked(change, remote, false, false);
 }
 
 /*
@@ -1827,10 +1828,11 @@ InsertRow(Change *change, TupleTableSlot *remote)
  * still in progress (a local DELETE of the row not committed yet included);
  * without one, every delete of the key has ended, so the fresh snapshot
  * taken after it sees its tombstone: the view FindLocalRow gives, at one
- * index search less per row (docs/conflicts.md section 8).
+ * index search less per row (docs/conflicts.md section 8).  may_defer: the
+ * tombstone probe may wait for CheckPendingInserts.
  */
 static bool
-InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
+InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key, bool may_defer)
 {
 	Relation	rel = change->rel;
 	ResultRelInfo *rri = change->rri;
@@ -1861,7 +1863,7 @@ InsertRowChecked(Change *change, TupleTableSlot *remote, bool absent_key)
 		 * no deferred unique check: the tombstone check waits for the next
 		 * CheckPendingInserts, with those of the rows inserted after it.
 		 */
-		if (rri->ri_TrigDesc == NULL && recheck == NIL)
+		if (may_defer && rri->ri_TrigDesc == NULL && recheck == NIL)
 		{
 			Assert(NumPendingInserts < MAX_PENDING_INSERTS);
 			if (NumPendingInserts == 0)
@@ -1933,6 +1935,7 @@ ApplyInsertLookedUp(Change *change, TupleTableSlot *remote)
 {
 	LocalSide	local;
 
+again:
 	if (FindLocalRow(change->rel, remote, change->local) ||
 		RowAfterTombstoneLock(change, remote))
 	{
@@ -1953,6 +1956,25 @@ ApplyInsertLookedUp(Change *change, TupleTableSlot *remote)
 			return;
 		}
 		MergeTombstoneCrdt(change, &local, remote);
+	}
+	/*
+	 * The key race (docs/conflicts.md section 8): no row and no tombstone,
+	 * so nothing is locked, and a delete of the key by another worker may
+	 * record its tombstone after the lookup above and look for the row
+	 * before it is inserted.  So the row is inserted first and the tombstone
+	 * probed after (waiting for its writer), as the fast path does; a
+	 * tombstone (or row) that came meanwhile takes the row back, and the
+	 * insert is decided again.  Not with a BEFORE INSERT trigger firing here
+	 * (it would fire twice), nor without a replica identity index: that race
+	 * stays open there.
+	 */
+	if (local.state == LOCALITY_LOCAL_ABSENT && !Copying && IsGlobal(change->rel) &&
+		OidIsValid(RelationGetReplicaIndex(change->rel)) &&
+		!BeforeInsertFiresOnReplica(change->rri))
+	{
+		if (!InsertRowChecked(change, remote, true, false))
+			goto again;
+		return;
 	}
 	InsertRow(change, remote);
 }
@@ -2054,7 +2076,7 @@ ApplyInsert(const LocalityWireInsert *msg)
 		if (change->crdt_kinds == NULL && OidIsValid(RelationGetReplicaIndex(change->rel)) &&
 			!BeforeInsertFiresOnReplica(change->rri))
 		{
-			if (InsertRowChecked(change, remote, true))
+			if (InsertRowChecked(change, remote, true, true))
 				return;
 			/* Taken back: the rows before it are checked first. */
 			CheckPendingInserts();

@@ -20,6 +20,13 @@
 #    delete_missing, after its lookup and before its tombstone, while worker
 #    B inserts and commits the key.  (Without the fix, C recorded its
 #    tombstone over an empty view and A kept the row.)
+# 3. As 2 the other way round, on a table with a CRDT column (whose remote
+#    inserts look the key up before inserting): worker B has looked for the
+#    key (nothing) and stops before inserting it, at a CHECK constraint
+#    whose function waits for an advisory lock a local session on A holds,
+#    while worker C records its delete (looking for the row again finds
+#    nothing yet) and commits.  (Without the fix, B inserted over an empty
+#    view and A kept the row.)
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -31,7 +38,7 @@ my ($a, $b, $c) = @nodes;
 LocalityCluster::join_regions(@nodes);
 
 $a->safe_psql('postgres', q{
-	CREATE TABLE g (id int PRIMARY KEY, v text) WITH (locality = 'GLOBAL');
+	CREATE TABLE g (id int PRIMARY KEY, v text DEFAULT 'b') WITH (locality = 'GLOBAL');
 	INSERT INTO g VALUES (0, 'initial');
 });
 ok($_->poll_query_until('postgres', q{SELECT count(*) = 1 FROM g}), $_->name . ' has the table')
@@ -55,25 +62,27 @@ sub set_replication
 # while A applies neither.
 sub insert_on_b_delete_on_c
 {
-	my ($id, $c_sql) = @_;
+	my ($id, $c_sql, $table) = @_;
+	$table //= 'g';
 	set_replication('pause', $_) for ($b, $c);
-	$b->safe_psql('postgres', "INSERT INTO g VALUES ($id, 'b')");
-	$c->poll_query_until('postgres', "SELECT count(*) = 1 FROM g WHERE id = $id")
+	$b->safe_psql('postgres', "INSERT INTO $table (id) VALUES ($id)");
+	$c->poll_query_until('postgres', "SELECT count(*) = 1 FROM $table WHERE id = $id")
 	  or die "ap-east1 did not receive row $id";
 	$c->safe_psql('postgres', $c_sql);
 }
 
 sub check_converged
 {
-	my ($id, $label) = @_;
+	my ($id, $label, $table) = @_;
+	$table //= 'g';
 	ok(LocalityCluster::drain(@nodes), "$label: replication drained");
 	for my $node (@nodes)
 	{
-		is($node->safe_psql('postgres', "SELECT count(*) FROM g WHERE id = $id"), '0',
+		is($node->safe_psql('postgres', "SELECT count(*) FROM $table WHERE id = $id"), '0',
 			"$label: " . $node->name . ' has no row (the later delete wins)');
 	}
-	is($a->safe_psql('postgres', 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM g'),
-		$c->safe_psql('postgres', 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM g'),
+	is($a->safe_psql('postgres', "SELECT string_agg(t::text, ',' ORDER BY id) FROM $table t"),
+		$c->safe_psql('postgres', "SELECT string_agg(t::text, ',' ORDER BY id) FROM $table t"),
 		"$label: us-east1 holds ap-east1's rows");
 }
 
@@ -105,7 +114,36 @@ set_replication('resume', $b);
 ok($a->poll_query_until('postgres', 'SELECT count(*) = 1 FROM g WHERE id = 2'),
 	'case 2: worker B has inserted key 2 meanwhile');
 $lock->query_safe('COMMIT');
-$lock->quit;
 check_converged(2, 'case 2');
+
+# Case 3: worker B has looked for key 3 of table c (nothing) and waits at
+# the CHECK constraint, before inserting, while worker C records its delete
+# and commits.  The gate's function exists on every region; only A's local
+# session ever holds its lock.
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', q{
+		CREATE OR REPLACE FUNCTION public.gate() RETURNS boolean LANGUAGE plpgsql AS
+		$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN true; END $$;
+	});
+}
+$a->safe_psql('postgres', q{
+	CREATE TABLE c (id int PRIMARY KEY, n locality.gcounter NOT NULL DEFAULT '0', CHECK (public.gate()))
+	WITH (locality = 'GLOBAL');
+});
+ok($_->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_class WHERE relname = 'c'}),
+	$_->name . ' has table c') for ($b, $c);
+ok(LocalityCluster::drain(@nodes), 'table c everywhere');
+insert_on_b_delete_on_c(3, q{DELETE FROM c WHERE id = 3}, 'c');
+$lock->query_safe('SELECT pg_advisory_lock(4242)');
+set_replication('resume', $b);
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 1"),
+	'case 3: worker B waits at the CHECK constraint, after looking for key 3, before inserting it');
+set_replication('resume', $c);
+ok($a->poll_query_until('postgres', q{SELECT count(*) = 1 FROM locality.tombstones WHERE relid = 'c'::regclass}),
+	'case 3: worker C has recorded its delete of key 3');
+$lock->query_safe('SELECT pg_advisory_unlock(4242)');
+$lock->quit;
+check_converged(3, 'case 3', 'c');
 
 done_testing();
