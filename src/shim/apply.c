@@ -1262,8 +1262,9 @@ LogConflict(Change *change, const char *kind, const LocalSide *local, const char
  * later delete or merges into the tombstone); then the row is looked for
  * again, since another worker may have brought it back meanwhile.  True
  * when it is there now (found and locked in change->local, with a fresh
- * snapshot either way).  A key without a tombstone has nothing to lock
- * (docs/conflicts.md section 8, Not built).
+ * snapshot either way).  A key without a tombstone has nothing to lock:
+ * the insert and the delete each write first and look for the other's
+ * write after (docs/conflicts.md section 8, item 8).
  */
 static bool
 RowAfterTombstoneLock(Change *change, TupleTableSlot *key)
