@@ -1935,6 +1935,7 @@ static void
 ApplyInsertLookedUp(Change *change, TupleTableSlot *remote)
 {
 	LocalSide	local;
+	bool		insert_first = true;
 
 again:
 	if (FindLocalRow(change->rel, remote, change->local) ||
@@ -1965,17 +1966,20 @@ again:
 	 * before it is inserted.  So the row is inserted first and the tombstone
 	 * probed after (waiting for its writer), as the fast path does; a
 	 * tombstone (or row) that came meanwhile takes the row back, and the
-	 * insert is decided again.  Not with a BEFORE INSERT trigger firing here
-	 * (it would fire twice), nor without a replica identity index: that race
-	 * stays open there.
+	 * insert is decided again, once: the second time as before, so that a
+	 * row of another key holding a value of another unique index (which
+	 * also takes it back) reaches ResolveUniqueViolation.  Not with a BEFORE
+	 * INSERT trigger firing here (it would fire twice), nor without a
+	 * replica identity index: that race stays open there.
 	 */
-	if (local.state == LOCALITY_LOCAL_ABSENT && !Copying && IsGlobal(change->rel) &&
-		OidIsValid(RelationGetReplicaIndex(change->rel)) &&
+	if (insert_first && local.state == LOCALITY_LOCAL_ABSENT && !Copying &&
+		IsGlobal(change->rel) && OidIsValid(RelationGetReplicaIndex(change->rel)) &&
 		!BeforeInsertFiresOnReplica(change->rri))
 	{
-		if (!InsertRowChecked(change, remote, true, false))
-			goto again;
-		return;
+		if (InsertRowChecked(change, remote, true, false))
+			return;
+		insert_first = false;
+		goto again;
 	}
 	InsertRow(change, remote);
 }
