@@ -27,6 +27,14 @@
 #    while worker C records its delete (looking for the row again finds
 #    nothing yet) and commits.  (Without the fix, B inserted over an empty
 #    view and A kept the row.)
+# 4. Both see each other, so both wait: a deadlock, which PostgreSQL's
+#    detector ends by aborting one worker's transaction; that worker retries
+#    and the regions still converge.  Worker C stops before its tombstone
+#    (as in 2) while worker B inserts the key into a table without CRDT
+#    columns (its tombstone probe deferred to the end of the transaction)
+#    and stops at a CHECK constraint on its next row (as in 3); then C
+#    writes its tombstone and finds B's row in progress (waits for B), and B
+#    reaches its probe and finds C's tombstone in progress (waits for C).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -143,7 +151,45 @@ set_replication('resume', $c);
 ok($a->poll_query_until('postgres', q{SELECT count(*) = 1 FROM locality.tombstones WHERE relid = 'c'::regclass}),
 	'case 3: worker C has recorded its delete of key 3');
 $lock->query_safe('SELECT pg_advisory_unlock(4242)');
-$lock->quit;
 check_converged(3, 'case 3', 'c');
+
+# Case 4: table d, whose CHECK waits for the advisory lock only for id 99.
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', q{
+		CREATE OR REPLACE FUNCTION public.gate(id int) RETURNS boolean LANGUAGE plpgsql AS
+		$$ BEGIN IF id = 99 THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF; RETURN true; END $$;
+	});
+}
+$a->safe_psql('postgres', q{
+	CREATE TABLE d (id int PRIMARY KEY, v text, CHECK (public.gate(id))) WITH (locality = 'GLOBAL');
+});
+ok($_->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_class WHERE relname = 'd'}),
+	$_->name . ' has table d') for ($b, $c);
+ok(LocalityCluster::drain(@nodes), 'table d everywhere');
+set_replication('pause', $_) for ($b, $c);
+$b->safe_psql('postgres', q{BEGIN; INSERT INTO d VALUES (4, 'b'); INSERT INTO d VALUES (99, 'b'); COMMIT;});
+$c->poll_query_until('postgres', 'SELECT count(*) = 2 FROM d') or die 'ap-east1 did not receive d';
+$c->safe_psql('postgres', 'DELETE FROM d WHERE id = 4');
+my $lock2 = $a->background_psql('postgres');
+$lock->query_safe('BEGIN');
+$lock->query_safe('LOCK TABLE locality.conflicts IN SHARE MODE');
+set_replication('resume', $c);
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 1"), 'case 4: worker C waits before its tombstone');
+$lock2->query_safe('SELECT pg_advisory_lock(4242)');
+set_replication('resume', $b);
+ok($a->poll_query_until('postgres', "SELECT ($waiting) = 2"),
+	'case 4: worker B has inserted key 4 and waits at the CHECK of row 99');
+$lock->query_safe('COMMIT');
+ok($a->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'}),
+	'case 4: worker C, its tombstone written, waits for worker B, whose row of key 4 it found');
+my $log_offset = -s $a->logfile;
+$lock2->query_safe('SELECT pg_advisory_unlock(4242)');
+ok($a->wait_for_log(qr/ERROR:  deadlock detected/, $log_offset),
+	'case 4: worker B, reaching its probe, waits for C: a deadlock, one of them is aborted (and retries)');
+check_converged(4, 'case 4', 'd');
+is($a->safe_psql('postgres', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM d'), '99', 'case 4: row 99 applied');
+$lock->quit;
+$lock2->quit;
 
 done_testing();
