@@ -173,6 +173,15 @@ $us->safe_psql('postgres', q{
 	CREATE TABLE app.carts (id int PRIMARY KEY, item text) WITH (locality = 'REGIONAL BY ROW');
 	INSERT INTO app.carts VALUES (1, 'tea');
 });
+# Each region's copy of app.carts from the other ends before the DROP
+# EXTENSION below: a copy in progress holds the table's lock on its source.
+for my $node ($us, $eu)
+{
+	ok($node->poll_query_until('postgres', q{
+		SELECT EXISTS (SELECT FROM locality.sync_progress
+		                WHERE table_name = 'app.carts'::regclass AND phase = 'done')}),
+		$node->name . ' has copied app.carts');
+}
 run('pg_dump', '-Fc', '-d', $us->connstr('postgres'), '-f', "$dir/app.dump");
 $restored->safe_psql('postgres', 'CREATE DATABASE app_restore');
 IPC::Run::run([ 'pg_restore', '-d', $restored->connstr('app_restore'), "$dir/app.dump" ],
