@@ -164,6 +164,18 @@ sub drain
 	return $ok;
 }
 
+# same_everywhere(\@nodes, $sql, $label): $sql gives on every other node
+# what it gives on the first (one is() each, "<label>: <node> equals
+# <first>"); returns the first node's answer.
+sub same_everywhere
+{
+	my ($nodes, $sql, $label) = @_;
+	my @got = map { $_->safe_psql('postgres', $sql) } @$nodes;
+	Test::More::is($got[$_], $got[0], "$label: " . $nodes->[$_]->name . ' equals ' . $nodes->[0]->name)
+	  for 1 .. $#got;
+	return $got[0];
+}
+
 # psql_concurrently([$node, $sql], ...): runs each script in its own psql
 # process (autocommit, ON_ERROR_STOP), all at once, and waits for all of
 # them.  Dies with the script's stderr when one fails.  Returns the

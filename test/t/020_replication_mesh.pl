@@ -42,14 +42,7 @@ sub insert_on_both
 	$eu->safe_psql('postgres', "SELECT locality.resume_replication('us-east1')");
 }
 
-sub same_everywhere
-{
-	my ($sql, $label) = @_;
-	my @got = map { $_->safe_psql('postgres', $sql) } @nodes;
-	is($got[1], $got[0], "$label: eu-west1 equals us-east1");
-	is($got[2], $got[0], "$label: ap-east1 equals us-east1");
-	return $got[0];
-}
+sub same_everywhere { LocalityCluster::same_everywhere(\@nodes, @_) }
 
 $us->safe_psql('postgres', q{
 	CREATE TABLE g (id int PRIMARY KEY, v text, n bigint NOT NULL DEFAULT 0) WITH (locality = 'GLOBAL');

@@ -94,14 +94,7 @@ sub split_chunks
 		$eu->safe_psql('postgres', sprintf($q, $tag, 'xmin::text')));
 }
 
-sub rows_everywhere
-{
-	my ($query, $label) = @_;
-	my @got = map { $_->safe_psql('postgres', $query) } @nodes;
-	is($got[1], $got[0], "$label: eu-west1 equals us-east1");
-	is($got[2], $got[0], "$label: ap-east1 equals us-east1");
-	return $got[0];
-}
+sub rows_everywhere { LocalityCluster::same_everywhere(\@nodes, @_) }
 
 my %saved;
 

@@ -46,14 +46,7 @@ sub drain
 	}
 }
 
-sub same_everywhere
-{
-	my ($sql, $label) = @_;
-	my @got = map { $_->safe_psql('postgres', $sql) } @nodes;
-	is($got[1], $got[0], "$label: eu-west1 equals us-east1");
-	is($got[2], $got[0], "$label: ap-east1 equals us-east1");
-	return $got[0];
-}
+sub same_everywhere { LocalityCluster::same_everywhere(\@nodes, @_) }
 
 # isolate($a, $b) / reconnect($a, $b): neither applies the other's changes meanwhile.
 sub isolate
