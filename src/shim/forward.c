@@ -1075,6 +1075,28 @@ GatherPerRow(ForwardState *state)
 	MemoryContextSwitchTo(old);
 }
 
+/* One row count of OFFSET or LIMIT: none (NULL or absent) gives dflt. */
+static int64
+EvalRowCount(ExprState *expr, ExprContext *econtext, int64 dflt, int sqlstate,
+			 const char *clause)
+{
+	bool		isnull;
+	Datum		value;
+	int64		count;
+
+	if (expr == NULL)
+		return dflt;
+	value = ExecEvalExprSwitchContext(expr, econtext, &isnull);
+	if (isnull)
+		return dflt;
+	count = DatumGetInt64(value);
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("%s must not be negative", clause)));
+	return count;
+}
+
 /*
  * MergeLimits evaluates the statement's OFFSET and LIMIT, as nodeLimit.c
  * does (NULL: none; negative: an error), before any region runs it.
@@ -1083,35 +1105,11 @@ static void
 MergeLimits(ForwardState *state)
 {
 	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
-	bool		isnull;
-	Datum		value;
 
-	state->offset = 0;
-	state->count = -1;
-	if (state->offset_state != NULL)
-	{
-		value = ExecEvalExprSwitchContext(state->offset_state, econtext, &isnull);
-		if (!isnull)
-		{
-			state->offset = DatumGetInt64(value);
-			if (state->offset < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE),
-						 errmsg("OFFSET must not be negative")));
-		}
-	}
-	if (state->count_state != NULL)
-	{
-		value = ExecEvalExprSwitchContext(state->count_state, econtext, &isnull);
-		if (!isnull)
-		{
-			state->count = DatumGetInt64(value);
-			if (state->count < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE),
-						 errmsg("LIMIT must not be negative")));
-		}
-	}
+	state->offset = EvalRowCount(state->offset_state, econtext, 0,
+								 ERRCODE_INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE, "OFFSET");
+	state->count = EvalRowCount(state->count_state, econtext, -1,
+								ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE, "LIMIT");
 }
 
 /* The local plan's next row, its junk (row mark) columns dropped; NULL at the end. */

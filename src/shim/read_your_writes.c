@@ -391,6 +391,19 @@ PlanCallsQuerying(Plan *plan)
 		PlanCallsQuerying(plan->righttree);
 }
 
+/*
+ * StartHorizon, once per statement: the answers of forwarded commits that
+ * arrived are taken in, and the horizon of those still pending is returned
+ * (*seen: whether any commit was ever tracked here).
+ */
+static uint64
+StartHorizon(bool *started, bool *seen)
+{
+	LocalityRemotePollCommits();
+	*started = true;
+	return LocalityPendingCommitHorizon(seen);
+}
+
 static void
 RywExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -423,11 +436,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			/* Commits forwarded before this read: those it must see. */
 			if (!started)
-			{
-				LocalityRemotePollCommits();
-				horizon = LocalityPendingCommitHorizon(&seen);
-				started = true;
-			}
+				horizon = StartHorizon(&started, &seen);
 			if ((Ryw->used > 0 || horizon != 0) && WaitForTable(table, horizon))
 				waited = true;
 		}
@@ -446,11 +455,7 @@ RywExecutorStart(QueryDesc *queryDesc, int eflags)
 						 PlansCallQuerying(queryDesc->plannedstmt->subplans)))
 			{
 				if (!started)
-				{
-					LocalityRemotePollCommits();
-					horizon = LocalityPendingCommitHorizon(&seen);
-					started = true;
-				}
+					horizon = StartHorizon(&started, &seen);
 				if ((Ryw->used > 0 || horizon != 0) && WaitForTable(NULL, horizon))
 					waited = true;
 			}

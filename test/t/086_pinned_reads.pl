@@ -17,10 +17,7 @@ my ($us, $eu, $ap) = @nodes;
 LocalityCluster::join_regions(@nodes);
 *error_of = \&LocalityCluster::error_of;
 
-sub wait_all
-{
-	$_->safe_psql('postgres', 'SELECT locality.wait_for_replication()') for @nodes;
-}
+sub wait_all { LocalityCluster::drain(@nodes) }
 
 $us->safe_psql('postgres', q{
 	CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL)

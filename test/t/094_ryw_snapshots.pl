@@ -20,10 +20,7 @@ my @nodes = LocalityCluster::start_regions(qw(us-east1 eu-west1));
 my ($us, $eu) = @nodes;
 LocalityCluster::join_regions(@nodes);
 
-sub wait_all
-{
-	$_->safe_psql('postgres', 'SELECT locality.wait_for_replication()') for @nodes;
-}
+sub wait_all { LocalityCluster::drain(@nodes) }
 
 $us->safe_psql('postgres', q{
 	CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL)
